@@ -1,0 +1,73 @@
+// CPU kernels: the one dispatch table, filled once at start-up from the CPU's features.
+// Model code calls only what is declared here; it never sees an ISA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+#include "util/thread_pool.h"
+
+namespace origami::cpu {
+
+// Dot product of one weight row (n elements of the weight type) with one activation row already
+// converted to the weight type's activation type (see ActType). Writes one float to *out.
+using VecDotFn = void (*)(int64_t n, float* out, const void* w_row, const void* act_row);
+// Converts n floats (n a multiple of the activation type's block size) to the activation type.
+using QuantizeRowFn = void (*)(const float* x, void* dst, int64_t n);
+
+enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+const char* IsaName(Isa isa);
+
+struct TypeKernels {
+  DType act_type = DType::kF32;    // what activations are converted to for this weight type
+  VecDotFn vec_dot = nullptr;      // null: type not supported as a matmul weight
+};
+
+struct KernelTable {
+  Isa isa = Isa::kScalar;
+  TypeKernels weights[64];         // indexed by the ggml type id
+  QuantizeRowFn quantize[64] = {}; // activation converters, indexed by the activation type id
+
+  const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
+};
+
+// The table for the best ISA this CPU supports (chosen once; ORIGAMI_ISA=scalar|avx2|avx512|neon
+// in the environment forces a lower one for testing).
+const KernelTable& Kernels();
+// The table of a given ISA, or nullptr if this CPU (or this build) cannot run it. For tests.
+const KernelTable* KernelsFor(Isa isa);
+// The ISAs this machine can run, scalar first.
+std::vector<Isa> AvailableIsas();
+
+// A weight matrix: rows x cols in `type`, rows contiguous, row stride RowBytes(type, cols).
+struct MatrixView {
+  DType type = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+};
+
+// Reusable scratch memory so the hot path does not allocate once warmed up.
+class Workspace {
+ public:
+  void* Get(size_t bytes) {
+    if (buf_.size() < bytes) buf_.resize(bytes);
+    return buf_.data();
+  }
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+// y[t * rows + r] = dot(W[r, :], x[t * cols : (t+1) * cols]) for t < n_tokens, r < rows.
+// Activations are converted once per token row; rows are split across the pool's threads.
+void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+            ThreadPool& pool, Workspace& ws);
+
+// Reads one row of any matrix (e.g. a token embedding) as floats.
+void DequantizeRow(const MatrixView& w, int64_t row, float* out);
+
+}  // namespace origami::cpu

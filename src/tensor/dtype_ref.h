@@ -1,0 +1,36 @@
+// Reference (scalar) conversions of each dtype, the oracle every fast kernel is tested against.
+// n is the number of elements and must be a multiple of the type's block size.
+#pragma once
+
+#include <cstdint>
+
+namespace origami::ref {
+
+void DequantF32(const void* src, float* dst, int64_t n);
+void DequantF16(const void* src, float* dst, int64_t n);
+void DequantBF16(const void* src, float* dst, int64_t n);
+void DequantQ4_0(const void* src, float* dst, int64_t n);
+void DequantQ4_1(const void* src, float* dst, int64_t n);
+void DequantQ5_0(const void* src, float* dst, int64_t n);
+void DequantQ5_1(const void* src, float* dst, int64_t n);
+void DequantQ8_0(const void* src, float* dst, int64_t n);
+void DequantQ8_1(const void* src, float* dst, int64_t n);
+void DequantQ2_K(const void* src, float* dst, int64_t n);
+void DequantQ3_K(const void* src, float* dst, int64_t n);
+void DequantQ4_K(const void* src, float* dst, int64_t n);
+void DequantQ5_K(const void* src, float* dst, int64_t n);
+void DequantQ6_K(const void* src, float* dst, int64_t n);
+void DequantQ8_K(const void* src, float* dst, int64_t n);
+
+void QuantF32(const float* src, void* dst, int64_t n);
+void QuantF16(const float* src, void* dst, int64_t n);
+void QuantBF16(const float* src, void* dst, int64_t n);
+void QuantQ4_0(const float* src, void* dst, int64_t n);
+void QuantQ4_1(const float* src, void* dst, int64_t n);
+void QuantQ5_0(const float* src, void* dst, int64_t n);
+void QuantQ5_1(const float* src, void* dst, int64_t n);
+void QuantQ8_0(const float* src, void* dst, int64_t n);
+void QuantQ8_1(const float* src, void* dst, int64_t n);
+void QuantQ8_K(const float* src, void* dst, int64_t n);
+
+}  // namespace origami::ref
