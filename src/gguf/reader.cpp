@@ -17,6 +17,11 @@ namespace {
 constexpr int kMaxArrayDepth = 8;
 // Longest key or tensor name we accept; GGUF says 65535 for keys.
 constexpr uint64_t kMaxNameLength = 65535;
+// A parsed Value takes ~10x the 12 file bytes of the smallest nested array, and a metadata entry
+// ~10x its smallest encoding, so both are capped: a hostile file cannot make us allocate many
+// times its own size. Real files have a few dozen keys and no nested arrays at all.
+constexpr uint64_t kMaxNestedArrayItems = uint64_t{1} << 20;
+constexpr uint64_t kMaxMetadataCount = uint64_t{1} << 20;
 
 class Cursor {
  public:
@@ -64,9 +69,11 @@ class Cursor {
 
 bool IsKnownValueType(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::kFloat64); }
 
-void ReadValue(Cursor& c, ValueType type, Value& v, int depth, const std::string& key);
+// `key` is the key as shown in messages (escaped); `nested_left` is what remains of the file's
+// budget of arrays inside arrays.
+void ReadValue(Cursor& c, ValueType type, Value& v, int depth, const std::string& key, uint64_t& nested_left);
 
-void ReadArray(Cursor& c, Value& v, int depth, const std::string& key) {
+void ReadArray(Cursor& c, Value& v, int depth, const std::string& key, uint64_t& nested_left) {
   const uint64_t at = c.pos();
   const uint32_t et = c.Read<uint32_t>("array element type");
   if (!IsKnownValueType(et))
@@ -93,12 +100,17 @@ void ReadArray(Cursor& c, Value& v, int depth, const std::string& key) {
   } else {
     if (depth + 1 > kMaxArrayDepth)
       c.FailAt(at, fmt::format("key '{}': arrays nested deeper than {}", key, kMaxArrayDepth));
+    if (v.count > nested_left)
+      c.FailAt(count_at, fmt::format("key '{}': more than {} nested array elements in the file", key,
+                                     kMaxNestedArrayItems));
+    nested_left -= v.count;
     v.items.resize(v.count);
-    for (uint64_t i = 0; i < v.count; ++i) ReadValue(c, ValueType::kArray, v.items[i], depth + 1, key);
+    for (uint64_t i = 0; i < v.count; ++i)
+      ReadValue(c, ValueType::kArray, v.items[i], depth + 1, key, nested_left);
   }
 }
 
-void ReadValue(Cursor& c, ValueType type, Value& v, int depth, const std::string& key) {
+void ReadValue(Cursor& c, ValueType type, Value& v, int depth, const std::string& key, uint64_t& nested_left) {
   v.type = type;
   const uint64_t at = c.pos();
   switch (type) {
@@ -119,7 +131,7 @@ void ReadValue(Cursor& c, ValueType type, Value& v, int depth, const std::string
       break;
     }
     case ValueType::kString: v.str = c.ReadString("string value"); break;
-    case ValueType::kArray: ReadArray(c, v, depth, key); break;
+    case ValueType::kArray: ReadArray(c, v, depth, key, nested_left); break;
   }
 }
 
@@ -180,30 +192,39 @@ void File::ParseAll() {
   // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes, a tensor info at least
   // 8 + 4 + 8 + 4 + 8: counts the file cannot hold are rejected before anything is reserved.
   if (n_kv > c.remaining() / 13) c.FailAt(16, fmt::format("metadata count {} is larger than the file can hold", n_kv));
+  if (n_kv > kMaxMetadataCount)
+    c.FailAt(16, fmt::format("metadata count {} is over the limit of {}", n_kv, kMaxMetadataCount));
   if (n_tensors > c.remaining() / 32)
     c.FailAt(8, fmt::format("tensor count {} is larger than the file can hold", n_tensors));
 
   kv_.reserve(n_kv);
+  uint64_t nested_left = kMaxNestedArrayItems;
   for (uint64_t i = 0; i < n_kv; ++i) {
     const uint64_t key_at = c.pos();
     std::string_view key = c.ReadString("metadata key", kMaxNameLength);
     if (key.empty()) c.FailAt(key_at, fmt::format("metadata key #{} is empty", i));
     if (!IsValidUtf8(key)) c.FailAt(key_at, fmt::format("metadata key #{} is not valid UTF-8", i));
     std::string k(key);
-    if (kv_index_.count(k)) c.FailAt(key_at, fmt::format("duplicate metadata key '{}'", k));
+    // Names from the file go into messages escaped: a NUL would cut what() short, and control
+    // bytes would reach the terminal.
+    const std::string shown = EscapeForDisplay(k, 200);
+    if (kv_index_.count(k)) c.FailAt(key_at, fmt::format("duplicate metadata key '{}'", shown));
     const uint64_t type_at = c.pos();
     const uint32_t type = c.Read<uint32_t>("metadata value type");
-    if (!IsKnownValueType(type)) c.FailAt(type_at, fmt::format("key '{}': unknown value type {}", k, type));
+    if (!IsKnownValueType(type)) c.FailAt(type_at, fmt::format("key '{}': unknown value type {}", shown, type));
+    const uint64_t value_at = c.pos();
     Value v;
-    ReadValue(c, static_cast<ValueType>(type), v, 0, k);
+    ReadValue(c, static_cast<ValueType>(type), v, 0, shown, nested_left);
+    // general.alignment decides where every tensor lives, so it is checked where it is read.
+    if (k == "general.alignment") {
+      if (v.type != ValueType::kUint32)
+        c.FailAt(type_at, fmt::format("general.alignment must be a uint32, is {}", ValueTypeName(v.type)));
+      if (!IsPowerOfTwo(v.u64))
+        c.FailAt(value_at, fmt::format("general.alignment must be a power of two, is {}", v.u64));
+      alignment_ = static_cast<uint32_t>(v.u64);
+    }
     kv_index_.emplace(k, kv_.size());
     kv_.emplace_back(std::move(k), std::move(v));
-  }
-
-  if (const Value* a = Find("general.alignment")) {
-    if (a->type != ValueType::kUint32 || !IsPowerOfTwo(a->u64))
-      Fail("{}: general.alignment must be a uint32 power of two, got {}", name_, a->ToString());
-    alignment_ = static_cast<uint32_t>(a->u64);
   }
 
   tensors_.reserve(n_tensors);
@@ -211,38 +232,40 @@ void File::ParseAll() {
     TensorInfo t;
     t.info_offset = c.pos();
     std::string_view name = c.ReadString("tensor name", kMaxNameLength);
+    if (name.empty()) c.FailAt(t.info_offset, fmt::format("tensor #{} name is empty", i));
     if (!IsValidUtf8(name)) c.FailAt(t.info_offset, fmt::format("tensor #{} name is not valid UTF-8", i));
     t.name = std::string(name);
-    if (tensor_index_.count(t.name)) c.FailAt(t.info_offset, fmt::format("duplicate tensor '{}'", t.name));
+    const std::string shown = EscapeForDisplay(t.name, 200);
+    if (tensor_index_.count(t.name)) c.FailAt(t.info_offset, fmt::format("duplicate tensor '{}'", shown));
     const uint64_t dims_at = c.pos();
     t.n_dims = c.Read<uint32_t>("tensor dimension count");
     if (t.n_dims == 0 || t.n_dims > kMaxDims)
-      c.FailAt(dims_at, fmt::format("tensor '{}' has {} dimensions (1 to {} allowed)", t.name, t.n_dims, kMaxDims));
+      c.FailAt(dims_at, fmt::format("tensor '{}' has {} dimensions (1 to {} allowed)", shown, t.n_dims, kMaxDims));
     uint64_t n_elem = 1;
     for (uint32_t d = 0; d < t.n_dims; ++d) {
       const uint64_t at = c.pos();
       const uint64_t ne = c.Read<uint64_t>("tensor dimension");
-      if (ne == 0) c.FailAt(at, fmt::format("tensor '{}' dimension {} is zero", t.name, d));
+      if (ne == 0) c.FailAt(at, fmt::format("tensor '{}' dimension {} is zero", shown, d));
       auto m = CheckedMul(n_elem, ne);
       if (!m || *m > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        c.FailAt(at, fmt::format("tensor '{}' element count overflows", t.name));
+        c.FailAt(at, fmt::format("tensor '{}' element count overflows", shown));
       n_elem = *m;
       t.ne[d] = static_cast<int64_t>(ne);
     }
     const uint64_t type_at = c.pos();
     t.type = c.Read<uint32_t>("tensor type");
     const TypeTraits* tr = FindTypeTraits(t.type);
-    if (!tr) c.FailAt(type_at, fmt::format("tensor '{}' has unknown type {}", t.name, t.type));
+    if (!tr) c.FailAt(type_at, fmt::format("tensor '{}' has unknown type {}", shown, t.type));
     if (t.ne[0] % tr->block_size != 0)
       c.FailAt(dims_at, fmt::format("tensor '{}' row length {} is not a multiple of the {} block size {}",
-                                    t.name, t.ne[0], tr->name, tr->block_size));
+                                    shown, t.ne[0], tr->name, tr->block_size));
     auto bytes = CheckedMul(n_elem / tr->block_size, tr->type_size);
-    if (!bytes) c.FailAt(dims_at, fmt::format("tensor '{}' byte size overflows", t.name));
+    if (!bytes) c.FailAt(dims_at, fmt::format("tensor '{}' byte size overflows", shown));
     t.n_bytes = *bytes;
     const uint64_t off_at = c.pos();
     t.offset = c.Read<uint64_t>("tensor data offset");
     if (t.offset % alignment_ != 0)
-      c.FailAt(off_at, fmt::format("tensor '{}' offset {} is not a multiple of the alignment {}", t.name,
+      c.FailAt(off_at, fmt::format("tensor '{}' offset {} is not a multiple of the alignment {}", shown,
                                    t.offset, alignment_));
     tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
@@ -255,10 +278,13 @@ void File::ParseAll() {
   if (data_offset_ > size_) c.FailAt(c.pos(), "truncated file: no data section after the tensor infos");
   const uint64_t data_size = size_ - data_offset_;
   for (auto& t : tensors_) {
+    if (t.offset >= data_size)
+      c.FailAt(t.info_offset, fmt::format("tensor '{}' data offset {} is past the end of the data section ({} bytes)",
+                                          EscapeForDisplay(t.name, 200), t.offset, data_size));
     auto end = CheckedAdd(t.offset, t.n_bytes);
     if (!end || *end > data_size)
       c.FailAt(t.info_offset, fmt::format("tensor '{}' data [{}, +{}) runs past the end of the data section ({} bytes)",
-                                          t.name, t.offset, t.n_bytes, data_size));
+                                          EscapeForDisplay(t.name, 200), t.offset, t.n_bytes, data_size));
     t.data = base_ + data_offset_ + t.offset;
   }
 }
@@ -365,6 +391,15 @@ std::vector<int32_t> File::GetInt32Array(std::string_view key) const {
   return out;
 }
 
+// Float to integer for values read from a file: a plain cast of NaN or of anything outside the
+// int64 range is undefined behaviour, so NaN gives 0 and out-of-range values saturate.
+static int64_t SaturateToInt64(double x) {
+  if (x != x) return 0;
+  if (x >= 9223372036854775808.0) return std::numeric_limits<int64_t>::max();
+  if (x < -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(x);
+}
+
 double Value::NumberAt(uint64_t i) const {
   const uint8_t* p = raw + i * ScalarSize(elem_type);
   auto get = [p](auto x) {
@@ -393,8 +428,8 @@ int64_t Value::IntAt(uint64_t i) const {
     case ValueType::kInt32: return get(int32_t{});
     case ValueType::kUint64: return static_cast<int64_t>(get(uint64_t{}));
     case ValueType::kInt64: return get(int64_t{});
-    case ValueType::kFloat32: return static_cast<int64_t>(get(float{}));
-    case ValueType::kFloat64: return static_cast<int64_t>(get(double{}));
+    case ValueType::kFloat32: return SaturateToInt64(get(float{}));
+    case ValueType::kFloat64: return SaturateToInt64(get(double{}));
     default: return 0;
   }
 }
@@ -417,8 +452,8 @@ std::string Value::ToString(size_t max_items) const {
         if (i) s += ", ";
         if (elem_type == ValueType::kString) s += fmt::format("\"{}\"", EscapeForDisplay(strings[i], 40));
         else if (elem_type == ValueType::kArray) s += items[i].ToString(2);
-        else if (elem_type == ValueType::kFloat32 || elem_type == ValueType::kFloat64)
-          s += fmt::format("{}", static_cast<float>(NumberAt(i)));
+        else if (elem_type == ValueType::kFloat32) s += fmt::format("{}", static_cast<float>(NumberAt(i)));
+        else if (elem_type == ValueType::kFloat64) s += fmt::format("{}", NumberAt(i));
         else s += std::to_string(IntAt(i));
       }
       if (count > max_items) s += ", ...";

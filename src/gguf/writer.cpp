@@ -16,15 +16,29 @@ void Writer::PutString(std::string_view s) {
 }
 
 void Writer::Key(const std::string& key, ValueType t) {
-  if (key == "general.alignment" && t != ValueType::kUint32) Fail("general.alignment must be uint32");
+  if (key == "general.alignment") {
+    if (t != ValueType::kUint32) Fail("general.alignment must be uint32");
+    // Tensor offsets are fixed when a tensor is added, so the alignment cannot change afterwards.
+    if (!tensors_.empty()) Fail("general.alignment must be set before the first tensor is added");
+    has_alignment_key_ = true;
+  }
   PutString(key);
   Put<uint32_t>(static_cast<uint32_t>(t));
   ++n_kv_;
 }
 
+// The writer lays tensors out by general.alignment, so it only accepts values a reader accepts;
+// tests that need a bad alignment patch the bytes of HeaderBytes() instead.
+static void CheckAlignment(uint64_t v) {
+  if (!IsPowerOfTwo(v) || v > UINT32_MAX) Fail("general.alignment must be a power of two, is {}", v);
+}
+
+Writer::Writer(uint32_t alignment) : alignment_(alignment) { CheckAlignment(alignment); }
+
 void Writer::SetU32(const std::string& key, uint32_t v) {
-  if (key == "general.alignment") alignment_ = v;
+  if (key == "general.alignment") CheckAlignment(v);
   Key(key, ValueType::kUint32);
+  if (key == "general.alignment") alignment_ = v;
   Put(v);
 }
 void Writer::SetI32(const std::string& key, int32_t v) { Key(key, ValueType::kInt32); Put(v); }
@@ -80,17 +94,21 @@ void Writer::PutValue(const Value& v) {
 }
 
 void Writer::CopyValue(const std::string& key, const Value& v) {
-  if (key == "general.alignment" && v.type == ValueType::kUint32) alignment_ = static_cast<uint32_t>(v.u64);
+  const bool alignment = key == "general.alignment" && v.type == ValueType::kUint32;
+  if (alignment) CheckAlignment(v.u64);
   Key(key, v.type);
+  if (alignment) alignment_ = static_cast<uint32_t>(v.u64);
   PutValue(v);
 }
 
 void Writer::AddTensor(const std::string& name, uint32_t type, std::vector<int64_t> ne, uint64_t n_bytes,
                        std::function<void(uint8_t*)> fill) {
   if (ne.empty() || ne.size() > kMaxDims) Fail("tensor '{}': {} dimensions", name, ne.size());
-  data_size_ = *CheckedAlignUp(data_size_, alignment_);
-  tensors_.push_back({name, type, std::move(ne), n_bytes, data_size_, std::move(fill)});
-  data_size_ += n_bytes;
+  auto offset = CheckedAlignUp(data_size_, alignment_);
+  auto end = offset ? CheckedAdd(*offset, n_bytes) : std::nullopt;
+  if (!end) Fail("tensor '{}': data section size overflows", name);
+  tensors_.push_back({name, type, std::move(ne), n_bytes, *offset, std::move(fill)});
+  data_size_ = *end;
 }
 
 void Writer::AddTensor(const std::string& name, uint32_t type, std::vector<int64_t> ne, const void* data,
@@ -101,15 +119,25 @@ void Writer::AddTensor(const std::string& name, uint32_t type, std::vector<int64
 
 std::vector<uint8_t> Writer::HeaderBytes() const {
   std::vector<uint8_t> out;
+  // resize + memcpy rather than insert(): GCC 12 warns (wrongly) about insert into an empty vector.
   auto put = [&out](auto v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    out.insert(out.end(), p, p + sizeof(v));
+    const size_t at = out.size();
+    out.resize(at + sizeof(v));
+    std::memcpy(out.data() + at, &v, sizeof(v));
   };
   put(kMagic);
   put(uint32_t{3});
+  const bool implicit_alignment = !has_alignment_key_ && alignment_ != kDefaultAlignment;
   put(static_cast<uint64_t>(tensors_.size()));
-  put(n_kv_);
+  put(n_kv_ + (implicit_alignment ? 1 : 0));
   out.insert(out.end(), kv_bytes_.begin(), kv_bytes_.end());
+  if (implicit_alignment) {
+    const std::string_view key = "general.alignment";
+    put(static_cast<uint64_t>(key.size()));
+    out.insert(out.end(), key.begin(), key.end());
+    put(static_cast<uint32_t>(ValueType::kUint32));
+    put(alignment_);
+  }
   for (const auto& t : tensors_) {
     put(static_cast<uint64_t>(t.name.size()));
     out.insert(out.end(), t.name.begin(), t.name.end());

@@ -13,7 +13,9 @@ namespace origami::gguf {
 
 class Writer {
  public:
-  explicit Writer(uint32_t alignment = kDefaultAlignment) : alignment_(alignment) {}
+  // An alignment other than the default is recorded as general.alignment in the file (unless the
+  // caller sets that key itself), so that readers find the data where it was written.
+  explicit Writer(uint32_t alignment = kDefaultAlignment);
 
   void SetU32(const std::string& key, uint32_t v);
   void SetI32(const std::string& key, int32_t v);
@@ -58,6 +60,7 @@ class Writer {
   void PutString(std::string_view s);
 
   uint32_t alignment_;
+  bool has_alignment_key_ = false;
   uint64_t n_kv_ = 0;
   std::vector<uint8_t> kv_bytes_;
   std::vector<Tensor> tensors_;

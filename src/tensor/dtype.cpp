@@ -7,6 +7,7 @@
 
 #include "tensor/blocks.h"
 #include "tensor/dtype_ref.h"
+#include "tensor/quantize_k.h"
 #include "util/error.h"
 
 namespace origami {
@@ -25,11 +26,11 @@ constexpr TypeTraits kTable[] = {
     {DType::kQ5_1, "Q5_1", kQK5_1, sizeof(BlockQ5_1), true, DequantQ5_1, QuantQ5_1},
     {DType::kQ8_0, "Q8_0", kQK8_0, sizeof(BlockQ8_0), true, DequantQ8_0, QuantQ8_0},
     {DType::kQ8_1, "Q8_1", kQK8_1, sizeof(BlockQ8_1), true, DequantQ8_1, QuantQ8_1},
-    {DType::kQ2_K, "Q2_K", kQK_K, sizeof(BlockQ2_K), true, DequantQ2_K, nullptr},
-    {DType::kQ3_K, "Q3_K", kQK_K, sizeof(BlockQ3_K), true, DequantQ3_K, nullptr},
-    {DType::kQ4_K, "Q4_K", kQK_K, sizeof(BlockQ4_K), true, DequantQ4_K, nullptr},
-    {DType::kQ5_K, "Q5_K", kQK_K, sizeof(BlockQ5_K), true, DequantQ5_K, nullptr},
-    {DType::kQ6_K, "Q6_K", kQK_K, sizeof(BlockQ6_K), true, DequantQ6_K, nullptr},
+    {DType::kQ2_K, "Q2_K", kQK_K, sizeof(BlockQ2_K), true, DequantQ2_K, QuantQ2_K},
+    {DType::kQ3_K, "Q3_K", kQK_K, sizeof(BlockQ3_K), true, DequantQ3_K, QuantQ3_K},
+    {DType::kQ4_K, "Q4_K", kQK_K, sizeof(BlockQ4_K), true, DequantQ4_K, QuantQ4_K},
+    {DType::kQ5_K, "Q5_K", kQK_K, sizeof(BlockQ5_K), true, DequantQ5_K, QuantQ5_K},
+    {DType::kQ6_K, "Q6_K", kQK_K, sizeof(BlockQ6_K), true, DequantQ6_K, QuantQ6_K},
     {DType::kQ8_K, "Q8_K", kQK_K, sizeof(BlockQ8_K), true, DequantQ8_K, QuantQ8_K},
     {DType::kI8, "I8", 1, 1, false, nullptr, nullptr},
     {DType::kI16, "I16", 1, 2, false, nullptr, nullptr},

@@ -33,4 +33,10 @@ void QuantQ8_0(const float* src, void* dst, int64_t n);
 void QuantQ8_1(const float* src, void* dst, int64_t n);
 void QuantQ8_K(const float* src, void* dst, int64_t n);
 
+// The packed sub-block scales of the K-quants, shared by the dequantizers, the quantizers and the
+// kernels. Q3KScale: the signed scale (-32..31) of sub-block s (0..15) from a Q3_K scales[12].
+// Q4KScaleMin: the 6-bit scale and min of sub-block s (0..7) from a Q4_K/Q5_K scales[12].
+int Q3KScale(const uint8_t scales[12], int s);
+void Q4KScaleMin(const uint8_t scales[12], int s, int* sc, int* m);
+
 }  // namespace origami::ref

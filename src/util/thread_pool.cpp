@@ -77,7 +77,11 @@ void ThreadPool::Run(int64_t n_tasks, FunctionRef<void(int64_t, int)> fn) {
   generation_.notify_all();
   DoTasks(0);
   const int n_workers = n_threads_ - 1;
-  while (workers_done_.load(std::memory_order_acquire) != n_workers) ORIGAMI_PAUSE();
+  // Spin briefly, then yield: on an oversubscribed machine a descheduled worker must get the core.
+  for (int spins = 0; workers_done_.load(std::memory_order_acquire) != n_workers; ++spins) {
+    if (spins < kSpinIterations) ORIGAMI_PAUSE();
+    else std::this_thread::yield();
+  }
   fn_ = nullptr;
 }
 

@@ -17,6 +17,11 @@ namespace origami::cpu {
 using VecDotFn = void (*)(int64_t n, float* out, const void* w_row, const void* act_row);
 // Converts n floats (n a multiple of the activation type's block size) to the activation type.
 using QuantizeRowFn = void (*)(const float* x, void* dst, int64_t n);
+// Dot products of n_rows consecutive weight rows (row r at w + r * w_stride bytes) with one
+// activation row: out[r] = dot(row r, act). Lets a kernel share activation loads and keep several
+// rows in flight; its results equal n_rows calls of the same ISA's vec_dot up to summation order.
+using VecDotRowsFn = void (*)(int64_t n, float* out, const void* w, size_t w_stride, int64_t n_rows,
+                              const void* act_row);
 
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 const char* IsaName(Isa isa);
@@ -24,6 +29,7 @@ const char* IsaName(Isa isa);
 struct TypeKernels {
   DType act_type = DType::kF32;    // what activations are converted to for this weight type
   VecDotFn vec_dot = nullptr;      // null: type not supported as a matmul weight
+  VecDotRowsFn vec_dot_rows = nullptr;  // optional multi-row form; null: MatMul loops vec_dot
 };
 
 struct KernelTable {
@@ -41,6 +47,9 @@ const KernelTable& Kernels();
 const KernelTable* KernelsFor(Isa isa);
 // The ISAs this machine can run, scalar first.
 std::vector<Isa> AvailableIsas();
+// The ISA Kernels() uses for a given ORIGAMI_ISA value (nullptr or "": the best available). A name
+// this machine cannot run, or an unknown name, also gives the best available.
+Isa SelectIsa(const char* requested);
 
 // A weight matrix: rows x cols in `type`, rows contiguous, row stride RowBytes(type, cols).
 struct MatrixView {

@@ -1,0 +1,107 @@
+// MatMul per weight type: decode (one token) at 2048x2048 and 8192x2048, 1 and 2 threads,
+// reported as GB/s of weight bytes; plus prefill (64 tokens) as GFLOP/s. Several copies of each
+// matrix are cycled so the working set exceeds the last-level cache and decode numbers are
+// memory bandwidth, not cache bandwidth. ORIGAMI_ISA picks the kernel table as in the engine.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "tensor/blocks.h"
+#include "util/fp16.h"
+
+namespace origami::cpu {
+namespace {
+
+constexpr size_t kWorkingSet = size_t{256} << 20;  // bytes of weights cycled through
+
+struct Weights {
+  std::vector<std::vector<uint8_t>> copies;
+};
+
+// Random quants with small positive fp16 scales (the values do not change the speed, but NaN/Inf
+// scales would make the float units take slow paths).
+std::vector<uint8_t> MakeMatrix(DType t, int64_t rows, int64_t cols, uint64_t seed) {
+  std::vector<uint8_t> m(RowBytes(t, cols) * rows);
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= m.size(); i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(&m[i], &v, 8);
+  }
+  const TypeTraits& tr = Traits(t);
+  if (!tr.is_quantized) {  // finite float values
+    std::vector<float> f(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : f) v = static_cast<float>(rng() % 2000) * 1e-3f - 1.0f;
+      tr.from_float(f.data(), m.data() + r * RowBytes(t, cols), cols);
+    }
+    return m;
+  }
+  // Every fp16 in the block headers set to 0.01: scale fields sit at these offsets.
+  size_t offs[2] = {0, 0};
+  int n_offs = 1;
+  switch (t) {
+    case DType::kQ4_K: n_offs = 2; offs[1] = 2; break;
+    case DType::kQ6_K: offs[0] = offsetof(BlockQ6_K, d); break;
+    default: break;
+  }
+  const uint16_t h = Fp32ToFp16(0.01f);
+  for (size_t b = 0; b < m.size(); b += tr.type_size)
+    for (int k = 0; k < n_offs; ++k) std::memcpy(&m[b + offs[k]], &h, 2);
+  return m;
+}
+
+void BM_MatMul(benchmark::State& state, DType t) {
+  const int64_t rows = state.range(0), cols = state.range(1), threads = state.range(2), tokens = state.range(3);
+  const KernelTable& k = Kernels();
+  if (!k.For(t).vec_dot) {
+    state.SkipWithError("no kernel");
+    return;
+  }
+  const size_t bytes = RowBytes(t, cols) * rows;
+  const size_t n_copies = tokens == 1 ? std::max<size_t>(1, kWorkingSet / bytes) : 1;
+  std::vector<std::vector<uint8_t>> copies;
+  for (size_t c = 0; c < n_copies; ++c) copies.push_back(MakeMatrix(t, rows, cols, c + 1));
+  std::vector<float> x(tokens * cols), y(tokens * rows);
+  std::mt19937 rng(5);
+  for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  ThreadPool pool(static_cast<int>(threads));
+  Workspace ws;
+  size_t c = 0;
+  for (auto _ : state) {
+    MatMul(k, MatrixView{t, rows, cols, copies[c].data()}, x.data(), tokens, y.data(), pool, ws);
+    benchmark::DoNotOptimize(y.data());
+    c = c + 1 == n_copies ? 0 : c + 1;
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  if (tokens > 1)
+    state.counters["GFLOP/s"] = benchmark::Counter(2e-9 * static_cast<double>(rows * cols * tokens),
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(IsaName(k.isa)) + " " + TypeName(t));
+}
+
+void Shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"rows", "cols", "threads", "tokens"});
+  for (int64_t rows : {2048, 8192})
+    for (int64_t threads : {1, 2}) b->Args({rows, 2048, threads, 1});
+  b->Args({2048, 2048, 2, 64});
+  b->UseRealTime();
+}
+
+#define ORIGAMI_BENCH_TYPE(T) BENCHMARK_CAPTURE(BM_MatMul, T, DType::k##T)->Apply(Shapes)
+ORIGAMI_BENCH_TYPE(F32);
+ORIGAMI_BENCH_TYPE(F16);
+ORIGAMI_BENCH_TYPE(BF16);
+ORIGAMI_BENCH_TYPE(Q8_0);
+ORIGAMI_BENCH_TYPE(Q4_0);
+ORIGAMI_BENCH_TYPE(Q4_K);
+ORIGAMI_BENCH_TYPE(Q6_K);
+
+}  // namespace
+}  // namespace origami::cpu
+
+BENCHMARK_MAIN();

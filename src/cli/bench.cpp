@@ -1,0 +1,183 @@
+// `origami bench`: prompt processing (pp) and generation (tg) speed, with the share of the memory
+// bandwidth roofline this machine allows. Token ids are fed directly: no tokenizer involved.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "model/model.h"
+#include "runtime/session.h"
+#include "tensor/dtype.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+namespace origami::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int threads = 1;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int reps = 3;
+  bool json = false;
+};
+
+// Best-of-5 read bandwidth over a buffer far larger than the caches, with `threads` readers.
+double MeasureReadBandwidth(ThreadPool& pool) {
+  const size_t bytes = size_t{512} << 20;
+  const size_t words = bytes / sizeof(uint64_t);
+  std::vector<uint64_t> buf(words);
+  pool.ParallelFor(static_cast<int64_t>(words), 4096, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
+  });
+  std::vector<uint64_t> sink(pool.size() * 8);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = NowSeconds();
+    const int64_t per = static_cast<int64_t>(words) / pool.size();
+    pool.Run(pool.size(), [&](int64_t task, int) {
+      const uint64_t* p = buf.data() + task * per;
+      uint64_t acc[8] = {};
+      for (int64_t i = 0; i + 8 <= per; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] ^= p[i + k];
+      uint64_t s = 0;
+      for (uint64_t a : acc) s ^= a;
+      sink[task * 8] = s;
+    });
+    const double dt = NowSeconds() - t0;
+    best = std::max(best, static_cast<double>(per * pool.size() * sizeof(uint64_t)) / dt);
+  }
+  volatile uint64_t keep = sink[0];
+  (void)keep;
+  return best;
+}
+
+// Multiply-adds of one prompt of n tokens: every matrix once per token, attention over the prefix,
+// the classifier for the last token only.
+double PromptFlops(const DecoderSpec& s, int n) {
+  double per_token = 0, attn = 0;
+  for (const auto& l : s.layers) {
+    per_token += static_cast<double>(l.wq.rows * l.wq.cols + l.wk.rows * l.wk.cols + l.wv.rows * l.wv.cols +
+                                     l.wo.rows * l.wo.cols + l.w_gate.rows * l.w_gate.cols +
+                                     l.w_up.rows * l.w_up.cols + l.w_down.rows * l.w_down.cols);
+    attn += 2.0 * l.n_head * l.head_dim * (static_cast<double>(n) * (n + 1) / 2);  // QK^T and PV
+  }
+  return 2.0 * (per_token * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
+}
+
+struct Stat {
+  double mean = 0, sd = 0;
+};
+Stat Summarize(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / static_cast<double>(v.size() - 1)) : 0;
+  return s;
+}
+
+std::string MainType(const gguf::File& f) {
+  std::map<std::string, uint64_t> bytes;
+  for (const auto& t : f.tensors()) bytes[FindTypeTraits(t.type)->name] += t.n_bytes;
+  std::string best;
+  uint64_t most = 0;
+  for (const auto& [k, v] : bytes)
+    if (v > most) most = v, best = k;
+  return best;
+}
+
+int Bench(const BenchOptions& o) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps <= 0) Fail("bench: -p, -n must be >= 0 and -r > 0");
+  auto model = Model::Open(o.model);
+  const DecoderSpec& spec = model->spec();
+  ThreadPool pool(o.threads);
+  const double bandwidth = MeasureReadBandwidth(pool);
+  const double bytes_per_token = static_cast<double>(spec.WeightBytesPerToken());
+  const int n_ctx = std::max(o.n_prompt, o.n_gen) + 16;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> dist(0, spec.n_vocab - 1);
+  const std::string type = MainType(model->file());
+  uint64_t model_bytes = 0;
+  for (const auto& t : model->file().tensors()) model_bytes += t.n_bytes;
+
+  if (!o.json) {
+    fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), threads {}, read bandwidth {:.1f} GB/s\n", o.model, type,
+               model_bytes / 1073741824.0, spec.TotalParameters() / 1e9, o.threads, bandwidth / 1e9);
+    fmt::print("| {:>6} | {:>7} | {:>16} | {:>24} |\n", "test", "threads", "tokens/s", "roofline share / GFLOP/s");
+    fmt::print("|--------|---------|------------------|--------------------------|\n");
+  }
+  auto report = [&](const std::string& test, const std::vector<double>& tps, double extra, bool gen) {
+    const Stat s = Summarize(tps);
+    if (o.json) {
+      nlohmann::json j = {{"test", test},          {"threads", o.threads},       {"tokens_per_second", s.mean},
+                          {"stddev", s.sd},        {"model", o.model},           {"type", type},
+                          {"model_bytes", model_bytes}, {"bandwidth_gbps", bandwidth / 1e9},
+                          {"weight_bytes_per_token", bytes_per_token}, {"reps", o.reps}};
+      if (gen) j["roofline_share"] = extra;
+      else j["gflops"] = extra;
+      fmt::print("{}\n", j.dump());
+    } else {
+      fmt::print("| {:>6} | {:>7} | {:>8.2f} ± {:<5.2f} | {:>24} |\n", test, o.threads, s.mean, s.sd,
+                 gen ? fmt::format("{:.1f}% of roofline", 100 * extra) : fmt::format("{:.1f} GFLOP/s", extra));
+    }
+    std::fflush(stdout);
+  };
+
+  if (o.n_prompt > 0) {
+    std::vector<int32_t> ids(o.n_prompt);
+    for (auto& id : ids) id = dist(rng);
+    std::vector<double> tps;
+    for (int r = -1; r < o.reps; ++r) {  // one warm-up run
+      Session session(*model, pool, n_ctx);
+      const double t0 = NowSeconds();
+      session.Eval(ids);
+      const double dt = NowSeconds() - t0;
+      if (r >= 0) tps.push_back(o.n_prompt / dt);
+    }
+    const double gflops = PromptFlops(spec, o.n_prompt) * Summarize(tps).mean / o.n_prompt / 1e9;
+    report("pp" + std::to_string(o.n_prompt), tps, gflops, false);
+  }
+  if (o.n_gen > 0) {
+    std::vector<double> tps;
+    for (int r = -1; r < o.reps; ++r) {
+      Session session(*model, pool, n_ctx);
+      int32_t id = dist(rng);
+      const double t0 = NowSeconds();
+      for (int i = 0; i < o.n_gen; ++i) {
+        const int32_t one[1] = {id};
+        session.Eval(one);
+        id = dist(rng);
+      }
+      const double dt = NowSeconds() - t0;
+      if (r >= 0) tps.push_back(o.n_gen / dt);
+    }
+    const double share = Summarize(tps).mean * bytes_per_token / bandwidth;
+    report("tg" + std::to_string(o.n_gen), tps, share, true);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* sub = app.add_subcommand("bench", "measure prompt-processing and generation speed");
+  sub->add_option("-m,--model", o->model, "model file (.gguf)")->required();
+  AddThreadsOption(*sub, o->threads);
+  sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the pp test (0 = skip)")->capture_default_str();
+  sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for the tg test (0 = skip)")->capture_default_str();
+  sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
+  sub->add_flag("--json", o->json, "one JSON object per test and line");
+  sub->callback([o, &action] { action = [o] { return Bench(*o); }; });
+}
+
+}  // namespace origami::cli

@@ -1,0 +1,27 @@
+// The subcommands of the `origami` binary. Each file adds its subcommand to the app and sets
+// `action` to what runs when that subcommand is chosen (returning the exit code).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "sampling/sampler.h"
+
+namespace origami::cli {
+
+using origami::SamplerParams;
+
+using Action = std::function<int()>;
+
+void AddRunCommand(CLI::App& app, Action& action);
+void AddInfoCommand(CLI::App& app, Action& action);
+void AddConvertCommand(CLI::App& app, Action& action);
+void AddBenchCommand(CLI::App& app, Action& action);
+
+// Shared option: -t/--threads with the default of one thread per physical core.
+void AddThreadsOption(CLI::App& sub, int& threads);
+// Shared sampling flags in llama.cpp spelling (--temp, --top-k, --top-p, --min-p, ...).
+void AddSamplingOptions(CLI::App* sub, SamplerParams& s);
+
+}  // namespace origami::cli

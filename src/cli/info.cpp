@@ -1,0 +1,169 @@
+// `origami info`: metadata, tensor table, sizes and hyper-parameters of a GGUF file.
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "model/arch/registry.h"
+#include "model/model.h"
+#include "tensor/dtype.h"
+#include "util/error.h"
+
+namespace origami::cli {
+
+namespace {
+
+struct InfoOptions {
+  std::string path;
+  bool json = false;
+  bool all_metadata = false;
+};
+
+std::string Shape(const gguf::TensorInfo& t) {
+  std::string s;
+  for (uint32_t d = 0; d < t.n_dims; ++d) s += (d ? " x " : "") + std::to_string(t.ne[d]);
+  return s;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.2f} {}", b, units[u]);
+}
+
+nlohmann::json ValueToJson(const gguf::Value& v) {
+  using gguf::ValueType;
+  switch (v.type) {
+    case ValueType::kBool: return v.u64 != 0;
+    case ValueType::kUint8: case ValueType::kUint16: case ValueType::kUint32: case ValueType::kUint64: return v.u64;
+    case ValueType::kInt8: case ValueType::kInt16: case ValueType::kInt32: case ValueType::kInt64: return v.i64;
+    case ValueType::kFloat32: case ValueType::kFloat64: return v.f64;
+    case ValueType::kString: return std::string(v.str);
+    case ValueType::kArray: {
+      nlohmann::json a = nlohmann::json::array();
+      for (uint64_t i = 0; i < v.count; ++i) {
+        if (v.elem_type == ValueType::kString) a.push_back(std::string(v.strings[i]));
+        else if (v.elem_type == ValueType::kArray) a.push_back(ValueToJson(v.items[i]));
+        else if (v.elem_type == ValueType::kFloat32 || v.elem_type == ValueType::kFloat64) a.push_back(v.NumberAt(i));
+        else a.push_back(v.IntAt(i));
+      }
+      return a;
+    }
+  }
+  return nullptr;
+}
+
+int Info(const InfoOptions& o) {
+  if (o.path.empty()) Fail("info: give a GGUF file (origami info MODEL.gguf)");
+  auto f = gguf::File::Open(o.path);
+  uint64_t total = 0, n_params = 0;
+  std::map<std::string, std::pair<int, uint64_t>> by_type;  // type -> (count, bytes)
+  for (const auto& t : f->tensors()) {
+    total += t.n_bytes;
+    n_params += static_cast<uint64_t>(t.NumElements());
+    auto& e = by_type[FindTypeTraits(t.type)->name];
+    e.first++;
+    e.second += t.n_bytes;
+  }
+  // Hyper-parameters as the decoder sees them, when the architecture is supported.
+  std::unique_ptr<Model> model;
+  std::string model_error;
+  if (!f->tensors().empty()) {
+    try {
+      model = Model::Open(o.path);
+    } catch (const Error& e) {
+      model_error = e.what();
+    }
+  }
+
+  if (o.json) {
+    nlohmann::json j;
+    j["path"] = o.path;
+    j["version"] = f->version();
+    j["alignment"] = f->alignment();
+    j["file_size"] = f->file_size();
+    j["tensor_bytes"] = total;
+    j["n_parameters"] = n_params;
+    nlohmann::json meta = nlohmann::json::object();
+    for (const auto& [k, v] : f->metadata()) meta[k] = ValueToJson(v);
+    j["metadata"] = meta;
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : f->tensors()) {
+      nlohmann::json ne = nlohmann::json::array();
+      for (uint32_t d = 0; d < t.n_dims; ++d) ne.push_back(t.ne[d]);
+      tensors.push_back({{"name", t.name}, {"type", FindTypeTraits(t.type)->name}, {"shape", ne},
+                         {"bytes", t.n_bytes}, {"offset", f->data_offset() + t.offset}});
+    }
+    j["tensors"] = tensors;
+    if (model) {
+      const DecoderSpec& s = model->spec();
+      const LayerSpec& l = s.layers.front();
+      j["hparams"] = {{"architecture", s.arch}, {"n_vocab", s.n_vocab}, {"n_embd", s.n_embd},
+                      {"n_layer", s.n_layer()}, {"n_head", l.n_head}, {"n_head_kv", l.n_head_kv},
+                      {"head_dim", l.head_dim}, {"n_ff", l.n_ff}, {"n_ctx_train", s.n_ctx_train},
+                      {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
+                      {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
+                      {"weight_bytes_per_token", s.WeightBytesPerToken()}};
+    } else if (!model_error.empty()) {
+      j["model_error"] = model_error;
+    }
+    std::puts(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
+
+  fmt::print("file:       {}\n", o.path);
+  fmt::print("format:     GGUF v{}, alignment {}, {} metadata keys, {} tensors\n", f->version(), f->alignment(),
+             f->metadata().size(), f->tensors().size());
+  fmt::print("size:       {} ({} bytes), tensors {}, {:.2f} M parameters\n", HumanBytes(f->file_size()),
+             f->file_size(), HumanBytes(total), n_params / 1e6);
+  if (!by_type.empty()) {
+    fmt::print("types:     ");
+    for (const auto& [name, e] : by_type) fmt::print(" {} x{} ({})", name, e.first, HumanBytes(e.second));
+    fmt::print("\n");
+  }
+  if (model) {
+    const DecoderSpec& s = model->spec();
+    const LayerSpec& l = s.layers.front();
+    fmt::print("\nhyper-parameters ({}):\n", s.arch);
+    fmt::print("  vocabulary {}, embedding {}, layers {}, feed-forward {}\n", s.n_vocab, s.n_embd, s.n_layer(), l.n_ff);
+    fmt::print("  heads {} (kv {}, size {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim, s.n_ctx_train);
+    fmt::print("  rope: {} dims, base {}, {} layout{}; rms eps {}; output {}\n", s.ropes.front().n_rot,
+               s.ropes.front().freq_base,
+               s.ropes.front().layout == cpu::RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
+               model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
+               s.tied_output ? "tied to token_embd" : "separate");
+    fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
+  } else if (!model_error.empty()) {
+    fmt::print("\n(not runnable: {})\n", model_error);
+  }
+
+  fmt::print("\nmetadata:\n");
+  for (const auto& [k, v] : f->metadata()) fmt::print("  {:<44} {}\n", k, v.ToString(o.all_metadata ? 1u << 20 : 8));
+  if (!f->tensors().empty()) {
+    fmt::print("\ntensors:\n  {:<36} {:<6} {:>22} {:>12}\n", "name", "type", "shape", "bytes");
+    for (const auto& t : f->tensors())
+      fmt::print("  {:<36} {:<6} {:>22} {:>12}\n", t.name, FindTypeTraits(t.type)->name, Shape(t), t.n_bytes);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddInfoCommand(CLI::App& app, Action& action) {
+  auto o = std::make_shared<InfoOptions>();
+  CLI::App* sub = app.add_subcommand("info", "show a GGUF file's metadata, tensors and hyper-parameters");
+  sub->add_option("model", o->path, "GGUF file");
+  sub->add_option("-m,--model", o->path, "GGUF file (same as the positional argument)");
+  sub->add_flag("--json", o->json, "machine-readable output");
+  sub->add_flag("--all", o->all_metadata, "print arrays in full");
+  sub->callback([o, &action] { action = [o] { return Info(*o); }; });
+}
+
+}  // namespace origami::cli

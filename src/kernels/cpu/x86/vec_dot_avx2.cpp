@@ -1,0 +1,365 @@
+// AVX2 + FMA + F16C kernels: float weights (F32, F16, BF16) against F32 activations, Q4_0 and Q8_0
+// against Q8_0, and the Q8_0 / Q8_K activation quantizers. Intrinsics and plain loops only (no
+// std templates, no inline functions from shared headers: see x86_kernels.h).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/x86/x86_kernels.h"
+#include "tensor/blocks.h"
+
+namespace origami::cpu::x86 {
+
+namespace {
+
+inline float Hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float H2F(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float Bf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline __m256 LoadF16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 LoadBf16(const uint16_t* p) {
+  const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+
+// 32 nibbles of a Q4 block as bytes 0..15: element j (low nibble of byte j) in byte j, element
+// j + 16 (high nibble) in byte j + 16.
+inline __m256i UnpackNibbles(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Sum of products of 32 unsigned bytes (<= 128 each) with 32 signed bytes, as 8 int32 lanes.
+inline __m256i DotU8I8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// Same for two signed byte vectors: |w| * (a with w's sign). -128 in w gives |w| = 128, exact.
+inline __m256i DotI8I8(__m256i w, __m256i a) {
+  return DotU8I8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+}  // namespace
+
+// ---- float weights -----------------------------------------------------------------------------
+// Four rows share each activation load; 2 x 8 lanes per row keep the FMA latency covered.
+
+#define ORIGAMI_FLOAT_KERNELS(NAME, WT, LOAD, SCALAR)                                                \
+  void VecDot##NAME##Avx2(int64_t n, float* out, const void* w, const void* a) {                    \
+    const WT* x = static_cast<const WT*>(w);                                                         \
+    const float* y = static_cast<const float*>(a);                                                   \
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),            \
+           s3 = _mm256_setzero_ps();                                                                 \
+    int64_t i = 0;                                                                                   \
+    for (; i + 32 <= n; i += 32) {                                                                   \
+      s0 = _mm256_fmadd_ps(LOAD(x + i), _mm256_loadu_ps(y + i), s0);                                 \
+      s1 = _mm256_fmadd_ps(LOAD(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);                         \
+      s2 = _mm256_fmadd_ps(LOAD(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);                       \
+      s3 = _mm256_fmadd_ps(LOAD(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);                       \
+    }                                                                                                \
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD(x + i), _mm256_loadu_ps(y + i), s0);        \
+    float s = Hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));                     \
+    for (; i < n; ++i) s += SCALAR(x[i]) * y[i];                                                     \
+    *out = s;                                                                                        \
+  }                                                                                                  \
+  void VecDotRows##NAME##Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows,     \
+                              const void* a) {                                                       \
+    const float* y = static_cast<const float*>(a);                                                   \
+    const char* base = static_cast<const char*>(w);                                                  \
+    int64_t r = 0;                                                                                   \
+    for (; r + 4 <= rows; r += 4) {                                                                  \
+      const WT* x0 = reinterpret_cast<const WT*>(base + r * stride);                                 \
+      const WT* x1 = reinterpret_cast<const WT*>(base + (r + 1) * stride);                           \
+      const WT* x2 = reinterpret_cast<const WT*>(base + (r + 2) * stride);                           \
+      const WT* x3 = reinterpret_cast<const WT*>(base + (r + 3) * stride);                           \
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0; \
+      int64_t i = 0;                                                                                 \
+      for (; i + 16 <= n; i += 16) {                                                                 \
+        const __m256 ya = _mm256_loadu_ps(y + i), yb = _mm256_loadu_ps(y + i + 8);                   \
+        a0 = _mm256_fmadd_ps(LOAD(x0 + i), ya, a0);                                                  \
+        a1 = _mm256_fmadd_ps(LOAD(x1 + i), ya, a1);                                                  \
+        a2 = _mm256_fmadd_ps(LOAD(x2 + i), ya, a2);                                                  \
+        a3 = _mm256_fmadd_ps(LOAD(x3 + i), ya, a3);                                                  \
+        b0 = _mm256_fmadd_ps(LOAD(x0 + i + 8), yb, b0);                                              \
+        b1 = _mm256_fmadd_ps(LOAD(x1 + i + 8), yb, b1);                                              \
+        b2 = _mm256_fmadd_ps(LOAD(x2 + i + 8), yb, b2);                                              \
+        b3 = _mm256_fmadd_ps(LOAD(x3 + i + 8), yb, b3);                                              \
+      }                                                                                              \
+      for (; i + 8 <= n; i += 8) {                                                                   \
+        const __m256 ya = _mm256_loadu_ps(y + i);                                                    \
+        a0 = _mm256_fmadd_ps(LOAD(x0 + i), ya, a0);                                                  \
+        a1 = _mm256_fmadd_ps(LOAD(x1 + i), ya, a1);                                                  \
+        a2 = _mm256_fmadd_ps(LOAD(x2 + i), ya, a2);                                                  \
+        a3 = _mm256_fmadd_ps(LOAD(x3 + i), ya, a3);                                                  \
+      }                                                                                              \
+      float s0 = Hsum(_mm256_add_ps(a0, b0)), s1 = Hsum(_mm256_add_ps(a1, b1));                      \
+      float s2 = Hsum(_mm256_add_ps(a2, b2)), s3 = Hsum(_mm256_add_ps(a3, b3));                      \
+      for (; i < n; ++i) {                                                                           \
+        s0 += SCALAR(x0[i]) * y[i];                                                                  \
+        s1 += SCALAR(x1[i]) * y[i];                                                                  \
+        s2 += SCALAR(x2[i]) * y[i];                                                                  \
+        s3 += SCALAR(x3[i]) * y[i];                                                                  \
+      }                                                                                              \
+      out[r] = s0;                                                                                   \
+      out[r + 1] = s1;                                                                               \
+      out[r + 2] = s2;                                                                               \
+      out[r + 3] = s3;                                                                               \
+    }                                                                                                \
+    for (; r < rows; ++r) VecDot##NAME##Avx2(n, out + r, base + r * stride, a);                      \
+  }
+
+#define ORIGAMI_IDENT(v) (v)
+ORIGAMI_FLOAT_KERNELS(F32, float, _mm256_loadu_ps, ORIGAMI_IDENT)
+ORIGAMI_FLOAT_KERNELS(F16, uint16_t, LoadF16, H2F)
+ORIGAMI_FLOAT_KERNELS(BF16, uint16_t, LoadBf16, Bf16)
+#undef ORIGAMI_IDENT
+#undef ORIGAMI_FLOAT_KERNELS
+
+// ---- Q4_0 x Q8_0 -------------------------------------------------------------------------------
+// sum((q - 8) * qy) = sum(q * qy) - 8 * sum(qy): the nibbles stay unsigned for maddubs, and the
+// correction 8 * sum(qy) is computed once per activation block and shared by every row.
+
+void VecDotQ4_0Avx2(int64_t n, float* out, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / kQK4_0;
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+    const __m256i yb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs));
+    const __m256i sa = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x[b].qs), ya), DotU8I8(eight, ya));
+    const __m256i sb = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x[b + 1].qs), yb), DotU8I8(eight, yb));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b].d) * H2F(y[b].d)), _mm256_cvtepi32_ps(sa), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b + 1].d) * H2F(y[b + 1].d)), _mm256_cvtepi32_ps(sb), acc1);
+  }
+  for (; b < nb; ++b) {
+    const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+    const __m256i sa = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x[b].qs), ya), DotU8I8(eight, ya));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b].d) * H2F(y[b].d)), _mm256_cvtepi32_ps(sa), acc0);
+  }
+  *out = Hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const char* base = static_cast<const char*>(w);
+  const int64_t nb = n / kQK4_0;
+  const __m256i eight = _mm256_set1_epi8(8);
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const auto* x0 = reinterpret_cast<const BlockQ4_0*>(base + r * stride);
+    const auto* x1 = reinterpret_cast<const BlockQ4_0*>(base + (r + 1) * stride);
+    const auto* x2 = reinterpret_cast<const BlockQ4_0*>(base + (r + 2) * stride);
+    const auto* x3 = reinterpret_cast<const BlockQ4_0*>(base + (r + 3) * stride);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t b = 0; b < nb; ++b) {
+      _mm_prefetch(reinterpret_cast<const char*>(x0 + b) + 512, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x1 + b) + 512, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x2 + b) + 512, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x3 + b) + 512, _MM_HINT_T0);
+      const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+      const __m256i corr = DotU8I8(eight, ya);
+      const float dy = H2F(y[b].d);
+      const __m256i s0 = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x0[b].qs), ya), corr);
+      const __m256i s1 = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x1[b].qs), ya), corr);
+      const __m256i s2 = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x2[b].qs), ya), corr);
+      const __m256i s3 = _mm256_sub_epi32(DotU8I8(UnpackNibbles(x3[b].qs), ya), corr);
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x0[b].d) * dy), _mm256_cvtepi32_ps(s0), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x1[b].d) * dy), _mm256_cvtepi32_ps(s1), acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x2[b].d) * dy), _mm256_cvtepi32_ps(s2), acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x3[b].d) * dy), _mm256_cvtepi32_ps(s3), acc3);
+    }
+    out[r] = Hsum(acc0);
+    out[r + 1] = Hsum(acc1);
+    out[r + 2] = Hsum(acc2);
+    out[r + 3] = Hsum(acc3);
+  }
+  for (; r < rows; ++r) VecDotQ4_0Avx2(n, out + r, base + r * stride, a);
+}
+
+// ---- Q8_0 x Q8_0 -------------------------------------------------------------------------------
+
+void VecDotQ8_0Avx2(int64_t n, float* out, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / kQK8_0;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i sa = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+    const __m256i sb = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b].d) * H2F(y[b].d)), _mm256_cvtepi32_ps(sa), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b + 1].d) * H2F(y[b + 1].d)), _mm256_cvtepi32_ps(sb), acc1);
+  }
+  for (; b < nb; ++b) {
+    const __m256i sa = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[b].d) * H2F(y[b].d)), _mm256_cvtepi32_ps(sa), acc0);
+  }
+  *out = Hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void VecDotRowsQ8_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const char* base = static_cast<const char*>(w);
+  const int64_t nb = n / kQK8_0;
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const auto* x0 = reinterpret_cast<const BlockQ8_0*>(base + r * stride);
+    const auto* x1 = reinterpret_cast<const BlockQ8_0*>(base + (r + 1) * stride);
+    const auto* x2 = reinterpret_cast<const BlockQ8_0*>(base + (r + 2) * stride);
+    const auto* x3 = reinterpret_cast<const BlockQ8_0*>(base + (r + 3) * stride);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t b = 0; b < nb; ++b) {
+      _mm_prefetch(reinterpret_cast<const char*>(x0 + b) + 768, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x1 + b) + 768, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x2 + b) + 768, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x3 + b) + 768, _MM_HINT_T0);
+      const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+      const float dy = H2F(y[b].d);
+      const __m256i s0 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0[b].qs)), ya);
+      const __m256i s1 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1[b].qs)), ya);
+      const __m256i s2 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x2[b].qs)), ya);
+      const __m256i s3 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x3[b].qs)), ya);
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x0[b].d) * dy), _mm256_cvtepi32_ps(s0), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x1[b].d) * dy), _mm256_cvtepi32_ps(s1), acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x2[b].d) * dy), _mm256_cvtepi32_ps(s2), acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x3[b].d) * dy), _mm256_cvtepi32_ps(s3), acc3);
+    }
+    out[r] = Hsum(acc0);
+    out[r + 1] = Hsum(acc1);
+    out[r + 2] = Hsum(acc2);
+    out[r + 3] = Hsum(acc3);
+  }
+  for (; r < rows; ++r) VecDotQ8_0Avx2(n, out + r, base + r * stride, a);
+}
+
+// ---- activation quantizers (bit-exact with ref::QuantizeActQ8_0 / Q8_K) ------------------------
+
+namespace {
+
+// All-ones in each lane that is NaN or +-Inf (exponent bits all set).
+inline __m256i NonFinite(__m256 v) {
+  const __m256i bits = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
+  return _mm256_cmpgt_epi32(bits, _mm256_set1_epi32(0x7f7fffff));
+}
+inline bool Any(__m256i m) { return !_mm256_testz_si256(m, m); }
+inline __m256 Abs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+inline float HMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+// Round half away from zero, as std::lround: truncate, then add +-1 where |fraction| >= 0.5.
+inline __m256i RoundAway(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = Abs(_mm256_sub_ps(v, t));
+  const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+  const __m256 adj = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one);
+  return _mm256_cvttps_epi32(_mm256_add_ps(t, adj));
+}
+// Packs 4 x 8 int32 (each in [-128, 127]) into 32 int8 in order.
+inline __m256i PackI32ToI8(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+}  // namespace
+
+void QuantizeQ8_0Avx2(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / kQK8_0; ++i, src += kQK8_0) {
+    const __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8);
+    const __m256 v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
+    if (Any(_mm256_or_si256(_mm256_or_si256(NonFinite(v0), NonFinite(v1)),
+                            _mm256_or_si256(NonFinite(v2), NonFinite(v3))))) {
+      std::memset(&b[i], 0, sizeof(BlockQ8_0));
+      b[i].d = 0x7e00;  // NaN: the block poisons every dot product, as the reference rule says
+      continue;
+    }
+    const float amax = HMax(_mm256_max_ps(_mm256_max_ps(Abs(v0), Abs(v1)), _mm256_max_ps(Abs(v2), Abs(v3))));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 vid = _mm256_set1_ps(id);
+    const __m256i q = PackI32ToI8(RoundAway(_mm256_mul_ps(v0, vid)), RoundAway(_mm256_mul_ps(v1, vid)),
+                                  RoundAway(_mm256_mul_ps(v2, vid)), RoundAway(_mm256_mul_ps(v3, vid)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), q);
+  }
+}
+
+void QuantizeQ8_KAvx2(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    __m256i bad = _mm256_setzero_si256();
+    for (int j = 0; j < kQK_K; j += 8) {
+      const __m256 v = Abs(_mm256_loadu_ps(src + j));
+      vmax = _mm256_max_ps(vmax, v);
+      bad = _mm256_or_si256(bad, NonFinite(v));
+    }
+    if (Any(bad)) {
+      std::memset(&b[i], 0, sizeof(BlockQ8_K));
+      const uint32_t nan_bits = 0x7fc00000u;
+      std::memcpy(&b[i].d, &nan_bits, 4);
+      continue;
+    }
+    const float amax = HMax(vmax);
+    if (amax == 0) {
+      std::memset(&b[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    // The reference keeps the sign of the first element of largest magnitude.
+    float max = amax;
+    for (int j = 0; j < kQK_K; j += 8) {
+      const int m = _mm256_movemask_ps(
+          _mm256_cmp_ps(Abs(_mm256_loadu_ps(src + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (m) {
+        max = src[j + __builtin_ctz(static_cast<unsigned>(m))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale), lim = _mm256_set1_ps(127.0f);
+    for (int j = 0; j < kQK_K; j += 32) {
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m256 v = _mm256_round_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(src + j + 8 * k)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q[k] = _mm256_cvttps_epi32(_mm256_min_ps(v, lim));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs + j), PackI32ToI8(q[0], q[1], q[2], q[3]));
+      // Group sums of 16: lanes of q[0] + q[1] and of q[2] + q[3].
+      const __m256i s01 = _mm256_add_epi32(q[0], q[1]), s23 = _mm256_add_epi32(q[2], q[3]);
+      __m256i h = _mm256_hadd_epi32(s01, s23);  // pairs, interleaved by 128-bit half
+      h = _mm256_hadd_epi32(h, h);
+      // h lanes: [s01 lo-half, s23 lo-half, ., ., s01 hi-half, s23 hi-half, ., .]
+      const __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+      b[i].bsums[j / 16] = static_cast<int16_t>(_mm_cvtsi128_si32(sum));
+      b[i].bsums[j / 16 + 1] = static_cast<int16_t>(_mm_extract_epi32(sum, 1));
+    }
+    b[i].d = 1.0f / iscale;
+  }
+}
+
+}  // namespace origami::cpu::x86

@@ -1,0 +1,38 @@
+// Declarations of the x86 kernels. Each lives in a *_avx2.cpp or *_avx512.cpp file compiled with
+// that ISA's flags; dispatch.cpp takes their addresses only after CPUID and XGETBV said yes.
+// Arguments as kernels.h's VecDotFn / VecDotRowsFn / QuantizeRowFn.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace origami::cpu::x86 {
+
+// AVX2 + FMA + F16C.
+void VecDotF32Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotF16Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotBF16Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotQ4_0Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotQ8_0Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotQ4_KAvx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotQ6_KAvx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotRowsF32Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsF16Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsBF16Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsQ8_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsQ4_KAvx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsQ6_KAvx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+// Same bytes as ref::QuantizeActQ8_0 / QuantizeActQ8_K (tested bit-exact).
+void QuantizeQ8_0Avx2(const float* x, void* dst, int64_t n);
+void QuantizeQ8_KAvx2(const float* x, void* dst, int64_t n);
+
+// AVX-512 F/BW/VL/DQ + VNNI.
+void VecDotQ4_0Avx512(int64_t n, float* out, const void* w, const void* a);
+void VecDotQ8_0Avx512(int64_t n, float* out, const void* w, const void* a);
+void VecDotRowsQ4_0Avx512(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotRowsQ8_0Avx512(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+// AVX-512 BF16: BF16 weights against F32 activations, rounded to BF16 inside the kernel.
+void VecDotBF16Avx512(int64_t n, float* out, const void* w, const void* a);
+
+}  // namespace origami::cpu::x86

@@ -1,0 +1,26 @@
+// The architecture table. Adding a family is one row here and one small file in arch/.
+#include "model/arch/registry.h"
+
+#include <string>
+
+namespace origami {
+
+namespace {
+constexpr ArchEntry kArchs[] = {
+    {"llama", BuildLlama},
+};
+}  // namespace
+
+const ArchEntry* FindArch(std::string_view name) {
+  for (const auto& a : kArchs)
+    if (name == a.name) return &a;
+  return nullptr;
+}
+
+std::string SupportedArchs() {
+  std::string s;
+  for (const auto& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
+  return s;
+}
+
+}  // namespace origami

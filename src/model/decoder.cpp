@@ -1,0 +1,143 @@
+// The generic decoder's forward pass.
+#include "model/decoder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/ops.h"
+#include "util/error.h"
+
+namespace origami {
+
+Decoder::Decoder(const DecoderSpec& spec, ThreadPool& pool)
+    : spec_(spec), pool_(pool), kernels_(cpu::Kernels()) {}
+
+void Decoder::Reserve(int n) {
+  if (n <= capacity_) return;
+  int64_t q_dim = 0, kv_dim = 0, ff = 0;
+  for (const auto& l : spec_.layers) {
+    q_dim = std::max<int64_t>(q_dim, static_cast<int64_t>(l.n_head) * l.head_dim);
+    kv_dim = std::max<int64_t>(kv_dim, static_cast<int64_t>(l.n_head_kv) * l.head_dim);
+    ff = std::max<int64_t>(ff, l.n_ff);
+  }
+  const size_t e = spec_.n_embd;
+  x_.resize(n * e);
+  xn_.resize(n * e);
+  tmp_.resize(n * std::max<size_t>(e, q_dim));
+  q_.resize(n * q_dim);
+  k_.resize(n * kv_dim);
+  v_.resize(n * kv_dim);
+  att_.resize(n * q_dim);
+  gate_.resize(n * ff);
+  up_.resize(n * ff);
+  capacity_ = n;
+}
+
+void Decoder::Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits) {
+  if (n <= 0) Fail("nothing to decode: empty token batch");
+  if (pos0 < 0 || pos0 + n > cache.n_ctx())
+    Fail("context is full: {} tokens at position {} exceed the context size {}", n, pos0, cache.n_ctx());
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= spec_.n_vocab)
+      Fail("token id {} is out of range (vocabulary has {} tokens)", tokens[i], spec_.n_vocab);
+  for (int done = 0; done < n;) {
+    const int chunk = std::min(kMaxBatch, n - done);
+    const bool last = done + chunk == n;
+    float* out = all_logits ? logits + static_cast<int64_t>(done) * spec_.n_vocab : (last ? logits : nullptr);
+    ForwardChunk(tokens + done, chunk, pos0 + done, cache, out, all_logits);
+    done += chunk;
+  }
+}
+
+void Decoder::ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits,
+                           bool all_logits) {
+  Reserve(n);
+  const int64_t e = spec_.n_embd;
+  auto matmul = [&](const cpu::MatrixView& w, const float* in, float* out) {
+    cpu::MatMul(kernels_, w, in, n, out, pool_, ws_);
+  };
+  auto add_bias = [&](const Vec& b, float* y, int64_t dim) {
+    if (b.empty()) return;
+    for (int t = 0; t < n; ++t)
+      for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
+  };
+
+  // Token embeddings.
+  for (int t = 0; t < n; ++t) {
+    cpu::DequantizeRow(spec_.tok_embd, tokens[t], &x_[t * e]);
+    if (spec_.embd_scale != 1.0f)
+      for (int64_t i = 0; i < e; ++i) x_[t * e + i] *= spec_.embd_scale;
+  }
+
+  for (int il = 0; il < spec_.n_layer(); ++il) {
+    const LayerSpec& l = spec_.layers[il];
+    const int64_t q_dim = static_cast<int64_t>(l.n_head) * l.head_dim;
+    const int64_t kv_dim = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
+    const cpu::RopeTable rope = spec_.ropes[l.rope_index].Table();
+
+    // Attention block: norm, Q/K/V, rope, cache, attention, output projection, residual.
+    for (int t = 0; t < n; ++t) cpu::RmsNorm(&x_[t * e], l.attn_norm.data(), &xn_[t * e], e, spec_.norm_eps);
+    matmul(l.wq, xn_.data(), q_.data());
+    matmul(l.wk, xn_.data(), k_.data());
+    matmul(l.wv, xn_.data(), v_.data());
+    add_bias(l.bq, q_.data(), q_dim);
+    add_bias(l.bk, k_.data(), kv_dim);
+    add_bias(l.bv, v_.data(), kv_dim);
+    for (int t = 0; t < n; ++t) {
+      cpu::Rope(&q_[t * q_dim], l.n_head, l.head_dim, pos0 + t, rope);
+      cpu::Rope(&k_[t * kv_dim], l.n_head_kv, l.head_dim, pos0 + t, rope);
+      std::copy_n(&k_[t * kv_dim], kv_dim, cache.K(il, pos0 + t));
+      std::copy_n(&v_[t * kv_dim], kv_dim, cache.V(il, pos0 + t));
+    }
+    Attention(il, n, pos0, cache);
+    matmul(l.wo, att_.data(), tmp_.data());
+    add_bias(l.bo, tmp_.data(), e);
+    for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
+
+    // Feed-forward block: norm, gate/up, gated activation, down projection, residual.
+    for (int t = 0; t < n; ++t) cpu::RmsNorm(&x_[t * e], l.ffn_norm.data(), &xn_[t * e], e, spec_.norm_eps);
+    matmul(l.w_gate, xn_.data(), gate_.data());
+    matmul(l.w_up, xn_.data(), up_.data());
+    const int64_t nf = static_cast<int64_t>(n) * l.n_ff;
+    if (spec_.ffn == FfnKind::kSwiGlu) cpu::SwiGlu(gate_.data(), up_.data(), gate_.data(), nf);
+    else cpu::GeGlu(gate_.data(), up_.data(), gate_.data(), nf);
+    matmul(l.w_down, gate_.data(), tmp_.data());
+    for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
+  }
+
+  if (!logits) return;
+  // Output: final norm and the classifier, for the last token or for all of them.
+  const int first = all_logits ? 0 : n - 1;
+  const int rows = n - first;
+  for (int t = first; t < n; ++t) cpu::RmsNorm(&x_[t * e], spec_.output_norm.data(), &xn_[(t - first) * e], e, spec_.norm_eps);
+  cpu::MatMul(kernels_, spec_.output, xn_.data(), rows, logits, pool_, ws_);
+}
+
+// Causal grouped-query attention for the n new tokens against everything in the cache.
+void Decoder::Attention(int il, int n, int64_t pos0, KvCache& cache) {
+  const LayerSpec& l = spec_.layers[il];
+  const int hd = l.head_dim;
+  const int64_t q_dim = static_cast<int64_t>(l.n_head) * hd;
+  const int group = l.n_head / l.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t n_ctx = cache.n_ctx();
+  if (scores_.size() < static_cast<size_t>(pool_.size() * n_ctx)) scores_.resize(pool_.size() * n_ctx);
+
+  pool_.Run(static_cast<int64_t>(n) * l.n_head, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / l.n_head);
+    const int h = static_cast<int>(task % l.n_head);
+    const int kvh = h / group;
+    const int64_t pos = pos0 + t;
+    const int64_t start = l.sliding_window > 0 ? std::max<int64_t>(0, pos - l.sliding_window + 1) : 0;
+    const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
+    float* s = &scores_[thread * n_ctx];
+    const int64_t len = pos - start + 1;
+    for (int64_t j = 0; j < len; ++j) s[j] = cpu::Dot(q, cache.K(il, start + j) + kvh * hd, hd) * scale;
+    cpu::Softmax(s, len);
+    float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
+    std::fill_n(out, hd, 0.0f);
+    for (int64_t j = 0; j < len; ++j) cpu::Axpy(s[j], cache.V(il, start + j) + kvh * hd, out, hd);
+  });
+}
+
+}  // namespace origami

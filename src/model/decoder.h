@@ -1,0 +1,43 @@
+// The one generic decoder: runs a batch of tokens of one sequence through any DecoderSpec,
+// appending their keys and values to the cache. Readable top to bottom in decoder.cpp.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "model/kv_cache.h"
+#include "model/spec.h"
+#include "util/thread_pool.h"
+
+namespace origami {
+
+class Decoder {
+ public:
+  Decoder(const DecoderSpec& spec, ThreadPool& pool);
+
+  // Runs tokens[0..n) at positions pos0..pos0+n-1. Writes the logits of the last token to
+  // `logits` (n_vocab floats), or of every token (n * n_vocab) when all_logits is set.
+  // Long inputs are processed in chunks of kMaxBatch. Throws origami::Error on a bad token id
+  // or when the cache is full.
+  void Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits = false);
+
+  const DecoderSpec& spec() const { return spec_; }
+  static constexpr int kMaxBatch = 512;
+
+ private:
+  void ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
+  void Attention(int layer, int n, int64_t pos0, KvCache& cache);
+  void Reserve(int n);
+
+  const DecoderSpec& spec_;
+  ThreadPool& pool_;
+  const cpu::KernelTable& kernels_;
+  cpu::Workspace ws_;
+  int capacity_ = 0;
+  // Activations for a chunk of n tokens, row-major [n, dim].
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
+  std::vector<float> scores_;  // [threads, n_ctx]
+};
+
+}  // namespace origami

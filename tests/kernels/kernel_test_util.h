@@ -1,0 +1,73 @@
+// Test helpers for the CPU kernels: random weight rows of every type with finite scales, and the
+// list of weight types the kernel table covers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+#include "tensor/dtype_ref.h"
+#include "util/fp16.h"
+
+namespace origami::cpu::testing {
+
+inline const std::vector<DType>& WeightTypes() {
+  static const std::vector<DType> t = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ5_0,
+                                       DType::kQ8_0, DType::kQ4_1, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                                       DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+  return t;
+}
+
+// Byte offsets of the fp16 scale fields inside one block of a quantized type.
+inline std::vector<size_t> ScaleOffsets(DType t) {
+  switch (t) {
+    case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: return {0};
+    case DType::kQ4_1: case DType::kQ5_1: return {0, 2};
+    case DType::kQ2_K: return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
+    case DType::kQ3_K: return {offsetof(BlockQ3_K, d)};
+    case DType::kQ4_K: return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
+    case DType::kQ5_K: return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
+    case DType::kQ6_K: return {offsetof(BlockQ6_K, d)};
+    default: return {};
+  }
+}
+
+// Random row bytes of n elements of type t: random quants, finite scales of magnitude `scale`
+// (times a random factor in [0.5, 1], random sign for the non-K types).
+inline std::vector<uint8_t> RandomRow(DType t, int64_t n, std::mt19937& rng, float scale = 0.01f) {
+  std::vector<uint8_t> row(RowBytes(t, n));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  if (t == DType::kF32 || t == DType::kF16 || t == DType::kBF16) {
+    std::vector<float> f(n);
+    for (auto& v : f) v = u(rng) * scale * 100;
+    Traits(t).from_float(f.data(), row.data(), n);
+    return row;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : row) b = static_cast<uint8_t>(byte(rng));
+  const size_t bs = Traits(t).type_size;
+  const bool kquant = Traits(t).block_size == kQK_K;
+  for (size_t off = 0; off < row.size(); off += bs) {
+    for (size_t s : ScaleOffsets(t)) {
+      float v = scale * (0.5f + 0.5f * std::fabs(u(rng)));
+      if (!kquant && u(rng) < 0) v = -v;
+      const uint16_t h = Fp32ToFp16(v);
+      std::memcpy(&row[off + s], &h, 2);
+    }
+  }
+  return row;
+}
+
+inline std::vector<float> RandomFloats(int64_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> f(n);
+  for (auto& v : f) v = u(rng);
+  return f;
+}
+
+}  // namespace origami::cpu::testing

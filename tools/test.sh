@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test: installs the dependencies, builds Release and runs all tests (ctest), builds the
+# unit and parser tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs them with a
+# bounded fuzz session, and runs the kernel tests for aarch64 under qemu. Ends with ctest's summary.
+#   bash tools/test.sh            (ORIGAMI_SHARED_DIR=/path/to/shared to move the test data)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/deps.sh || exit 1
+shared="${ORIGAMI_SHARED_DIR:-$(pwd)/../shared}"
+jobs=$(nproc)
+failed=()
+section() { printf '\n===== %s =====\n' "$*"; }
+
+section "sanitizer build (ASan + UBSan): unit and parser tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORIGAMI_SANITIZE=ON -DORIGAMI_BUILD_BENCH=OFF \
+  -DORIGAMI_SHARED_DIR="$shared" -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null || failed+=(asan-configure)
+asan_targets=(origami_util_test origami_gguf_test origami_tensor_test origami_kernels_test origami_tokenizer_test
+              origami_chat_test origami_sampling_test origami_fuzz_driver)
+present=()
+for t in "${asan_targets[@]}"; do
+  ninja -C build-asan -t targets all 2>/dev/null | grep -q "^$t:" && present+=("$t")
+done
+if ninja -C build-asan -j"$jobs" "${present[@]}" >build-asan/build.log 2>&1; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  for t in "${present[@]}"; do
+    [ "$t" = origami_fuzz_driver ] && continue
+    exe=$(find build-asan/tests -type f -name "$t" | head -1)
+    echo "-- $t"
+    ORIGAMI_SHARED_DIR="$shared" "$exe" --gtest_brief=1 || failed+=("asan:$t")
+  done
+  if [ -f build-asan/tests/fuzz/fuzz.cmake ] || ls build-asan/tests/fuzz/origami_fuzz_* >/dev/null 2>&1; then
+    (cd build-asan && ctest -L fuzz --output-on-failure) || failed+=(asan:fuzz)
+  fi
+else
+  tail -40 build-asan/build.log
+  failed+=(asan-build)
+fi
+
+section "aarch64 kernel tests under qemu"
+if [ -x tools/test_aarch64.sh ] || [ -f tools/test_aarch64.sh ]; then
+  bash tools/test_aarch64.sh || failed+=(aarch64)
+fi
+
+section "release build and every test"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DORIGAMI_SHARED_DIR="$shared" \
+  -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null || failed+=(configure)
+ninja -C build -j"$jobs" >build/build.log 2>&1 || { tail -60 build/build.log; failed+=(build); }
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed before the final test run: ${failed[*]}"
+fi
+cd build && ctest -j"$jobs" --output-on-failure --timeout 900 -LE fuzz
+rc=$?
+[ ${#failed[@]} -eq 0 ] || rc=1
+exit $rc
