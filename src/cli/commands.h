@@ -18,6 +18,7 @@ void AddRunCommand(CLI::App& app, Action& action);
 void AddInfoCommand(CLI::App& app, Action& action);
 void AddConvertCommand(CLI::App& app, Action& action);
 void AddBenchCommand(CLI::App& app, Action& action);
+void AddQuantizeCommand(CLI::App& app, Action& action);
 
 // Shared option: -t/--threads with the default of one thread per physical core.
 void AddThreadsOption(CLI::App& sub, int& threads);

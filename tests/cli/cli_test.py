@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""End-to-end checks of `origami run|info|convert|bench` as a user (or a script) calls them."""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import unittest
+
+ARGS = None
+
+
+def origami(*args, check=True):
+    p = subprocess.run([ARGS.origami, *args], capture_output=True, timeout=240)
+    if check and p.returncode != 0:
+        raise AssertionError(f"origami {' '.join(args)} exited {p.returncode}: {p.stderr.decode(errors='replace')}")
+    return p
+
+
+def golden(name):
+    with open(os.path.join(ARGS.shared, "golden", f"stories260K_{name}.json")) as f:
+        return json.load(f)
+
+
+class Run(unittest.TestCase):
+    def model(self):
+        return os.path.join(ARGS.shared, "models", "stories260K.gguf")
+
+    def test_greedy_ids_match_golden(self):
+        for case in ("once_upon_a_time", "the_little_dog", "empty_prompt"):
+            g = golden(case)
+            out = json.loads(origami("run", "-m", self.model(), "-p", g["prompt"], "-n", "64", "--temp", "0",
+                                     "--json").stdout)
+            self.assertEqual(out["prompt_ids"], g["prompt_token_ids"], case)
+            self.assertEqual(out["generated_ids"], g["generated_token_ids"], case)
+            self.assertEqual(out["text"], g["generated_text"], case)
+
+    def test_streams_prompt_and_text_then_speeds_on_stderr(self):
+        g = golden("once_upon_a_time")
+        p = origami("run", "-m", self.model(), "-p", "Once upon a time", "-n", "64", "--temp", "0")
+        self.assertEqual(p.stdout.decode().rstrip("\n"), g["run_c_stdout"])
+        err = p.stderr.decode()
+        self.assertIn("prompt:", err)
+        self.assertIn("generation:", err)
+        self.assertIn("tokens/s", err)
+
+    def test_n_counts_new_tokens(self):
+        out = json.loads(origami("run", "-m", self.model(), "-p", "Hello", "-n", "5", "--temp", "0", "--json").stdout)
+        self.assertEqual(len(out["generated_ids"]), 5)
+
+    def test_same_seed_same_output(self):
+        def sample(seed):
+            return json.loads(origami("run", "-m", self.model(), "-p", "The little dog", "-n", "40", "--temp", "1.0",
+                                      "--seed", str(seed), "--json").stdout)["generated_ids"]
+        self.assertEqual(sample(11), sample(11))
+        self.assertNotEqual(sample(11), sample(12))
+
+    def test_prompt_ids_and_logits_out(self):
+        g = golden("once_upon_a_time")
+        path = os.path.join(ARGS.tmp, "logits.f32")
+        ids = ",".join(map(str, g["prompt_token_ids"]))
+        out = json.loads(origami("run", "-m", self.model(), "--prompt-ids", ids, "-n", "3", "--temp", "0", "--json",
+                                 "--logits-out", path).stdout)
+        self.assertEqual(out["generated_ids"], g["generated_token_ids"][:3])
+        with open(path, "rb") as f:
+            data = f.read()
+        logits = struct.unpack(f"<{len(data) // 4}f", data)
+        self.assertEqual(len(logits), 512)
+        self.assertLess(max(abs(a - b) for a, b in zip(logits, g["logits_after_prompt"])), 1e-4)
+
+    def test_bad_input_is_a_clear_error(self):
+        p = origami("run", "-m", "/nonexistent.gguf", "-p", "x", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"cannot open", p.stderr)
+        p = origami("run", "-m", self.model(), "--no-such-flag", check=False)
+        self.assertEqual(p.returncode, 1)
+        p = origami("run", "-m", self.model(), "--prompt-ids", "1,99999", "--json", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"out of range", p.stderr)
+        p = origami("run", "-m", self.model(), "-p", "x", "--temp", "-3", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"temperature", p.stderr)
+        bad = os.path.join(ARGS.tmp, "truncated.gguf")
+        with open(self.model(), "rb") as f, open(bad, "wb") as g:
+            g.write(f.read(1000))
+        p = origami("run", "-m", bad, "-p", "x", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"byte offset", p.stderr)
+        p = origami("info", bad, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"truncated", p.stderr)
+
+
+class Info(unittest.TestCase):
+    def test_json(self):
+        j = json.loads(origami("info", os.path.join(ARGS.shared, "models", "stories260K.gguf"), "--json").stdout)
+        self.assertEqual(j["version"], 3)
+        self.assertEqual(len(j["tensors"]), 48)
+        self.assertEqual(j["metadata"]["general.architecture"], "llama")
+        self.assertEqual(j["hparams"]["n_embd"], 64)
+        self.assertEqual(j["hparams"]["n_head_kv"], 4)
+        t = {x["name"]: x for x in j["tensors"]}
+        self.assertEqual(t["blk.0.ffn_gate.weight"]["shape"], [64, 172])
+        self.assertEqual(t["blk.0.ffn_gate.weight"]["bytes"], 64 * 172 * 4)
+
+    def test_text(self):
+        out = origami("info", os.path.join(ARGS.shared, "models", "llama-2-tiny-random.gguf")).stdout.decode()
+        for s in ("GGUF v3", "tensors:", "F16", "hyper-parameters (llama)", "token_embd.weight", "general.architecture"):
+            self.assertIn(s, out)
+
+    def test_vocab_only(self):
+        out = origami("info", os.path.join(ARGS.shared, "tokenizer", "ggml-vocab-llama-bpe.gguf")).stdout.decode()
+        self.assertIn("0 tensors", out)
+
+
+class Convert(unittest.TestCase):
+    def test_llama2c_runs_like_golden(self):
+        out_path = os.path.join(ARGS.tmp, "stories260K-converted.gguf")
+        origami("convert", "--llama2c", os.path.join(ARGS.shared, "models", "stories260K.bin"), "--tokenizer",
+                os.path.join(ARGS.shared, "models", "tok512.bin"), "-o", out_path)
+        g = golden("the_little_dog")
+        out = json.loads(origami("run", "-m", out_path, "-p", g["prompt"], "-n", "64", "--temp", "0", "--json").stdout)
+        self.assertEqual(out["generated_ids"], g["generated_token_ids"])
+
+    def test_missing_tokenizer_is_an_error(self):
+        p = origami("convert", "--llama2c", os.path.join(ARGS.shared, "models", "stories260K.bin"), "-o",
+                    os.path.join(ARGS.tmp, "x.gguf"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"--tokenizer", p.stderr)
+
+
+class Bench(unittest.TestCase):
+    def test_json_lines(self):
+        out = origami("bench", "-m", os.path.join(ARGS.shared, "models", "stories260K.gguf"), "-p", "32", "-n", "8",
+                      "-r", "1", "-t", "1", "--json").stdout.decode().strip().splitlines()
+        rows = [json.loads(x) for x in out]
+        self.assertEqual([r["test"] for r in rows], ["pp32", "tg8"])
+        self.assertGreater(rows[0]["tokens_per_second"], 0)
+        self.assertGreater(rows[0]["gflops"], 0)
+        self.assertGreater(rows[1]["roofline_share"], 0)
+        self.assertEqual(rows[1]["threads"], 1)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--origami", required=True)
+    ap.add_argument("--shared", required=True)
+    ap.add_argument("--tmp", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
