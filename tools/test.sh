@@ -15,7 +15,7 @@ section "sanitizer build (ASan + UBSan): unit and parser tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORIGAMI_SANITIZE=ON -DORIGAMI_BUILD_BENCH=OFF \
   -DORIGAMI_SHARED_DIR="$shared" -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null || failed+=(asan-configure)
 asan_targets=(origami_util_test origami_gguf_test origami_tensor_test origami_kernels_test origami_tokenizer_test
-              origami_chat_test origami_sampling_test origami_fuzz_driver)
+              origami_chat_test origami_sampling_test gguf_fuzz gguf_fuzz_seeds tokenizer_fuzz chat_template_fuzz)
 present=()
 for t in "${asan_targets[@]}"; do
   ninja -C build-asan -t targets all 2>/dev/null | grep -q "^$t:" && present+=("$t")
@@ -23,14 +23,13 @@ done
 if ninja -C build-asan -j"$jobs" "${present[@]}" >build-asan/build.log 2>&1; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   for t in "${present[@]}"; do
-    [ "$t" = origami_fuzz_driver ] && continue
+    case "$t" in *fuzz*) continue ;; esac
     exe=$(find build-asan/tests -type f -name "$t" | head -1)
     echo "-- $t"
     ORIGAMI_SHARED_DIR="$shared" "$exe" --gtest_brief=1 || failed+=("asan:$t")
   done
-  if [ -f build-asan/tests/fuzz/fuzz.cmake ] || ls build-asan/tests/fuzz/origami_fuzz_* >/dev/null 2>&1; then
-    (cd build-asan && ctest -L fuzz --output-on-failure) || failed+=(asan:fuzz)
-  fi
+  echo "-- bounded fuzzing (ORIGAMI_FUZZ_SECONDS each)"
+  (cd build-asan && ORIGAMI_SHARED_DIR="$shared" ctest -L fuzz --output-on-failure) || failed+=(asan:fuzz)
 else
   tail -40 build-asan/build.log
   failed+=(asan-build)

@@ -35,22 +35,27 @@ void Decoder::Reserve(int n) {
 
 void Decoder::Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits) {
   if (n <= 0) Fail("nothing to decode: empty token batch");
-  if (pos0 < 0 || pos0 + n > cache.n_ctx())
-    Fail("context is full: {} tokens at position {} exceed the context size {}", n, pos0, cache.n_ctx());
-  for (int i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= spec_.n_vocab)
-      Fail("token id {} is out of range (vocabulary has {} tokens)", tokens[i], spec_.n_vocab);
+  std::vector<BatchToken> batch;
   for (int done = 0; done < n;) {
     const int chunk = std::min(kMaxBatch, n - done);
-    const bool last = done + chunk == n;
-    float* out = all_logits ? logits + static_cast<int64_t>(done) * spec_.n_vocab : (last ? logits : nullptr);
-    ForwardChunk(tokens + done, chunk, pos0 + done, cache, out, all_logits);
+    batch.resize(chunk);
+    for (int i = 0; i < chunk; ++i)
+      batch[i] = {tokens[done + i], pos0 + done + i, &cache, all_logits || done + i == n - 1};
+    float* out = all_logits ? logits + static_cast<int64_t>(done) * spec_.n_vocab : logits;
+    ForwardBatch(batch.data(), chunk, out);
     done += chunk;
   }
 }
 
-void Decoder::ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits,
-                           bool all_logits) {
+void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
+  if (n <= 0 || n > kMaxBatch) Fail("batch of {} tokens (1 to {} allowed)", n, kMaxBatch);
+  for (int i = 0; i < n; ++i) {
+    const BatchToken& b = batch[i];
+    if (b.token < 0 || b.token >= spec_.n_vocab)
+      Fail("token id {} is out of range (vocabulary has {} tokens)", b.token, spec_.n_vocab);
+    if (!b.cache || b.pos < 0 || b.pos >= b.cache->n_ctx())
+      Fail("context is full: position {} exceeds the context size {}", b.pos, b.cache ? b.cache->n_ctx() : 0);
+  }
   Reserve(n);
   const int64_t e = spec_.n_embd;
   auto matmul = [&](const cpu::MatrixView& w, const float* in, float* out) {
@@ -64,7 +69,7 @@ void Decoder::ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& 
 
   // Token embeddings.
   for (int t = 0; t < n; ++t) {
-    cpu::DequantizeRow(spec_.tok_embd, tokens[t], &x_[t * e]);
+    cpu::DequantizeRow(spec_.tok_embd, batch[t].token, &x_[t * e]);
     if (spec_.embd_scale != 1.0f)
       for (int64_t i = 0; i < e; ++i) x_[t * e + i] *= spec_.embd_scale;
   }
@@ -84,12 +89,12 @@ void Decoder::ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& 
     add_bias(l.bk, k_.data(), kv_dim);
     add_bias(l.bv, v_.data(), kv_dim);
     for (int t = 0; t < n; ++t) {
-      cpu::Rope(&q_[t * q_dim], l.n_head, l.head_dim, pos0 + t, rope);
-      cpu::Rope(&k_[t * kv_dim], l.n_head_kv, l.head_dim, pos0 + t, rope);
-      std::copy_n(&k_[t * kv_dim], kv_dim, cache.K(il, pos0 + t));
-      std::copy_n(&v_[t * kv_dim], kv_dim, cache.V(il, pos0 + t));
+      cpu::Rope(&q_[t * q_dim], l.n_head, l.head_dim, batch[t].pos, rope);
+      cpu::Rope(&k_[t * kv_dim], l.n_head_kv, l.head_dim, batch[t].pos, rope);
+      std::copy_n(&k_[t * kv_dim], kv_dim, batch[t].cache->K(il, batch[t].pos));
+      std::copy_n(&v_[t * kv_dim], kv_dim, batch[t].cache->V(il, batch[t].pos));
     }
-    Attention(il, n, pos0, cache);
+    Attention(il, batch, n);
     matmul(l.wo, att_.data(), tmp_.data());
     add_bias(l.bo, tmp_.data(), e);
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
@@ -105,32 +110,33 @@ void Decoder::ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& 
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
   }
 
-  if (!logits) return;
-  // Output: final norm and the classifier, for the last token or for all of them.
-  const int first = all_logits ? 0 : n - 1;
-  const int rows = n - first;
-  for (int t = first; t < n; ++t) cpu::RmsNorm(&x_[t * e], spec_.output_norm.data(), &xn_[(t - first) * e], e, spec_.norm_eps);
-  cpu::MatMul(kernels_, spec_.output, xn_.data(), rows, logits, pool_, ws_);
+  // Output: final norm and the classifier, only for the tokens that want logits.
+  int rows = 0;
+  for (int t = 0; t < n; ++t)
+    if (batch[t].logits) cpu::RmsNorm(&x_[t * e], spec_.output_norm.data(), &xn_[rows++ * e], e, spec_.norm_eps);
+  if (rows > 0) cpu::MatMul(kernels_, spec_.output, xn_.data(), rows, logits, pool_, ws_);
 }
 
-// Causal grouped-query attention for the n new tokens against everything in the cache.
-void Decoder::Attention(int il, int n, int64_t pos0, KvCache& cache) {
+// Causal grouped-query attention of each batch token against its own sequence's cache.
+void Decoder::Attention(int il, const BatchToken* batch, int n) {
   const LayerSpec& l = spec_.layers[il];
   const int hd = l.head_dim;
   const int64_t q_dim = static_cast<int64_t>(l.n_head) * hd;
   const int group = l.n_head / l.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_ctx = cache.n_ctx();
-  if (scores_.size() < static_cast<size_t>(pool_.size() * n_ctx)) scores_.resize(pool_.size() * n_ctx);
+  int64_t max_len = 0;
+  for (int t = 0; t < n; ++t) max_len = std::max<int64_t>(max_len, batch[t].pos + 1);
+  if (scores_.size() < static_cast<size_t>(pool_.size() * max_len)) scores_.resize(pool_.size() * max_len);
 
   pool_.Run(static_cast<int64_t>(n) * l.n_head, [&](int64_t task, int thread) {
     const int t = static_cast<int>(task / l.n_head);
     const int h = static_cast<int>(task % l.n_head);
     const int kvh = h / group;
-    const int64_t pos = pos0 + t;
+    const KvCache& cache = *batch[t].cache;
+    const int64_t pos = batch[t].pos;
     const int64_t start = l.sliding_window > 0 ? std::max<int64_t>(0, pos - l.sliding_window + 1) : 0;
     const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
-    float* s = &scores_[thread * n_ctx];
+    float* s = &scores_[thread * max_len];
     const int64_t len = pos - start + 1;
     for (int64_t j = 0; j < len; ++j) s[j] = cpu::Dot(q, cache.K(il, start + j) + kvh * hd, hd) * scale;
     cpu::Softmax(s, len);

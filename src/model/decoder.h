@@ -12,6 +12,16 @@
 
 namespace origami {
 
+// One token of a batch: which sequence (its cache) and position it belongs to. A batch may mix
+// tokens of many sequences (continuous batching) and several tokens of one (a prompt chunk);
+// within one sequence, positions must be consecutive and in order.
+struct BatchToken {
+  int32_t token = 0;
+  int64_t pos = 0;
+  KvCache* cache = nullptr;
+  bool logits = false;  // write this token's logits to the output
+};
+
 class Decoder {
  public:
   Decoder(const DecoderSpec& spec, ThreadPool& pool);
@@ -22,12 +32,15 @@ class Decoder {
   // or when the cache is full.
   void Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits = false);
 
+  // Runs a mixed batch (at most kMaxBatch tokens). Logits of the tokens that ask for them are
+  // written to `logits` one row (n_vocab floats) each, in batch order.
+  void ForwardBatch(const BatchToken* batch, int n, float* logits);
+
   const DecoderSpec& spec() const { return spec_; }
   static constexpr int kMaxBatch = 512;
 
  private:
-  void ForwardChunk(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
-  void Attention(int layer, int n, int64_t pos0, KvCache& cache);
+  void Attention(int layer, const BatchToken* batch, int n);
   void Reserve(int n);
 
   const DecoderSpec& spec_;

@@ -1,7 +1,8 @@
-// Byte-level BPE (tokenizer.ggml.model = "gpt2"): the pre-tokenizer regexes cut the text into words,
-// each word's bytes are mapped to printable code points (GPT-2's byte-to-unicode table), and merges
-// are applied lowest rank first (leftmost on ties) until none applies. The "gemma4" vocabulary uses the
-// same merge loop on U+2581-joined text without pre-splitting or byte mapping, with <0xHH> fallback.
+// Byte-level BPE (tokenizer.ggml.model = "gpt2"): the pre-tokenizer regexes cut the text into
+// words, each word's bytes are mapped to printable code points (GPT-2's byte-to-unicode table), and
+// merges are applied lowest rank first (leftmost on ties) until none applies. The "gemma4"
+// vocabulary uses the same merge loop on U+2581-joined text without pre-splitting or byte mapping,
+// with <0xHH> fallback.
 #include <array>
 #include <queue>
 
@@ -20,7 +21,8 @@ struct ByteMap {
   ByteMap() {
     uint32_t next = 256;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const bool printable =
+          (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
       to_cp[b] = printable ? static_cast<uint32_t>(b) : next++;
       AppendUtf8(to_cp[b], to_utf8[b]);
     }
@@ -70,8 +72,10 @@ class BpeModel final : public Model {
       word.reserve(text.size() + 8);
       if (v_.add_space_prefix && first) word += kMetaspace;
       for (char c : text) {
-        if (c == ' ') word += kMetaspace;
-        else word += c;
+        if (c == ' ')
+          word += kMetaspace;
+        else
+          word += c;
       }
       EncodeWord(word, out);
       return;
@@ -104,8 +108,10 @@ class BpeModel final : public Model {
       const size_t start = i;
       const uint32_t cp = NextCodepoint(t, i);
       const int b = bm.ToByte(cp);
-      if (b >= 0) out += static_cast<char>(b);
-      else out.append(t, start, i - start);  // not a byte-level character: keep as is
+      if (b >= 0)
+        out += static_cast<char>(b);
+      else
+        out.append(t, start, i - start);  // not a byte-level character: keep as is
     }
     return out;
   }
@@ -125,7 +131,8 @@ class BpeModel final : public Model {
     for (size_t i = 0; i < word.size();) {
       const size_t len = Utf8CharLen(word, i);
       const int32_t n = static_cast<int32_t>(sym.size());
-      sym.push_back({n - 1, n + 1, v_.Find(word.substr(i, len)), static_cast<uint32_t>(i), static_cast<uint32_t>(len)});
+      sym.push_back({n - 1, n + 1, v_.Find(word.substr(i, len)), static_cast<uint32_t>(i),
+                     static_cast<uint32_t>(len)});
       i += len;
     }
     sym.back().next = -1;
@@ -142,7 +149,8 @@ class BpeModel final : public Model {
       const Candidate c = queue.top();
       queue.pop();
       Sym& l = sym[c.left];
-      if (l.len == 0 || l.next != c.right || l.id != c.left_id || sym[c.right].id != c.right_id) continue;
+      if (l.len == 0 || l.next != c.right || l.id != c.left_id || sym[c.right].id != c.right_id)
+        continue;
       Sym& r = sym[c.right];
       l.id = c.result;
       l.len += r.len;

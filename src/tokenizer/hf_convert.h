@@ -17,7 +17,8 @@ struct HfTokenizerInfo {
 
 // Parses the JSON texts and adds the tokenizer keys to `w`. `config_json` may be empty.
 // Throws origami::Error on malformed JSON or a tokenizer we cannot represent exactly.
-HfTokenizerInfo ConvertHfTokenizer(std::string_view tokenizer_json, std::string_view config_json, gguf::Writer& w);
+HfTokenizerInfo ConvertHfTokenizer(std::string_view tokenizer_json, std::string_view config_json,
+                                   gguf::Writer& w);
 // Same from files: `dir` holds tokenizer.json and, optionally, tokenizer_config.json.
 HfTokenizerInfo ConvertHfTokenizerDir(const std::string& dir, gguf::Writer& w);
 

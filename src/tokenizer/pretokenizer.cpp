@@ -1,6 +1,6 @@
 // Pre-tokenizer table and the PCRE2 splitter. The patterns are the ones in the models' Hugging Face
-// tokenizer.json files (Split pre-tokenizers with "Isolated" behaviour; Digits(individual) is \p{N};
-// Punctuation(contiguous) is a run of \p{P} and ASCII symbols).
+// tokenizer.json files (Split pre-tokenizers with "Isolated" behaviour; Digits(individual) is
+// \p{N}; Punctuation(contiguous) is a run of \p{P} and ASCII symbols).
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer/pretokenizer.h"
 
@@ -41,7 +41,7 @@ const std::vector<PreTokenizerSpec>& Table() {
       {"dbrx", {kLlama3}, false},
       {"smaug-bpe", {kLlama3}, false},
       {"qwen2", {kQwen2}, false, true},
-      {"qwen35", {kQwen35}, false, true},
+      {"qwen35", {kQwen35}, false},  // no NFC: combining marks join letters via \p{M}
       {"deepseek-r1-qwen", {kQwen2}, false, true},
       {"gpt-4o", {kO200k}, true},
       {"o200k", {kO200k}, true},
@@ -89,8 +89,10 @@ std::string TranslateWhitespaceClasses(std::string_view p) {
     if (c == '\\' && i + 1 < p.size()) {
       const char n = p[i + 1];
       if (n == 's') {
-        if (in_class) out += kWhiteSpaceBody;
-        else out += "[" + std::string(kWhiteSpaceBody) + "]";
+        if (in_class)
+          out += kWhiteSpaceBody;
+        else
+          out += "[" + std::string(kWhiteSpaceBody) + "]";
         ++i;
         continue;
       }
@@ -104,8 +106,10 @@ std::string TranslateWhitespaceClasses(std::string_view p) {
       ++i;
       continue;
     }
-    if (c == '[' && !in_class) in_class = true;
-    else if (c == ']' && in_class) in_class = false;
+    if (c == '[' && !in_class)
+      in_class = true;
+    else if (c == ']' && in_class)
+      in_class = false;
     out += c;
   }
   return out;
@@ -116,14 +120,15 @@ RegexSplitter::RegexSplitter(const std::vector<std::string>& patterns) {
     const std::string translated = TranslateWhitespaceClasses(pat);
     int err = 0;
     PCRE2_SIZE err_off = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                                     PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &err, &err_off, nullptr);
+    pcre2_code* code =
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &err, &err_off, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof(msg));
       for (void* c : codes_) pcre2_code_free(static_cast<pcre2_code*>(c));
-      Fail("tokenizer: bad pre-tokenizer regex at offset {}: {} ({})", err_off, reinterpret_cast<char*>(msg),
-           pat);
+      Fail("tokenizer: bad pre-tokenizer regex at offset {}: {} ({})", err_off,
+           reinterpret_cast<char*>(msg), pat);
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when unavailable
     codes_.push_back(code);
@@ -147,14 +152,16 @@ std::vector<std::string_view> RegexSplitter::Split(std::string_view text) const 
       const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
       size_t pos = 0, last = 0;
       while (pos <= piece.size()) {
-        const int rc = pcre2_match(code, subject, piece.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+        const int rc =
+            pcre2_match(code, subject, piece.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
         if (rc < 0) break;  // no more matches (or a resource limit: keep the rest whole)
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
         const size_t s = ov[0], e = ov[1];
         if (e == s) {  // empty match: step over one character
           if (s >= piece.size()) break;
           pos = s + 1;
-          while (pos < piece.size() && (static_cast<unsigned char>(piece[pos]) & 0xC0) == 0x80) ++pos;
+          while (pos < piece.size() && (static_cast<unsigned char>(piece[pos]) & 0xC0) == 0x80)
+            ++pos;
           continue;
         }
         if (s > last) next.push_back(piece.substr(last, s - last));

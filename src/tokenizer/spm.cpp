@@ -1,7 +1,7 @@
 // SentencePiece BPE (tokenizer.ggml.model = "llama"): spaces become U+2581, the text is split into
-// characters, and the adjacent pair whose concatenation is the vocabulary piece with the highest score
-// is merged, leftmost first on ties, until no pair is a piece. Characters left outside the vocabulary
-// become <0xHH> byte tokens (or <unk> when the vocabulary has no byte tokens).
+// characters, and the adjacent pair whose concatenation is the vocabulary piece with the highest
+// score is merged, leftmost first on ties, until no pair is a piece. Characters left outside the
+// vocabulary become <0xHH> byte tokens (or <unk> when the vocabulary has no byte tokens).
 #include <queue>
 
 #include "tokenizer/vocab.h"
@@ -17,7 +17,7 @@ struct Symbol {
 struct Bigram {
   float score;
   int32_t left;
-  uint32_t size;  // combined length when queued: detects stale entries
+  uint32_t size;                           // combined length when queued: detects stale entries
   bool operator<(const Bigram& o) const {  // max-heap on score, then the leftmost
     return score < o.score || (score == o.score && left > o.left);
   }
@@ -34,8 +34,10 @@ class SpmModel final : public Model {
     text.reserve(raw.size() + 8);
     if (v_.add_space_prefix && first) text += kMetaspace;
     for (char c : raw) {
-      if (c == ' ') text += kMetaspace;
-      else text += c;
+      if (c == ' ')
+        text += kMetaspace;
+      else
+        text += c;
     }
     if (text.empty()) return;
 

@@ -1,5 +1,5 @@
-// StreamDecoder: turns ids into text as they are generated, holding back a UTF-8 sequence until it is
-// complete so that no caller ever sees half a character.
+// StreamDecoder: turns ids into text as they are generated, holding back a UTF-8 sequence until it
+// is complete so that no caller ever sees half a character.
 #include "tokenizer/vocab.h"
 
 namespace origami {
@@ -11,7 +11,10 @@ size_t IncompleteTail(const std::string& s) {
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
     const auto c = static_cast<unsigned char>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    const size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    const size_t need = (c & 0xE0) == 0xC0   ? 2
+                        : (c & 0xF0) == 0xE0 ? 3
+                        : (c & 0xF8) == 0xF0 ? 4
+                                             : 1;
     return need > back ? back : 0;
   }
   return 0;
@@ -24,15 +27,18 @@ std::string Clean(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const size_t start = i;
     const uint32_t cp = tok::NextCodepoint(s, i);
-    if (cp == 0xFFFD) out += "\xEF\xBF\xBD";
-    else out.append(s.substr(start, i - start));
+    if (cp == 0xFFFD)
+      out += "\xEF\xBF\xBD";
+    else
+      out.append(s.substr(start, i - start));
   }
   return out;
 }
 
 }  // namespace
 
-StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special) : tok_(tok), skip_special_(skip_special) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special)
+    : tok_(tok), skip_special_(skip_special) {}
 
 std::string StreamDecoder::Push(int32_t id) {
   const TokenType t = tok_.GetTokenType(id);
@@ -41,8 +47,8 @@ std::string StreamDecoder::Push(int32_t id) {
   if (skip_special_ && (t == TokenType::kControl || t == TokenType::kUnknown)) return {};
   std::string piece = tok_.TokenToPiece(id);
   // llama2.c: a piece right after BOS loses its leading space (the encoder's space prefix).
-  if (tok_.vocab().kind == tok::ModelKind::kSpm && tok_.add_space_prefix() && prev >= 0 && prev == tok_.bos_id() &&
-      !piece.empty() && piece[0] == ' ')
+  if (tok_.vocab().spaces_as_metaspace && tok_.add_space_prefix() && prev >= 0 &&
+      prev == tok_.bos_id() && !piece.empty() && piece[0] == ' ')
     piece.erase(0, 1);
   pending_ += piece;
   const size_t keep = IncompleteTail(pending_);

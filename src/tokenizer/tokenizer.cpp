@@ -12,7 +12,11 @@ namespace tok {
 
 size_t Utf8CharLen(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
-  size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+  size_t len = c < 0x80             ? 1
+               : (c & 0xE0) == 0xC0 ? 2
+               : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4
+                                    : 1;
   if (i + len > s.size()) return 1;
   for (size_t k = 1; k < len; ++k)
     if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
@@ -37,8 +41,8 @@ void AppendUtf8(uint32_t cp, std::string& out) {
   }
 }
 
-// Decodes one code point; a byte that does not start a well-formed sequence gives U+FFFD and advances
-// by the maximal ill-formed subpart, as the WHATWG (and JavaScript TextDecoder) rule says.
+// Decodes one code point; a byte that does not start a well-formed sequence gives U+FFFD and
+// advances by the maximal ill-formed subpart, as the WHATWG (and JavaScript TextDecoder) rule says.
 uint32_t NextCodepoint(std::string_view s, size_t& i) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
@@ -50,13 +54,17 @@ uint32_t NextCodepoint(std::string_view s, size_t& i) {
   int need;
   uint32_t cp;
   unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; }
-  else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2; cp = c & 0x0F;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    cp = c & 0x0F;
     if (c == 0xE0) lo = 0xA0;
     if (c == 0xED) hi = 0x9F;
   } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3; cp = c & 0x07;
+    need = 3;
+    cp = c & 0x07;
     if (c == 0xF0) lo = 0x90;
     if (c == 0xF4) hi = 0x8F;
   } else {
@@ -112,7 +120,8 @@ Tokenizer::Tokenizer(std::unique_ptr<tok::Vocab> vocab, std::unique_ptr<tok::Mod
   specials_by_byte_.resize(256);
   for (int32_t id = 0; id < vocab_->n_vocab(); ++id) {
     const TokenType t = vocab_->type[id];
-    if (t != TokenType::kControl && t != TokenType::kUserDefined && t != TokenType::kUnknown) continue;
+    if (t != TokenType::kControl && t != TokenType::kUserDefined && t != TokenType::kUnknown)
+      continue;
     const std::string& s = vocab_->text[id];
     if (s.empty()) continue;
     specials_by_byte_[static_cast<unsigned char>(s[0])].push_back(id);
@@ -135,17 +144,26 @@ std::unique_ptr<Tokenizer> Tokenizer::FromGguf(const gguf::File& f) {
   auto vocab = tok::LoadVocab(f);
   std::unique_ptr<tok::Model> model;
   switch (vocab->kind) {
-    case tok::ModelKind::kSpm: model = tok::MakeSpmModel(*vocab); break;
-    case tok::ModelKind::kBpe: model = tok::MakeBpeModel(*vocab); break;
-    case tok::ModelKind::kWordPiece: model = tok::MakeWordPieceModel(*vocab); break;
-    case tok::ModelKind::kUnigram: model = tok::MakeUnigramModel(*vocab); break;
+    case tok::ModelKind::kSpm:
+      model = tok::MakeSpmModel(*vocab);
+      break;
+    case tok::ModelKind::kBpe:
+      model = tok::MakeBpeModel(*vocab);
+      break;
+    case tok::ModelKind::kWordPiece:
+      model = tok::MakeWordPieceModel(*vocab);
+      break;
+    case tok::ModelKind::kUnigram:
+      model = tok::MakeUnigramModel(*vocab);
+      break;
   }
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(vocab), std::move(model)));
 }
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view input, const EncodeOptions& opt) const {
   std::string sanitized;
-  const std::string_view text = SanitizeInto(input, sanitized) ? std::string_view(sanitized) : input;
+  const std::string_view text =
+      SanitizeInto(input, sanitized) ? std::string_view(sanitized) : input;
 
   // Split off special tokens: user-defined tokens always (Hugging Face matches added tokens in any
   // text), control and unknown tokens only when asked to parse specials. Leftmost, then longest.
@@ -190,7 +208,8 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view input, const EncodeOptio
 }
 
 void Tokenizer::CheckId(int32_t id) const {
-  if (id < 0 || id >= vocab_->n_vocab()) Fail("token id {} is outside the vocabulary (0..{})", id, vocab_->n_vocab() - 1);
+  if (id < 0 || id >= vocab_->n_vocab())
+    Fail("token id {} is outside the vocabulary (0..{})", id, vocab_->n_vocab() - 1);
 }
 
 std::string Tokenizer::TokenToPiece(int32_t id) const {
@@ -202,8 +221,10 @@ std::string Tokenizer::TokenToPiece(int32_t id) const {
       return vocab_->text[id];
     case TokenType::kControl:
     case TokenType::kUnknown:
-    case TokenType::kUserDefined:
       return vocab_->text[id];
+    case TokenType::kUserDefined:
+      // Added tokens pass through the reference decoder too: U+2581 still means a space there.
+      return vocab_->spaces_as_metaspace ? model_->Piece(id) : vocab_->text[id];
     default:
       return model_->Piece(id);
   }
@@ -212,7 +233,7 @@ std::string Tokenizer::TokenToPiece(int32_t id) const {
 std::string Tokenizer::Decode(const std::vector<int32_t>& ids, bool skip_special) const {
   std::string out;
   bool strip_space = vocab_->kind == tok::ModelKind::kWordPiece ||
-                     (vocab_->kind != tok::ModelKind::kBpe && vocab_->add_space_prefix);
+                     (vocab_->spaces_as_metaspace && vocab_->add_space_prefix);
   for (int32_t id : ids) {
     CheckId(id);
     const TokenType t = vocab_->type[id];

@@ -1,5 +1,6 @@
-// Public tokenizer API: text <-> token ids for the vocabularies GGUF files carry (SentencePiece BPE,
-// byte-level BPE, WordPiece, Unigram), with ids equal to the model's reference (Hugging Face) tokenizer.
+// Public tokenizer API: text <-> token ids for the vocabularies GGUF files carry (SentencePiece
+// BPE, byte-level BPE, WordPiece, Unigram), with ids equal to the model's reference (Hugging Face)
+// tokenizer.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,8 @@ enum class TokenType : int32_t {
 };
 
 struct EncodeOptions {
-  bool add_special = true;     // add BOS/EOS (or CLS/SEP) as the vocabulary's add_bos/add_eos flags say
+  bool add_special =
+      true;  // add BOS/EOS (or CLS/SEP) as the vocabulary's add_bos/add_eos flags say
   bool parse_special = false;  // recognize special/control token strings in the text
 };
 
@@ -62,8 +64,8 @@ class Tokenizer {
   const std::string& model_name() const;  // tokenizer.ggml.model
   const std::string& pre_name() const;    // tokenizer.ggml.pre ("" if absent)
   const tok::Vocab& vocab() const { return *vocab_; }
-  // Ill-formed UTF-8 replaced by U+FFFD per maximal subpart (what the reference tokenizers, which take
-  // Unicode strings, see). Encode applies it to its input.
+  // Ill-formed UTF-8 replaced by U+FFFD per maximal subpart (what the reference tokenizers, which
+  // take Unicode strings, see). Encode applies it to its input.
   static std::string SanitizeUtf8(std::string_view s);
 
  protected:
@@ -77,9 +79,9 @@ class Tokenizer {
   std::vector<std::vector<int32_t>> specials_by_byte_;
 };
 
-// Streaming detokenizer: feeds ids one at a time and returns only complete UTF-8 text, never a split
-// sequence. For SentencePiece vocabularies the leading space of the piece right after BOS is dropped,
-// as llama2.c's decoder does.
+// Streaming detokenizer: feeds ids one at a time and returns only complete UTF-8 text, never a
+// split sequence. For SentencePiece vocabularies the leading space of the piece right after BOS is
+// dropped, as llama2.c's decoder does.
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true);

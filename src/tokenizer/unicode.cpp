@@ -11,7 +11,8 @@ namespace {
 #include "tokenizer/unicode_tables.inc"
 
 constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
-constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount,
+                   kSCount = kLCount * kNCount;
 
 template <typename T>
 const T* FindCp(const T* begin, const T* end, uint32_t cp) {
@@ -22,7 +23,8 @@ const T* FindCp(const T* begin, const T* end, uint32_t cp) {
 uint8_t CategoryClass(uint32_t cp) {
   const CatRange* b = std::begin(kCat);
   const CatRange* e = std::end(kCat);
-  const CatRange* it = std::upper_bound(b, e, cp, [](uint32_t c, const CatRange& r) { return c < r.lo; });
+  const CatRange* it =
+      std::upper_bound(b, e, cp, [](uint32_t c, const CatRange& r) { return c < r.lo; });
   if (it == b) return 0;
   --it;
   return cp <= it->hi ? it->cls : 0;
@@ -46,12 +48,14 @@ void DecomposeOne(uint32_t cp, std::vector<uint32_t>& out) {
 uint32_t Compose(uint32_t a, uint32_t b) {
   if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
     return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
-  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase &&
+      b < kTBase + kTCount)
     return a + (b - kTBase);
-  const CompEntry* it = std::lower_bound(std::begin(kComp), std::end(kComp), std::pair<uint32_t, uint32_t>(a, b),
-                                         [](const CompEntry& e, const std::pair<uint32_t, uint32_t>& k) {
-                                           return e.a < k.first || (e.a == k.first && e.b < k.second);
-                                         });
+  const CompEntry* it =
+      std::lower_bound(std::begin(kComp), std::end(kComp), std::pair<uint32_t, uint32_t>(a, b),
+                       [](const CompEntry& e, const std::pair<uint32_t, uint32_t>& k) {
+                         return e.a < k.first || (e.a == k.first && e.b < k.second);
+                       });
   if (it != std::end(kComp) && it->a == a && it->b == b) return it->c;
   return 0;
 }
@@ -102,11 +106,12 @@ std::vector<uint32_t> Nfc(const std::vector<uint32_t>& cps) {
   std::vector<uint32_t> out;
   out.reserve(d.size());
   size_t starter = SIZE_MAX;  // index in out of the last starter
-  int last_ccc = 0;          // combining class of the last code point appended
+  int last_ccc = 0;           // combining class of the last code point appended
   for (uint32_t c : d) {
     const int ccc = CombiningClass(c);
     if (starter != SIZE_MAX) {
-      // A character between the starter and c blocks them when it is a starter or not of a lower class.
+      // A character between the starter and c blocks them when it is a starter or not of a lower
+      // class.
       const bool adjacent = out.size() - 1 == starter;
       const bool blocked = !adjacent && (last_ccc == 0 || last_ccc >= ccc);
       if (!blocked) {
@@ -151,8 +156,8 @@ bool IsOther(uint32_t cp) {
 }
 bool IsWhiteSpace(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
 }  // namespace origami::tok

@@ -1,5 +1,5 @@
-// Unicode data the normalizers need (NFD/NFC, full lowercase, a few general categories), from tables
-// generated out of Python's unicodedata by tools/tokenizer_reference/gen_unicode_tables.py.
+// Unicode data the normalizers need (NFD/NFC, full lowercase, a few general categories), from
+// tables generated out of Python's unicodedata by tools/tokenizer_reference/gen_unicode_tables.py.
 #pragma once
 
 #include <cstdint>

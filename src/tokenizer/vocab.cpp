@@ -11,7 +11,8 @@
 namespace origami::tok {
 namespace {
 
-// Per tokenizer.ggml.model: the algorithm and the defaults the reference applies when a flag is absent.
+// Per tokenizer.ggml.model: the algorithm and the defaults the reference applies when a flag is
+// absent.
 struct ModelDefaults {
   std::string_view name;
   ModelKind kind;
@@ -28,15 +29,29 @@ constexpr std::array<ModelDefaults, 5> kModels = {{
 
 // Control tokens that end generation in the chat formats we know, besides the ids the file names.
 constexpr std::array<std::string_view, 16> kEogTexts = {
-    "<|eot_id|>", "<|im_end|>",   "<|end|>",         "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>",      "_<EOT>",       "<|end_of_text|>", "<|return|>",    "<|call|>",      "<|END_OF_TURN_TOKEN|>",
-    "<｜end▁of▁sentence｜>", "<end_of_utterance>", "<|end_of_turn|>", "<turn|>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "<|end_of_text|>",
+    "<|return|>",
+    "<|call|>",
+    "<|END_OF_TURN_TOKEN|>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+    "<|end_of_turn|>",
+    "<turn|>",
 };
 
 int32_t ReadId(const gguf::File& f, std::string_view key, int32_t n_vocab) {
   const auto v = f.GetUint(key);
   if (!v) return -1;
-  // Files use 0xFFFFFFFF (and sometimes other out-of-range values) for "none"; the reference ignores them.
+  // Files use 0xFFFFFFFF (and sometimes other out-of-range values) for "none"; the reference
+  // ignores them.
   if (*v >= static_cast<uint64_t>(n_vocab)) return -1;
   return static_cast<int32_t>(*v);
 }
@@ -58,12 +73,15 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
   const ModelDefaults* defaults = nullptr;
   for (const auto& m : kModels)
     if (m.name == *model) defaults = &m;
-  if (!defaults) FailKind(ErrorKind::kUnsupported, "{}: tokenizer model '{}' is not supported", f.path(), *model);
+  if (!defaults)
+    FailKind(ErrorKind::kUnsupported, "{}: tokenizer model '{}' is not supported", f.path(),
+             *model);
   v->kind = defaults->kind;
   v->pre_name = std::string(f.GetString("tokenizer.ggml.pre").value_or(""));
 
   const gguf::Value* tokens = f.GetArray("tokenizer.ggml.tokens", gguf::ValueType::kString);
-  if (!tokens || tokens->strings.empty()) Fail("{}: tokenizer.ggml.tokens is missing or empty", f.path());
+  if (!tokens || tokens->strings.empty())
+    Fail("{}: tokenizer.ggml.tokens is missing or empty", f.path());
   if (tokens->strings.size() > static_cast<size_t>(INT32_MAX / 2))
     Fail("{}: tokenizer.ggml.tokens has {} entries", f.path(), tokens->strings.size());
   const int32_t n = static_cast<int32_t>(tokens->strings.size());
@@ -85,12 +103,14 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
   }
 
   v->to_id.reserve(n);
-  for (int32_t i = 0; i < n; ++i) v->to_id.emplace(std::string_view(v->text[i]), i);  // first id wins
+  for (int32_t i = 0; i < n; ++i)
+    v->to_id.emplace(std::string_view(v->text[i]), i);  // first id wins
 
   std::fill(std::begin(v->byte_token), std::end(v->byte_token), -1);
   for (int32_t i = 0; i < n; ++i) {
     const std::string& t = v->text[i];
-    if (v->type[i] == TokenType::kByte && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
+    if (v->type[i] == TokenType::kByte && t.size() == 6 && t.compare(0, 3, "<0x") == 0 &&
+        t[5] == '>') {
       const int hi = HexVal(t[3]), lo = HexVal(t[4]);
       if (hi >= 0 && lo >= 0 && v->byte_token[hi * 16 + lo] < 0) v->byte_token[hi * 16 + lo] = i;
     }
@@ -138,8 +158,10 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
   v->add_eos = f.GetBool("tokenizer.ggml.add_eos_token").value_or(defaults->add_eos);
   v->add_sep = f.GetBool("tokenizer.ggml.add_sep_token").value_or(false);
   if (v->kind == ModelKind::kWordPiece && v->add_sep) v->add_eos = true;
-  v->add_space_prefix = f.GetBool("tokenizer.ggml.add_space_prefix").value_or(defaults->add_space_prefix);
-  v->remove_extra_whitespaces = f.GetBool("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
+  v->add_space_prefix =
+      f.GetBool("tokenizer.ggml.add_space_prefix").value_or(defaults->add_space_prefix);
+  v->remove_extra_whitespaces =
+      f.GetBool("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
   v->byte_fallback = defaults->byte_fallback;
   if (v->kind == ModelKind::kSpm && !v->merges.empty()) {
     // A SentencePiece-style vocabulary that carries merges (converted from a Hugging Face BPE
@@ -153,12 +175,14 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
   if (v->kind == ModelKind::kBpe && !v->spaces_as_metaspace) {
     const PreTokenizerSpec* pre = FindPreTokenizer(v->pre_name);
     if (!pre)
-      FailKind(ErrorKind::kUnsupported, "{}: pre-tokenizer '{}' is not supported", f.path(), v->pre_name);
+      FailKind(ErrorKind::kUnsupported, "{}: pre-tokenizer '{}' is not supported", f.path(),
+               v->pre_name);
     for (auto r : pre->regexes) v->pre_regexes.emplace_back(r);
     v->ignore_merges = pre->ignore_merges;
     v->nfc = pre->nfc;
   }
-  if (const gguf::Value* cm = f.GetArray("tokenizer.ggml.precompiled_charsmap", gguf::ValueType::kUint8))
+  if (const gguf::Value* cm =
+          f.GetArray("tokenizer.ggml.precompiled_charsmap", gguf::ValueType::kUint8))
     v->precompiled_charsmap.assign(cm->raw, cm->raw + cm->count);
 
   for (int32_t id : {v->eos, v->eot, v->eom})

@@ -1,5 +1,6 @@
 // The vocabulary as read from GGUF tokenizer.ggml.* metadata, and the interface every tokenization
-// algorithm (SentencePiece BPE, byte-level BPE, WordPiece, Unigram) implements. Internal to the layer.
+// algorithm (SentencePiece BPE, byte-level BPE, WordPiece, Unigram) implements. Internal to the
+// layer.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@ struct Vocab {
   // Views into `text`; built once `text` is final and never touched again.
   std::unordered_map<std::string_view, int32_t> to_id;
 
-  // BPE merges: (left id, right id) -> rank and merged id. Only merges whose three strings are all in
-  // the vocabulary are kept (a merge producing an unknown string could never fire).
+  // BPE merges: (left id, right id) -> rank and merged id. Only merges whose three strings are all
+  // in the vocabulary are kept (a merge producing an unknown string could never fire).
   struct Merge {
     int32_t rank;
     int32_t result;
@@ -40,16 +41,16 @@ struct Vocab {
 
   int32_t bos = -1, eos = -1, unk = -1, eot = -1, eom = -1, sep = -1, pad = -1, cls = -1, mask = -1;
   bool add_bos = false, add_eos = false, add_sep = false;
-  bool add_space_prefix = false;        // SentencePiece: prefix " " to the first text fragment
+  bool add_space_prefix = false;          // SentencePiece: prefix " " to the first text fragment
   bool remove_extra_whitespaces = false;  // Unigram normalizer
-  bool byte_fallback = false;           // unknown characters become <0xHH> tokens
-  bool spaces_as_metaspace = false;     // replace " " by U+2581 before the model (SPM, gemma4)
-  bool ignore_merges = false;           // BPE: a pre-token that is itself a token is emitted whole
-  bool nfc = false;                     // normalize text fragments to NFC before the model
-  std::vector<std::string> pre_regexes; // pre-tokenizer split patterns, applied in sequence
+  bool byte_fallback = false;             // unknown characters become <0xHH> tokens
+  bool spaces_as_metaspace = false;       // replace " " by U+2581 before the model (SPM, gemma4)
+  bool ignore_merges = false;            // BPE: a pre-token that is itself a token is emitted whole
+  bool nfc = false;                      // normalize text fragments to NFC before the model
+  std::vector<std::string> pre_regexes;  // pre-tokenizer split patterns, applied in sequence
   std::vector<uint8_t> precompiled_charsmap;  // Unigram normalizer (SentencePiece format)
 
-  int32_t byte_token[256];  // <0xHH> token ids (-1 when absent)
+  int32_t byte_token[256];   // <0xHH> token ids (-1 when absent)
   std::vector<int32_t> eog;  // end-of-generation ids, sorted
 
   int32_t Find(std::string_view s) const {
@@ -64,7 +65,8 @@ struct Vocab {
 
 std::unique_ptr<Vocab> LoadVocab(const gguf::File& f);
 
-// One tokenization algorithm working on a fragment of plain text (special tokens already split off).
+// One tokenization algorithm working on a fragment of plain text (special tokens already split
+// off).
 class Model {
  public:
   virtual ~Model() = default;

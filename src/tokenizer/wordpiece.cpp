@@ -1,7 +1,8 @@
-// WordPiece (tokenizer.ggml.model = "bert"), following Hugging Face's BertNormalizer (clean text, space
-// around CJK ideographs, strip accents, lowercase), BertPreTokenizer (split on whitespace, isolate each
-// punctuation character) and greedy longest-match-first WordPiece. GGUF stores word-initial pieces with
-// a U+2581 prefix and continuation pieces bare (Hugging Face's "##" prefix removed).
+// WordPiece (tokenizer.ggml.model = "bert"), following Hugging Face's BertNormalizer (clean text,
+// space around CJK ideographs, strip accents, lowercase), BertPreTokenizer (split on whitespace,
+// isolate each punctuation character) and greedy longest-match-first WordPiece. GGUF stores
+// word-initial pieces with a U+2581 prefix and continuation pieces bare (Hugging Face's "##" prefix
+// removed).
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
 
@@ -11,14 +12,15 @@ namespace {
 constexpr size_t kMaxCharsPerWord = 100;
 
 bool IsCjk(uint32_t c) {
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 bool IsBertPunct(uint32_t c) {
-  return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126) ||
-         IsPunctuation(c);
+  return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+         (c >= 123 && c <= 126) || IsPunctuation(c);
 }
 
 class WordPieceModel final : public Model {
@@ -112,6 +114,8 @@ class WordPieceModel final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeWordPieceModel(const Vocab& v) { return std::make_unique<WordPieceModel>(v); }
+std::unique_ptr<Model> MakeWordPieceModel(const Vocab& v) {
+  return std::make_unique<WordPieceModel>(v);
+}
 
 }  // namespace origami::tok

@@ -195,7 +195,9 @@ TEST_P(VecDotTest, QuantizersMatchReference) {
     for (int rep = 0; rep < 50; ++rep) {
       auto x = RandomFloats(n, rng, rep % 2 ? 1e-3f : 10.0f);
       if (rep % 5 == 1) {
-        for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(static_cast<int>(x[i] * 50)) * 0.5f;  // ties
+        // Rounding ties: each block's extreme is 127, so the scale is exactly 1 (or -1 for Q8_K)
+        // and the halves below must round away from zero (Q8_0/Q8_1) or to even (Q8_K).
+        for (int64_t i = 0; i < n; ++i) x[i] = i % 32 == 0 ? 127.0f : static_cast<float>(static_cast<int>(x[i] * 10)) + 0.5f;
       }
       if (rep % 5 == 2) {
         x[3] = 12.5f;

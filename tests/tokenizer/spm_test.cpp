@@ -1,4 +1,5 @@
-// SentencePiece BPE against llama2.c's golden ids for stories260K (tok512 vocabulary), plus decoding.
+// SentencePiece BPE against llama2.c's golden ids for stories260K (tok512 vocabulary), plus
+// decoding.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -9,7 +10,9 @@
 namespace origami {
 namespace {
 
-std::unique_ptr<gguf::File> OpenStories() { return gguf::File::Open(test::SharedDir() + "/models/stories260K.gguf"); }
+std::unique_ptr<gguf::File> OpenStories() {
+  return gguf::File::Open(test::SharedDir() + "/models/stories260K.gguf");
+}
 
 TEST(Spm, Tok512EncodeGolden) {
   std::string js;
@@ -54,7 +57,8 @@ TEST(Spm, ByteFallbackAndPieces) {
   auto tok = Tokenizer::FromGguf(*f);
   EncodeOptions raw;
   raw.add_special = false;
-  const auto ids = tok->Encode("\xF0\x9F\x98\x80", raw);  // an emoji outside the 512-token vocabulary
+  const auto ids =
+      tok->Encode("\xF0\x9F\x98\x80", raw);  // an emoji outside the 512-token vocabulary
   ASSERT_FALSE(ids.empty());
   std::string bytes;
   for (int32_t id : ids) bytes += tok->TokenToPiece(id);
