@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev libpcre2-dev python3-numpy
-      g++-aarch64-linux-gnu qemu-user ${ORIGAMI_DEPS_EXTRA:-})
+      g++-aarch64-linux-gnu qemu-user libopenmpi-dev openmpi-bin ${ORIGAMI_DEPS_EXTRA:-})
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,6 +48,13 @@ void Decoder::Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache
 }
 
 void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
+  ForwardStage(batch, n, 0, spec_.n_layer(), nullptr, nullptr, logits);
+}
+
+void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int last_layer, const float* hidden_in,
+                           float* hidden_out, float* logits) {
+  if (first_layer < 0 || last_layer > spec_.n_layer() || first_layer >= last_layer)
+    Fail("bad layer range [{}, {}) for a model of {} layers", first_layer, last_layer, spec_.n_layer());
   if (n <= 0 || n > kMaxBatch) Fail("batch of {} tokens (1 to {} allowed)", n, kMaxBatch);
   for (int i = 0; i < n; ++i) {
     const BatchToken& b = batch[i];
@@ -67,14 +74,15 @@ void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
       for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
   };
 
-  // Token embeddings.
-  for (int t = 0; t < n; ++t) {
+  // Token embeddings (or the previous stage's hidden states).
+  if (hidden_in) std::copy_n(hidden_in, static_cast<int64_t>(n) * e, x_.data());
+  for (int t = 0; t < n && !hidden_in; ++t) {
     cpu::DequantizeRow(spec_.tok_embd, batch[t].token, &x_[t * e]);
     if (spec_.embd_scale != 1.0f)
       for (int64_t i = 0; i < e; ++i) x_[t * e + i] *= spec_.embd_scale;
   }
 
-  for (int il = 0; il < spec_.n_layer(); ++il) {
+  for (int il = first_layer; il < last_layer; ++il) {
     const LayerSpec& l = spec_.layers[il];
     const int64_t q_dim = static_cast<int64_t>(l.n_head) * l.head_dim;
     const int64_t kv_dim = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
@@ -110,6 +118,10 @@ void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
   }
 
+  if (last_layer < spec_.n_layer()) {
+    if (hidden_out) std::copy_n(x_.data(), static_cast<int64_t>(n) * e, hidden_out);
+    return;
+  }
   // Output: final norm and the classifier, only for the tokens that want logits.
   int rows = 0;
   for (int t = 0; t < n; ++t)

@@ -36,6 +36,13 @@ class Decoder {
   // written to `logits` one row (n_vocab floats) each, in batch order.
   void ForwardBatch(const BatchToken* batch, int n, float* logits);
 
+  // One pipeline stage (multi-process execution): runs layers [first_layer, last_layer) only.
+  // hidden_in: [n, n_embd] from the previous stage, or null to start from the token embeddings.
+  // hidden_out: where to leave [n, n_embd] for the next stage (null on the last stage).
+  // logits: written as in ForwardBatch when last_layer == n_layer.
+  void ForwardStage(const BatchToken* batch, int n, int first_layer, int last_layer, const float* hidden_in,
+                    float* hidden_out, float* logits);
+
   const DecoderSpec& spec() const { return spec_; }
   static constexpr int kMaxBatch = 512;
 
