@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
@@ -14,6 +17,7 @@
 #include "model/model.h"
 #include "runtime/session.h"
 #include "tensor/dtype.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -23,6 +27,8 @@ namespace {
 
 struct BenchOptions {
   std::string model;
+  bool tokenize = false;
+  std::string text_dir;
   int threads = 1;
   int n_prompt = 512;
   int n_gen = 128;
@@ -95,7 +101,42 @@ std::string MainType(const gguf::File& f) {
   return best;
 }
 
+// Tokenizer throughput on a mixed multilingual text of at least 10 MB built from the tokenizer test
+// inputs (*.inp: many scripts, code, emoji, digits, whitespace runs).
+int BenchTokenize(const BenchOptions& o) {
+  auto f = gguf::File::Open(o.model);
+  auto tok = Tokenizer::FromGguf(*f);
+  std::string seed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(o.text_dir, ec)) {
+    if (entry.path().extension() != ".inp") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    seed.append(std::istreambuf_iterator<char>(in), {});
+  }
+  if (seed.empty()) Fail("bench --tokenize: no *.inp texts in '{}' (set --text-dir)", o.text_dir);
+  std::string text;
+  while (text.size() < (size_t{10} << 20)) text += seed;
+  std::vector<double> mbps;
+  size_t n_tokens = 0;
+  for (int r = 0; r < o.reps; ++r) {
+    const double t0 = NowSeconds();
+    n_tokens = tok->Encode(text, {.add_special = false, .parse_special = false}).size();
+    mbps.push_back(text.size() / 1e6 / (NowSeconds() - t0));
+  }
+  const Stat s = Summarize(mbps);
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json({{"test", "tokenize"}, {"model", o.model}, {"bytes", text.size()},
+                                        {"tokens", n_tokens}, {"mb_per_second", s.mean}, {"stddev", s.sd}})
+                            .dump());
+  } else {
+    fmt::print("tokenize: {:.1f} MB of text -> {} tokens, {:.2f} ± {:.2f} MB/s ({} model, pre-tokenizer '{}')\n",
+               text.size() / 1e6, n_tokens, s.mean, s.sd, tok->model_name(), tok->pre_name());
+  }
+  return 0;
+}
+
 int Bench(const BenchOptions& o) {
+  if (o.tokenize) return BenchTokenize(o);
   if (o.n_prompt < 0 || o.n_gen < 0 || o.reps <= 0) Fail("bench: -p, -n must be >= 0 and -r > 0");
   auto model = Model::Open(o.model);
   const DecoderSpec& spec = model->spec();
@@ -177,6 +218,9 @@ void AddBenchCommand(CLI::App& app, Action& action) {
   sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for the tg test (0 = skip)")->capture_default_str();
   sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
   sub->add_flag("--json", o->json, "one JSON object per test and line");
+  sub->add_flag("--tokenize", o->tokenize, "measure tokenizer throughput (MB/s) instead of the model");
+  o->text_dir = "../shared/tokenizer";
+  sub->add_option("--text-dir", o->text_dir, "folder of *.inp texts for --tokenize")->capture_default_str();
   sub->callback([o, &action] { action = [o] { return Bench(*o); }; });
 }
 

@@ -19,6 +19,10 @@ void AddInfoCommand(CLI::App& app, Action& action);
 void AddConvertCommand(CLI::App& app, Action& action);
 void AddBenchCommand(CLI::App& app, Action& action);
 void AddQuantizeCommand(CLI::App& app, Action& action);
+void AddServeCommand(CLI::App& app, Action& action);
+void AddSynthCommand(CLI::App& app, Action& action);
+void AddTokenizeCommand(CLI::App& app, Action& action);  // tokenize and detokenize
+void AddChatCommand(CLI::App& app, Action& action);
 
 // Shared option: -t/--threads with the default of one thread per physical core.
 void AddThreadsOption(CLI::App& sub, int& threads);

@@ -1,8 +1,12 @@
 // `origami convert`: bring other formats into GGUF (llama2.c checkpoints; Hugging Face tokenizers).
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "cli/commands.h"
+#include "gguf/writer.h"
 #include "model/llama2c.h"
+#include "tokenizer/hf_convert.h"
 #include "util/error.h"
 
 namespace origami::cli {
@@ -10,6 +14,8 @@ namespace origami::cli {
 namespace {
 
 struct ConvertOptions {
+  std::string hf_tokenizer;
+  std::string tokenizer_config;
   std::string llama2c;
   std::string tokenizer;
   std::string output;
@@ -24,7 +30,24 @@ int Convert(const ConvertOptions& o) {
     fmt::print(stderr, "wrote {}\n", o.output);
     return 0;
   }
-  Fail("convert: nothing to convert (use --llama2c MODEL.bin --tokenizer TOKENIZER.bin)");
+  if (!o.hf_tokenizer.empty()) {
+    // A vocabulary-only GGUF: the tokenizer.* keys, no tensors (like llama.cpp's ggml-vocab files).
+    auto read = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) FailKind(ErrorKind::kIo, "cannot read '{}'", path);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    gguf::Writer w;
+    w.SetString("general.architecture", "llama");
+    w.SetString("general.name", o.name.empty() ? "tokenizer" : o.name);
+    const HfTokenizerInfo info = ConvertHfTokenizer(
+        read(o.hf_tokenizer), o.tokenizer_config.empty() ? std::string() : read(o.tokenizer_config), w);
+    w.Write(o.output);
+    fmt::print(stderr, "wrote {}: {} tokens, model '{}', pre-tokenizer '{}'\n", o.output, info.n_vocab, info.model,
+               info.pre);
+    return 0;
+  }
+  Fail("convert: nothing to convert (use --llama2c MODEL.bin --tokenizer TOKENIZER.bin, or --hf-tokenizer tokenizer.json)");
 }
 
 }  // namespace
@@ -32,6 +55,8 @@ int Convert(const ConvertOptions& o) {
 void AddConvertCommand(CLI::App& app, Action& action) {
   auto o = std::make_shared<ConvertOptions>();
   CLI::App* sub = app.add_subcommand("convert", "convert a model or tokenizer to GGUF");
+  sub->add_option("--hf-tokenizer", o->hf_tokenizer, "Hugging Face tokenizer.json -> a vocabulary-only GGUF");
+  sub->add_option("--tokenizer-config", o->tokenizer_config, "tokenizer_config.json (special tokens, chat template)");
   sub->add_option("--llama2c", o->llama2c, "llama2.c checkpoint (.bin)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer (.bin) for --llama2c");
   sub->add_option("-o,--output", o->output, "GGUF file to write");

@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "dist/plan.h"
 #include "gguf/gguf.h"
 #include "model/arch/registry.h"
 #include "model/model.h"
+#include "runtime/session.h"
 #include "tensor/dtype.h"
 #include "util/error.h"
 
@@ -20,6 +22,9 @@ struct InfoOptions {
   std::string path;
   bool json = false;
   bool all_metadata = false;
+  std::string split;  // --split / --ranks: print the pipeline plan instead
+  int ranks = 0;
+  int ctx_size = 0;
 };
 
 std::string Shape(const gguf::TensorInfo& t) {
@@ -60,8 +65,36 @@ nlohmann::json ValueToJson(const gguf::Value& v) {
   return nullptr;
 }
 
+// `origami info MODEL --split 10,6 [--ranks N]`: the pipeline plan from the tensor table alone
+// (the file is mapped, no weight is read). Automatic splits assume every rank has this
+// machine's free memory; under mpirun each rank reports its own.
+int PrintPlan(const InfoOptions& o) {
+  auto model = Model::Open(o.path);
+  const DecoderSpec& s = model->spec();
+  const dist::SplitRequest req = dist::ParseSplit(o.split);
+  const int ranks = o.ranks > 0 ? o.ranks : req.kind == dist::SplitRequest::Kind::kAuto ? 2 : static_cast<int>(req.values.size());
+  const int n_ctx = ResolveContextSize(s, o.ctx_size);
+  const dist::ModelCosts costs = dist::CostsOf(model->file(), s);
+  const std::vector<uint64_t> mem(ranks, dist::MemAvailableBytes());
+  const auto plan = dist::PlanStages(costs, ranks, req, mem, n_ctx);
+  if (o.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& st : plan)
+      j.push_back({{"first_layer", st.first_layer}, {"last_layer", st.last_layer},
+                   {"weight_bytes", st.weight_bytes}, {"kv_bytes", st.kv_bytes}});
+    std::puts(nlohmann::json{{"n_layer", s.n_layer()}, {"n_ctx", n_ctx}, {"hidden_bytes_per_token", 4 * s.n_embd},
+                             {"ranks", j}}.dump(2).c_str());
+    return 0;
+  }
+  fmt::print("pipeline plan for {} ({} layers) on {} ranks, context {} tokens:\n{}", o.path, s.n_layer(), ranks, n_ctx,
+             dist::FormatPlan(plan, mem));
+  fmt::print("wire: {} bytes (f32) or {} bytes (bf16) per token per stage boundary\n", 4 * s.n_embd, 2 * s.n_embd);
+  return 0;
+}
+
 int Info(const InfoOptions& o) {
   if (o.path.empty()) Fail("info: give a GGUF file (origami info MODEL.gguf)");
+  if (!o.split.empty() || o.ranks > 0) return PrintPlan(o);
   auto f = gguf::File::Open(o.path);
   uint64_t total = 0, n_params = 0;
   std::map<std::string, std::pair<int, uint64_t>> by_type;  // type -> (count, bytes)
@@ -163,6 +196,9 @@ void AddInfoCommand(CLI::App& app, Action& action) {
   sub->add_option("-m,--model", o->path, "GGUF file (same as the positional argument)");
   sub->add_flag("--json", o->json, "machine-readable output");
   sub->add_flag("--all", o->all_metadata, "print arrays in full");
+  sub->add_option("--split", o->split, "print the pipeline plan: layers per rank (10,6), fractions (0.6,0.4) or auto");
+  sub->add_option("--ranks", o->ranks, "ranks for the plan (default: one per --split entry)");
+  sub->add_option("-c,--ctx-size", o->ctx_size, "context size for the plan's KV bytes (0 = min(4096, model's))");
   sub->callback([o, &action] { action = [o] { return Info(*o); }; });
 }
 

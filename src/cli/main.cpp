@@ -25,7 +25,19 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "origami 0.1.0");
   Action action;
   // The command table: one line per subcommand.
-  for (auto add : {AddRunCommand, AddInfoCommand, AddConvertCommand, AddBenchCommand, AddQuantizeCommand}) add(app, action);
+  using AddFn = void (*)(CLI::App&, Action&);
+  const AddFn commands[] = {
+      AddRunCommand,
+      AddChatCommand,
+      AddInfoCommand,
+      AddTokenizeCommand,
+      AddConvertCommand,
+      AddQuantizeCommand,
+      AddBenchCommand,
+      AddServeCommand,
+      AddSynthCommand,
+  };
+  for (AddFn add : commands) add(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

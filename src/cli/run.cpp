@@ -1,5 +1,6 @@
 // `origami run`: generate text from a prompt, streaming it to stdout, timings to stderr.
 #include <cstdio>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -7,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "dist/pipeline.h"
+#include "dist/world.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -32,6 +35,10 @@ struct RunOptions {
   bool no_display_prompt = false;
   std::string logits_out;
   SamplerParams sampling;
+  // Under mpirun: how the layers are split, how hidden states travel, how long to wait.
+  std::string split;
+  std::string wire = "f32";
+  double dist_timeout = 300;
 };
 
 std::vector<int32_t> ParseIds(const std::string& s) {
@@ -53,44 +60,53 @@ std::vector<int32_t> ParseIds(const std::string& s) {
   return ids;
 }
 
-int Run(const RunOptions& o) {
-  auto model = Model::Open(o.model);
-  const DecoderSpec& spec = model->spec();
+// The prompt as text (for echoing) and as token ids, with the tokenizer when one is needed.
+struct Prompt {
+  std::string text;
+  std::vector<int32_t> ids;
   std::unique_ptr<Tokenizer> tok;
-  if (o.prompt_ids.empty() || !o.json) tok = Tokenizer::FromGguf(model->file());
+};
 
-  std::string prompt = o.prompt;
+Prompt PreparePrompt(const RunOptions& o, const Model& model, int n_ctx) {
+  Prompt p;
+  if (o.prompt_ids.empty() || !o.json) p.tok = Tokenizer::FromGguf(model.file());
+  p.text = o.prompt;
   if (!o.prompt_file.empty()) {
     std::ifstream in(o.prompt_file, std::ios::binary);
     if (!in) FailKind(ErrorKind::kIo, "cannot read prompt file '{}'", o.prompt_file);
-    prompt.assign(std::istreambuf_iterator<char>(in), {});
+    p.text.assign(std::istreambuf_iterator<char>(in), {});
   }
-  std::vector<int32_t> ids;
   if (!o.prompt_ids.empty()) {
-    ids = ParseIds(o.prompt_ids);
+    p.ids = ParseIds(o.prompt_ids);
   } else {
     EncodeOptions eo;
     eo.add_special = !o.no_bos;
     eo.parse_special = true;  // the user's own prompt may spell control tokens, as in llama.cpp
-    ids = tok->Encode(prompt, eo);
-    if (ids.empty() && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
+    p.ids = p.tok->Encode(p.text, eo);
+    if (p.ids.empty() && p.tok->bos_id() >= 0) p.ids.push_back(p.tok->bos_id());
   }
-  if (ids.empty()) Fail("the prompt is empty and the vocabulary has no BOS token to start from");
+  if (p.ids.empty()) Fail("the prompt is empty and the vocabulary has no BOS token to start from");
+  if (static_cast<int64_t>(p.ids.size()) >= n_ctx)
+    Fail("the prompt has {} tokens, which does not fit the context size {} (raise -c/--ctx-size)", p.ids.size(), n_ctx);
+  return p;
+}
 
-  const int n_ctx = ResolveContextSize(spec, o.ctx_size);
-  if (static_cast<int64_t>(ids.size()) >= n_ctx)
-    Fail("the prompt has {} tokens, which does not fit the context size {} (raise -c/--ctx-size)", ids.size(), n_ctx);
-  ThreadPool pool(o.threads);
-  Session session(*model, pool, n_ctx);
+// Prompt evaluation, sampling and output; the same for one process (Session) and for rank 0 of a
+// pipeline (dist::PipelineSession). `finish` runs once generation is over (the pipeline's closing
+// statistics); what it returns is merged into the --json object.
+template <class SessionT>
+int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
+             const std::function<nlohmann::json()>& finish = {}) {
+  const Tokenizer* tok = p.tok.get();
+  const std::vector<int32_t>& ids = p.ids;
   Sampler sampler(o.sampling);
-
   std::unique_ptr<StreamDecoder> stream;
   if (tok) stream = std::make_unique<StreamDecoder>(*tok);
   if (stream) {
     for (int32_t id : ids) stream->Push(id);  // prime the decoder's state (leading-space rule)
   }
   if (!o.json && !o.no_display_prompt) {
-    std::fputs(prompt.c_str(), stdout);
+    std::fputs(p.text.c_str(), stdout);
     std::fflush(stdout);
   }
 
@@ -139,6 +155,7 @@ int Run(const RunOptions& o) {
 
   const double pp_tps = ids.size() / std::max(t1 - t0, 1e-9);
   const double tg_tps = generated.size() / std::max(t2 - t1, 1e-9);
+  const nlohmann::json extra = finish ? finish() : nlohmann::json{};
   if (o.json) {
     nlohmann::json j = {{"prompt_ids", ids},
                         {"generated_ids", generated},
@@ -148,6 +165,7 @@ int Run(const RunOptions& o) {
                         {"stop_reason", stop_reason},
                         {"prompt_tokens_per_second", pp_tps},
                         {"generation_tokens_per_second", tg_tps}};
+    if (extra.is_object()) j.update(extra);
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputc('\n', stdout);
@@ -157,6 +175,83 @@ int Run(const RunOptions& o) {
   std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n", generated.size(), t2 - t1, tg_tps,
                stop_reason.c_str());
   return 0;
+}
+
+// The stderr summary of a pipeline run: the plan's memory per rank and the bytes on the wire.
+nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline& pipeline, dist::Wire wire) {
+  const int n = static_cast<int>(s.stage_bytes.size());
+  uint64_t stage = 0, result = 0;
+  for (int r = 0; r < n; ++r) {
+    stage += s.stage_bytes[r];
+    result += s.result_bytes[r];
+  }
+  const double per_token = s.tokens ? static_cast<double>(stage + result) / s.tokens : 0;
+  const size_t row = pipeline.spec().n_embd * (wire == dist::Wire::kBf16 ? 2 : 4);
+  std::fprintf(stderr, "dist:       %d ranks, hidden state %zu bytes (%s) per token per stage boundary\n", n, row,
+               wire == dist::Wire::kBf16 ? "bf16" : "f32");
+  nlohmann::json ranks = nlohmann::json::array();
+  for (int r = 0; r < n; ++r) {
+    const dist::Stage& st = pipeline.plan()[r];
+    std::fprintf(stderr,
+                 "dist:       rank %d: layers %d-%d, sent %llu B activations + %llu B logits, RSS %.1f MiB (model "
+                 "pages %.1f MiB)\n",
+                 r, st.first_layer, st.last_layer - 1, static_cast<unsigned long long>(s.stage_bytes[r]),
+                 static_cast<unsigned long long>(s.result_bytes[r]), s.rss[r] / 1048576.0, s.rss_file[r] / 1048576.0);
+    ranks.push_back({{"first_layer", st.first_layer}, {"last_layer", st.last_layer},
+                     {"weight_bytes", st.weight_bytes}, {"kv_bytes", st.kv_bytes},
+                     {"stage_bytes_sent", s.stage_bytes[r]}, {"result_bytes_sent", s.result_bytes[r]},
+                     {"rss", s.rss[r]}, {"rss_file", s.rss_file[r]}});
+  }
+  std::fprintf(stderr, "dist:       %llu tokens, %.1f bytes on the wire per token (%.1f activations, %.1f logits)\n",
+               static_cast<unsigned long long>(s.tokens), per_token,
+               s.tokens ? static_cast<double>(stage) / s.tokens : 0.0,
+               s.tokens ? static_cast<double>(result) / s.tokens : 0.0);
+  return {{"dist", {{"ranks", ranks}, {"tokens", s.tokens}, {"bytes_per_token", per_token}}}};
+}
+
+// Under mpirun: every rank opens the model (mapping is free; only touched pages become resident),
+// all agree on the plan, rank 0 runs `run` on a pipeline and the others serve their stages.
+int RunDistributed(const RunOptions& o) {
+  auto world = dist::World::Init();
+  const int rank = world->rank();
+  try {
+    auto model = Model::Open(o.model);
+    const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
+    dist::PipelineOptions po;
+    if (o.wire == "bf16") po.wire = dist::Wire::kBf16;
+    else if (o.wire != "f32") Fail("--wire must be f32 or bf16, got '{}'", o.wire);
+    po.timeout_s = o.dist_timeout;
+    dist::ReadTestHooks(po);
+    std::vector<uint64_t> free_memory;
+    const auto plan = dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory);
+    ThreadPool pool(o.threads);
+    if (rank != 0) {
+      dist::RunWorker(*world, *model, pool, plan, n_ctx, po);
+      return 0;
+    }
+    std::fprintf(stderr, "dist: %d ranks, pipeline plan (context %d):\n%s", world->size(), n_ctx,
+                 dist::FormatPlan(plan, free_memory).c_str());
+    const Prompt p = PreparePrompt(o, *model, n_ctx);
+    dist::Pipeline pipeline(*world, *model, pool, plan, n_ctx, po);
+    dist::PipelineSession session(pipeline, n_ctx);
+    return Generate(o, p, n_ctx, session, [&] { return ReportPipeline(pipeline.Shutdown(), pipeline, po.wire); });
+  } catch (const Error& e) {
+    // Other ranks may be blocked in a collective or waiting for our messages: end the whole job.
+    std::fprintf(stderr, "error: rank %d: %s\n", rank, e.what());
+    world->Abort(1);
+  }
+}
+
+int Run(const RunOptions& o) {
+  // mpirun sets the launcher's environment; a plain run never calls into MPI.
+  if (dist::World::LaunchedSize() > 1) return RunDistributed(o);
+  auto model = Model::Open(o.model);
+  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
+  if (!o.split.empty()) Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
+  const Prompt p = PreparePrompt(o, *model, n_ctx);
+  ThreadPool pool(o.threads);
+  Session session(*model, pool, n_ctx);
+  return Generate(o, p, n_ctx, session);
 }
 
 }  // namespace
@@ -190,6 +285,12 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_flag("--no-display-prompt", o->no_display_prompt, "do not echo the prompt");
   sub->add_flag("--json", o->json, "print one JSON object (ids, text, speeds) instead of streaming text");
   sub->add_option("--logits-out", o->logits_out, "write the logits after the prompt (float32) to this file");
+  sub->add_option("--split", o->split,
+                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each rank's free memory");
+  sub->add_option("--wire", o->wire, "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
+      ->capture_default_str();
+  sub->add_option("--dist-timeout", o->dist_timeout, "under mpirun: seconds to wait for a stage before giving up")
+      ->capture_default_str();
   sub->callback([o, &action] { action = [o] { return Run(*o); }; });
 }
 

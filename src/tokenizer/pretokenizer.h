@@ -16,6 +16,7 @@ struct PreTokenizerSpec {
   std::vector<std::string_view> regexes;
   bool ignore_merges = false;  // the BPE model emits a pre-token whole when it is a token
   bool nfc = false;            // the reference normalizes the text to NFC first (Qwen2 and later)
+  bool add_bos = false;        // BOS is added when the file has no add_bos_token key (Llama 3)
 };
 
 // nullptr when the name is unknown. An empty name gives the GPT-2 default.

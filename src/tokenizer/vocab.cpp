@@ -180,6 +180,7 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
     for (auto r : pre->regexes) v->pre_regexes.emplace_back(r);
     v->ignore_merges = pre->ignore_merges;
     v->nfc = pre->nfc;
+    if (pre->add_bos && !f.Has("tokenizer.ggml.add_bos_token")) v->add_bos = v->bos >= 0;
   }
   if (const gguf::Value* cm =
           f.GetArray("tokenizer.ggml.precompiled_charsmap", gguf::ValueType::kUint8))

@@ -130,7 +130,67 @@ class Convert(unittest.TestCase):
         self.assertIn(b"--tokenizer", p.stderr)
 
 
+class Tokenize(unittest.TestCase):
+    def vocab(self, name):
+        return os.path.join(ARGS.shared, "tokenizer", f"ggml-vocab-{name}.gguf")
+
+    def test_ids_json_and_round_trip(self):
+        j = json.loads(origami("tokenize", "-m", self.vocab("llama-bpe"), "--json", "Hello world").stdout)
+        self.assertEqual(j["ids"], [128000, 9906, 1917])  # BOS, Hello, Ġworld
+        self.assertEqual(j["pieces"][1:], ["Hello", "\u0120world"])
+        j = json.loads(origami("tokenize", "-m", self.vocab("llama-bpe"), "--json", "--no-special", "Hello world").stdout)
+        self.assertEqual(j["ids"], [9906, 1917])
+        out = origami("detokenize", "-m", self.vocab("llama-bpe"), "9906", "1917").stdout.decode()
+        self.assertEqual(out, "Hello world\n")
+
+    def test_parse_special_only_when_asked(self):
+        plain = json.loads(origami("tokenize", "-m", self.vocab("qwen2"), "--json", "<|im_start|>").stdout)["ids"]
+        special = json.loads(origami("tokenize", "-m", self.vocab("qwen2"), "--json", "--parse-special",
+                                     "<|im_start|>").stdout)["ids"]
+        self.assertEqual(special, [151644])
+        self.assertGreater(len(plain), 1)
+
+    def test_detokenize_rejects_bad_ids(self):
+        p = origami("detokenize", "-m", self.vocab("gpt-2"), "12", "99999999", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"not a token id", p.stderr)
+
+    def test_hf_tokenizer_conversion(self):
+        out = os.path.join(ARGS.tmp, "qwen3-vocab.gguf")
+        d = os.path.join(ARGS.shared, "hf-tokenizers", "qwen3")
+        origami("convert", "--hf-tokenizer", os.path.join(d, "tokenizer.json"), "--tokenizer-config",
+                os.path.join(d, "tokenizer_config.json"), "-o", out)
+        j = json.loads(origami("info", out, "--json").stdout)
+        self.assertEqual(j["metadata"]["tokenizer.ggml.model"], "gpt2")
+        self.assertIn("tokenizer.chat_template", j["metadata"])
+        ids = json.loads(origami("tokenize", "-m", out, "--json", "--parse-special",
+                                 "<|im_start|>user").stdout)["ids"]
+        self.assertEqual(ids, [151644, 872])
+
+
+class Chat(unittest.TestCase):
+    def test_turns_from_stdin(self):
+        p = subprocess.run([ARGS.origami, "chat", "-m", os.path.join(ARGS.shared, "models", "stories260K.gguf"),
+                            "-n", "8", "--temp", "0", "--system", "Be brief."],
+                           input=b"Hello\nOnce upon a time\n", capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.decode().count("tokens/s"), 2)
+
+    def test_broken_template_is_an_error(self):
+        p = subprocess.run([ARGS.origami, "chat", "-m", os.path.join(ARGS.shared, "models", "stories260K.gguf"),
+                            "--chat-template", "{% for %}"], input=b"hi\n", capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"error:", p.stderr)
+
+
 class Bench(unittest.TestCase):
+    def test_tokenize_throughput(self):
+        out = origami("bench", "-m", os.path.join(ARGS.shared, "tokenizer", "ggml-vocab-gpt-2.gguf"), "--tokenize",
+                      "-r", "1", "--json", "--text-dir", os.path.join(ARGS.shared, "tokenizer")).stdout
+        j = json.loads(out)
+        self.assertGreaterEqual(j["bytes"], 10 << 20)
+        self.assertGreater(j["mb_per_second"], 0)
+
     def test_json_lines(self):
         out = origami("bench", "-m", os.path.join(ARGS.shared, "models", "stories260K.gguf"), "-p", "32", "-n", "8",
                       "-r", "1", "-t", "1", "--json").stdout.decode().strip().splitlines()

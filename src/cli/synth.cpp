@@ -1,0 +1,30 @@
+// `origami synth --arch ARCH [--preset tiny|small] [--type T] [--seed S] [--vocab V.gguf] -o FILE.gguf`:
+// write a random-weight model of a supported family.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "model/synth.h"
+
+namespace origami::cli {
+
+void AddSynthCommand(CLI::App& app, Action& action) {
+  auto o = std::make_shared<SynthOptions>();
+  CLI::App* sub = app.add_subcommand("synth", "write a random-weight GGUF model of a supported family");
+  sub->add_option("--arch", o->arch, "llama, mixtral (llama with experts), qwen2, qwen3, qwen3moe, gemma3, gpt-oss")
+      ->required();
+  sub->add_option("--preset", o->preset, "tiny (tests) or small (benchmarks)");
+  sub->add_option("--type", o->type, "weight type of the matrices (F32, F16, Q8_0, ...; MXFP4: experts only)");
+  sub->add_option("--seed", o->seed, "random seed");
+  sub->add_option("--vocab", o->vocab, "vocabulary-only GGUF whose tokenizer is copied (default: byte vocabulary)");
+  sub->add_option("-o,--output", o->output, "output GGUF")->required();
+  sub->callback([o, &action] {
+    action = [o] {
+      WriteSynthModel(*o);
+      std::fprintf(stderr, "wrote %s\n", o->output.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace origami::cli
