@@ -144,6 +144,9 @@ int Info(const InfoOptions& o) {
                       {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()}};
+      if (s.IsMoe())
+        j["hparams"].update({{"n_expert", l.n_expert}, {"n_expert_used", l.n_expert_used},
+                             {"n_parameters_total", s.TotalParameters()}, {"n_parameters_active", s.ActiveParameters()}});
     } else if (!model_error.empty()) {
       j["model_error"] = model_error;
     }
@@ -173,6 +176,9 @@ int Info(const InfoOptions& o) {
                model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
                s.tied_output ? "tied to token_embd" : "separate");
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
+    if (s.IsMoe())
+      fmt::print("  experts: {} used of {} per layer; parameters: {:.2f} M active of {:.2f} M total\n", l.n_expert_used,
+                 l.n_expert, s.ActiveParameters() / 1e6, s.TotalParameters() / 1e6);
   } else if (!model_error.empty()) {
     fmt::print("\n(not runnable: {})\n", model_error);
   }

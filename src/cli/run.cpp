@@ -1,11 +1,10 @@
 // `origami run`: generate text from a prompt, streaming it to stdout, timings to stderr.
 #include <cstdio>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "dist/pipeline.h"
@@ -54,7 +53,8 @@ std::vector<int32_t> ParseIds(const std::string& s) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != item.size() || v < 0 || v > INT32_MAX) Fail("--prompt-ids: '{}' is not a token id", item);
+    if (used != item.size() || v < 0 || v > INT32_MAX)
+      Fail("--prompt-ids: '{}' is not a token id", item);
     ids.push_back(static_cast<int32_t>(v));
   }
   return ids;
@@ -87,7 +87,8 @@ Prompt PreparePrompt(const RunOptions& o, const Model& model, int n_ctx) {
   }
   if (p.ids.empty()) Fail("the prompt is empty and the vocabulary has no BOS token to start from");
   if (static_cast<int64_t>(p.ids.size()) >= n_ctx)
-    Fail("the prompt has {} tokens, which does not fit the context size {} (raise -c/--ctx-size)", p.ids.size(), n_ctx);
+    Fail("the prompt has {} tokens, which does not fit the context size {} (raise -c/--ctx-size)",
+         p.ids.size(), n_ctx);
   return p;
 }
 
@@ -115,7 +116,8 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
   const double t1 = NowSeconds();
   if (!o.logits_out.empty()) {
     std::ofstream out(o.logits_out, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    out.write(reinterpret_cast<const char*>(logits.data()),
+              static_cast<std::streamsize>(logits.size() * sizeof(float)));
     if (!out) FailKind(ErrorKind::kIo, "cannot write '{}'", o.logits_out);
   }
 
@@ -171,14 +173,16 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
     std::fputc('\n', stdout);
   }
   std::fflush(stdout);
-  std::fprintf(stderr, "\nprompt:     %6zu tokens in %8.3f s, %10.2f tokens/s\n", ids.size(), t1 - t0, pp_tps);
-  std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n", generated.size(), t2 - t1, tg_tps,
-               stop_reason.c_str());
+  std::fprintf(stderr, "\nprompt:     %6zu tokens in %8.3f s, %10.2f tokens/s\n", ids.size(),
+               t1 - t0, pp_tps);
+  std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n",
+               generated.size(), t2 - t1, tg_tps, stop_reason.c_str());
   return 0;
 }
 
 // The stderr summary of a pipeline run: the plan's memory per rank and the bytes on the wire.
-nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline& pipeline, dist::Wire wire) {
+nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline& pipeline,
+                              dist::Wire wire) {
   const int n = static_cast<int>(s.stage_bytes.size());
   uint64_t stage = 0, result = 0;
   for (int r = 0; r < n; ++r) {
@@ -187,25 +191,35 @@ nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline
   }
   const double per_token = s.tokens ? static_cast<double>(stage + result) / s.tokens : 0;
   const size_t row = pipeline.spec().n_embd * (wire == dist::Wire::kBf16 ? 2 : 4);
-  std::fprintf(stderr, "dist:       %d ranks, hidden state %zu bytes (%s) per token per stage boundary\n", n, row,
-               wire == dist::Wire::kBf16 ? "bf16" : "f32");
+  std::fprintf(stderr,
+               "dist:       %d ranks, hidden state %zu bytes (%s) per token per stage boundary\n",
+               n, row, wire == dist::Wire::kBf16 ? "bf16" : "f32");
   nlohmann::json ranks = nlohmann::json::array();
   for (int r = 0; r < n; ++r) {
     const dist::Stage& st = pipeline.plan()[r];
     std::fprintf(stderr,
-                 "dist:       rank %d: layers %d-%d, sent %llu B activations + %llu B logits, RSS %.1f MiB (model "
+                 "dist:       rank %d: layers %d-%d, sent %llu B activations + %llu B logits, RSS "
+                 "%.1f MiB (model "
                  "pages %.1f MiB)\n",
-                 r, st.first_layer, st.last_layer - 1, static_cast<unsigned long long>(s.stage_bytes[r]),
-                 static_cast<unsigned long long>(s.result_bytes[r]), s.rss[r] / 1048576.0, s.rss_file[r] / 1048576.0);
-    ranks.push_back({{"first_layer", st.first_layer}, {"last_layer", st.last_layer},
-                     {"weight_bytes", st.weight_bytes}, {"kv_bytes", st.kv_bytes},
-                     {"stage_bytes_sent", s.stage_bytes[r]}, {"result_bytes_sent", s.result_bytes[r]},
-                     {"rss", s.rss[r]}, {"rss_file", s.rss_file[r]}});
+                 r, st.first_layer, st.last_layer - 1,
+                 static_cast<unsigned long long>(s.stage_bytes[r]),
+                 static_cast<unsigned long long>(s.result_bytes[r]), s.rss[r] / 1048576.0,
+                 s.rss_file[r] / 1048576.0);
+    ranks.push_back({{"first_layer", st.first_layer},
+                     {"last_layer", st.last_layer},
+                     {"weight_bytes", st.weight_bytes},
+                     {"kv_bytes", st.kv_bytes},
+                     {"stage_bytes_sent", s.stage_bytes[r]},
+                     {"result_bytes_sent", s.result_bytes[r]},
+                     {"rss", s.rss[r]},
+                     {"rss_file", s.rss_file[r]}});
   }
-  std::fprintf(stderr, "dist:       %llu tokens, %.1f bytes on the wire per token (%.1f activations, %.1f logits)\n",
-               static_cast<unsigned long long>(s.tokens), per_token,
-               s.tokens ? static_cast<double>(stage) / s.tokens : 0.0,
-               s.tokens ? static_cast<double>(result) / s.tokens : 0.0);
+  std::fprintf(
+      stderr,
+      "dist:       %llu tokens, %.1f bytes on the wire per token (%.1f activations, %.1f logits)\n",
+      static_cast<unsigned long long>(s.tokens), per_token,
+      s.tokens ? static_cast<double>(stage) / s.tokens : 0.0,
+      s.tokens ? static_cast<double>(result) / s.tokens : 0.0);
   return {{"dist", {{"ranks", ranks}, {"tokens", s.tokens}, {"bytes_per_token", per_token}}}};
 }
 
@@ -218,12 +232,15 @@ int RunDistributed(const RunOptions& o) {
     auto model = Model::Open(o.model);
     const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
     dist::PipelineOptions po;
-    if (o.wire == "bf16") po.wire = dist::Wire::kBf16;
-    else if (o.wire != "f32") Fail("--wire must be f32 or bf16, got '{}'", o.wire);
+    if (o.wire == "bf16")
+      po.wire = dist::Wire::kBf16;
+    else if (o.wire != "f32")
+      Fail("--wire must be f32 or bf16, got '{}'", o.wire);
     po.timeout_s = o.dist_timeout;
     dist::ReadTestHooks(po);
     std::vector<uint64_t> free_memory;
-    const auto plan = dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory);
+    const auto plan =
+        dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory);
     ThreadPool pool(o.threads);
     if (rank != 0) {
       dist::RunWorker(*world, *model, pool, plan, n_ctx, po);
@@ -234,7 +251,8 @@ int RunDistributed(const RunOptions& o) {
     const Prompt p = PreparePrompt(o, *model, n_ctx);
     dist::Pipeline pipeline(*world, *model, pool, plan, n_ctx, po);
     dist::PipelineSession session(pipeline, n_ctx);
-    return Generate(o, p, n_ctx, session, [&] { return ReportPipeline(pipeline.Shutdown(), pipeline, po.wire); });
+    return Generate(o, p, n_ctx, session,
+                    [&] { return ReportPipeline(pipeline.Shutdown(), pipeline, po.wire); });
   } catch (const Error& e) {
     // Other ranks may be blocked in a collective or waiting for our messages: end the whole job.
     std::fprintf(stderr, "error: rank %d: %s\n", rank, e.what());
@@ -247,7 +265,8 @@ int Run(const RunOptions& o) {
   if (dist::World::LaunchedSize() > 1) return RunDistributed(o);
   auto model = Model::Open(o.model);
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
-  if (!o.split.empty()) Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
+  if (!o.split.empty())
+    Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   ThreadPool pool(o.threads);
   Session session(*model, pool, n_ctx);
@@ -261,10 +280,14 @@ void AddSamplingOptions(CLI::App* sub, SamplerParams& s) {
   sub->add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();
   sub->add_option("--top-p", s.top_p, "top-p sampling (1 = off)")->capture_default_str();
   sub->add_option("--min-p", s.min_p, "min-p sampling (0 = off)")->capture_default_str();
-  sub->add_option("--repeat-penalty", s.repeat_penalty, "penalize repeated tokens (1 = off)")->capture_default_str();
-  sub->add_option("--repeat-last-n", s.repeat_last_n, "tokens the penalties look back (-1 = all)")->capture_default_str();
-  sub->add_option("--presence-penalty", s.presence_penalty, "presence penalty (0 = off)")->capture_default_str();
-  sub->add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (0 = off)")->capture_default_str();
+  sub->add_option("--repeat-penalty", s.repeat_penalty, "penalize repeated tokens (1 = off)")
+      ->capture_default_str();
+  sub->add_option("--repeat-last-n", s.repeat_last_n, "tokens the penalties look back (-1 = all)")
+      ->capture_default_str();
+  sub->add_option("--presence-penalty", s.presence_penalty, "presence penalty (0 = off)")
+      ->capture_default_str();
+  sub->add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (0 = off)")
+      ->capture_default_str();
   sub->add_option("-s,--seed", s.seed, "random seed (4294967295 = random)")->capture_default_str();
 }
 
@@ -274,22 +297,30 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_option("-m,--model", o->model, "model file (.gguf)")->required();
   sub->add_option("-p,--prompt", o->prompt, "prompt text");
   sub->add_option("-f,--file", o->prompt_file, "read the prompt from a file");
-  sub->add_option("--prompt-ids", o->prompt_ids, "prompt as comma-separated token ids (no tokenizer involved)");
-  sub->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context)")
+  sub->add_option("--prompt-ids", o->prompt_ids,
+                  "prompt as comma-separated token ids (no tokenizer involved)");
+  sub->add_option("-n,--n-predict", o->n_predict,
+                  "tokens to generate (-1 = until end of text or context)")
       ->capture_default_str();
-  sub->add_option("-c,--ctx-size", o->ctx_size, "context size in tokens (0 = min(4096, model's))")->capture_default_str();
+  sub->add_option("-c,--ctx-size", o->ctx_size, "context size in tokens (0 = min(4096, model's))")
+      ->capture_default_str();
   AddThreadsOption(*sub, o->threads);
   AddSamplingOptions(sub, o->sampling);
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
   sub->add_flag("--no-display-prompt", o->no_display_prompt, "do not echo the prompt");
-  sub->add_flag("--json", o->json, "print one JSON object (ids, text, speeds) instead of streaming text");
-  sub->add_option("--logits-out", o->logits_out, "write the logits after the prompt (float32) to this file");
+  sub->add_flag("--json", o->json,
+                "print one JSON object (ids, text, speeds) instead of streaming text");
+  sub->add_option("--logits-out", o->logits_out,
+                  "write the logits after the prompt (float32) to this file");
   sub->add_option("--split", o->split,
-                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each rank's free memory");
-  sub->add_option("--wire", o->wire, "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
+                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each "
+                  "rank's free memory");
+  sub->add_option("--wire", o->wire,
+                  "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
       ->capture_default_str();
-  sub->add_option("--dist-timeout", o->dist_timeout, "under mpirun: seconds to wait for a stage before giving up")
+  sub->add_option("--dist-timeout", o->dist_timeout,
+                  "under mpirun: seconds to wait for a stage before giving up")
       ->capture_default_str();
   sub->callback([o, &action] { action = [o] { return Run(*o); }; });
 }
