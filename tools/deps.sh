@@ -4,7 +4,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libfmt-dev libpcre2-dev python3-numpy
-      g++-aarch64-linux-gnu qemu-user libopenmpi-dev openmpi-bin ${ORIGAMI_DEPS_EXTRA:-})
+      g++-aarch64-linux-gnu qemu-user libopenmpi-dev openmpi-bin chromium ${ORIGAMI_DEPS_EXTRA:-})
+# Node.js 20 for the end-to-end tests: keep one already on the machine, else Debian's.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -40,6 +40,13 @@ if [ -x tools/test_aarch64.sh ] || [ -f tools/test_aarch64.sh ]; then
   bash tools/test_aarch64.sh || failed+=(aarch64)
 fi
 
+section "end-to-end test clients (npm)"
+# The official openai SDK and playwright-core drive the real server; the lock file pins them.
+if [ ! -d tools/e2e/node_modules/openai ] || [ ! -d tools/e2e/node_modules/playwright-core ]; then
+  npm ci --ignore-scripts --no-audit --no-fund --prefix tools/e2e >/dev/null 2>&1 || \
+    npm install --ignore-scripts --no-audit --no-fund --prefix tools/e2e >/dev/null 2>&1 || failed+=(npm)
+fi
+
 section "release build and every test"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DORIGAMI_SHARED_DIR="$shared" \
   -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null || failed+=(configure)

@@ -1,15 +1,17 @@
 // `origami serve`: the OpenAI-compatible HTTP server over a continuous-batching Engine.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <pthread.h>
 #include <thread>
 
 #include "cli/commands.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
+#include "server/hooks.h"
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -62,7 +64,8 @@ int Serve(const ServeOptions& o) {
   std::string key = o.api_key;
   if (!o.api_key_file.empty()) {
     key = ReadFile(o.api_key_file, "API key file");
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) key.pop_back();
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
+      key.pop_back();
     if (key.empty()) Fail("--api-key-file '{}' is empty", o.api_key_file);
   }
 
@@ -89,13 +92,16 @@ int Serve(const ServeOptions& o) {
   so.cors = o.cors;
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
-  so.http_threads = o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
+  so.http_threads =
+      o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
   if (!o.chat_template_file.empty()) {
     so.chat_template = ReadFile(o.chat_template_file, "chat template");
   } else if (auto t = model->file().GetString("tokenizer.chat_template")) {
     so.chat_template = std::string(*t);
   }
   const bool default_template = so.chat_template.empty();
+  so.hooks = server::DefaultHooks(
+      *tok, default_template ? server::kDefaultChatTemplate : so.chat_template);
   server::Server srv(engine, *tok, so);
   srv.Bind();
 
@@ -104,13 +110,16 @@ int Serve(const ServeOptions& o) {
     sigwait(&sigs, &sig);
     srv.Stop();
   });
-  std::fprintf(stderr, "origami serve: model %s (%s chat template), %d parallel, KV pool %d tokens, up to %d per sequence%s\n",
-               so.model_id.c_str(), default_template ? "default ChatML" : "model's", eo.n_parallel, eo.kv_tokens,
-               engine.max_seq_len(), key.empty() ? "" : ", API key required");
+  std::fprintf(stderr,
+               "origami serve: model %s (%s chat template), %d parallel, KV pool %d tokens, up to "
+               "%d per sequence%s\n",
+               so.model_id.c_str(), default_template ? "default ChatML" : "model's", eo.n_parallel,
+               eo.kv_tokens, engine.max_seq_len(), key.empty() ? "" : ", API key required");
   std::fprintf(stderr, "origami serve: listening on http://%s:%d\n", o.host.c_str(), srv.port());
   std::fflush(stderr);
   srv.Serve();
-  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if the server stopped by itself
+  pthread_kill(waiter.native_handle(),
+               SIGTERM);  // wakes the waiter if the server stopped by itself
   waiter.join();
   engine.Shutdown();
   std::fprintf(stderr, "origami serve: stopped\n");
@@ -121,25 +130,38 @@ int Serve(const ServeOptions& o) {
 
 void AddServeCommand(CLI::App& app, Action& action) {
   auto o = std::make_shared<ServeOptions>();
-  CLI::App* sub = app.add_subcommand("serve", "serve an OpenAI-compatible API (and a chat page at /)");
+  CLI::App* sub =
+      app.add_subcommand("serve", "serve an OpenAI-compatible API (and a chat page at /)");
   sub->add_option("-m,--model", o->model, "model file (.gguf)")->required();
   sub->add_option("--host", o->host, "address to bind")->capture_default_str();
-  sub->add_option("--port", o->port, "port (0: any free port, printed at start)")->check(CLI::Range(0, 65535))->capture_default_str();
-  sub->add_option("--parallel,--np", o->parallel, "sequences decoded at once")->check(CLI::Range(1, 256))->capture_default_str();
-  sub->add_option("-c,--ctx-size", o->ctx_size, "KV pool in tokens, shared by all requests (0: parallel x per-sequence context)")
+  sub->add_option("--port", o->port, "port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  sub->add_option("--parallel,--np", o->parallel, "sequences decoded at once")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  sub->add_option("-c,--ctx-size", o->ctx_size,
+                  "KV pool in tokens, shared by all requests (0: parallel x per-sequence context)")
       ->check(CLI::Range(0, 1 << 24))
       ->capture_default_str();
-  sub->add_option("--max-seq-len", o->max_seq_len, "tokens one request may use (0: min(4096, model's context))")
+  sub->add_option("--max-seq-len", o->max_seq_len,
+                  "tokens one request may use (0: min(4096, model's context))")
       ->check(CLI::Range(0, 1 << 24));
-  sub->add_option("--max-queue", o->max_queue, "waiting requests before answering 503")->check(CLI::Range(0, 100000))->capture_default_str();
+  sub->add_option("--max-queue", o->max_queue, "waiting requests before answering 503")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   sub->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
   sub->add_option("--api-key-file", o->api_key_file, "read the API key from a file");
   sub->add_option("--alias", o->alias, "model id to serve under (default: the file name)");
-  sub->add_option("--chat-template-file", o->chat_template_file, "Jinja chat template to use instead of the model's");
-  sub->add_option("--max-body", o->max_body, "largest request body in bytes (413 beyond)")->capture_default_str();
-  sub->add_option("--http-threads", o->http_threads, "HTTP worker threads (0: from --parallel and --max-queue)");
+  sub->add_option("--chat-template-file", o->chat_template_file,
+                  "Jinja chat template to use instead of the model's");
+  sub->add_option("--max-body", o->max_body, "largest request body in bytes (413 beyond)")
+      ->capture_default_str();
+  sub->add_option("--http-threads", o->http_threads,
+                  "HTTP worker threads (0: from --parallel and --max-queue)");
   sub->add_flag("--cors", o->cors, "allow cross-origin requests (Access-Control-Allow-Origin: *)");
-  sub->add_flag("--no-prefix-cache", o->no_prefix_cache, "do not reuse KV blocks of earlier prompts");
+  sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
+                "do not reuse KV blocks of earlier prompts");
   AddThreadsOption(*sub, o->threads);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/cpu/ops.h"
+#include "model/moe.h"
 #include "util/error.h"
 
 namespace origami {
@@ -74,6 +75,12 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
       for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
   };
 
+  // Gemma's extra norms of a block's output before it joins the residual stream (in tmp_).
+  auto post_norm = [&](const Vec& w) {
+    if (w.empty()) return;
+    for (int t = 0; t < n; ++t) cpu::RmsNorm(&tmp_[t * e], w.data(), &tmp_[t * e], e, spec_.norm_eps);
+  };
+
   // Token embeddings (or the previous stage's hidden states).
   if (hidden_in) std::copy_n(hidden_in, static_cast<int64_t>(n) * e, x_.data());
   for (int t = 0; t < n && !hidden_in; ++t) {
@@ -96,6 +103,11 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
     add_bias(l.bq, q_.data(), q_dim);
     add_bias(l.bk, k_.data(), kv_dim);
     add_bias(l.bv, v_.data(), kv_dim);
+    // Per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3).
+    for (int64_t r = 0; r < static_cast<int64_t>(n) * l.n_head && !l.q_norm.empty(); ++r)
+      cpu::RmsNorm(&q_[r * l.head_dim], l.q_norm.data(), &q_[r * l.head_dim], l.head_dim, spec_.norm_eps);
+    for (int64_t r = 0; r < static_cast<int64_t>(n) * l.n_head_kv && !l.k_norm.empty(); ++r)
+      cpu::RmsNorm(&k_[r * l.head_dim], l.k_norm.data(), &k_[r * l.head_dim], l.head_dim, spec_.norm_eps);
     for (int t = 0; t < n; ++t) {
       cpu::Rope(&q_[t * q_dim], l.n_head, l.head_dim, batch[t].pos, rope);
       cpu::Rope(&k_[t * kv_dim], l.n_head_kv, l.head_dim, batch[t].pos, rope);
@@ -105,16 +117,21 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
     Attention(il, batch, n);
     matmul(l.wo, att_.data(), tmp_.data());
     add_bias(l.bo, tmp_.data(), e);
+    post_norm(l.post_attn_norm);
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
 
-    // Feed-forward block: norm, gate/up, gated activation, down projection, residual.
+    // Feed-forward block: norm, gate/up, gated activation, down projection (or the routed
+    // experts), residual.
     for (int t = 0; t < n; ++t) cpu::RmsNorm(&x_[t * e], l.ffn_norm.data(), &xn_[t * e], e, spec_.norm_eps);
-    matmul(l.w_gate, xn_.data(), gate_.data());
-    matmul(l.w_up, xn_.data(), up_.data());
-    const int64_t nf = static_cast<int64_t>(n) * l.n_ff;
-    if (spec_.ffn == FfnKind::kSwiGlu) cpu::SwiGlu(gate_.data(), up_.data(), gate_.data(), nf);
-    else cpu::GeGlu(gate_.data(), up_.data(), gate_.data(), nf);
-    matmul(l.w_down, gate_.data(), tmp_.data());
+    if (l.n_expert > 0) {
+      moe_.Forward(spec_, l, xn_.data(), n, tmp_.data(), kernels_, pool_, ws_);
+    } else {
+      matmul(l.w_gate, xn_.data(), gate_.data());
+      matmul(l.w_up, xn_.data(), up_.data());
+      GatedActivation(spec_, gate_.data(), up_.data(), gate_.data(), static_cast<int64_t>(n) * l.n_ff);
+      matmul(l.w_down, gate_.data(), tmp_.data());
+    }
+    post_norm(l.post_ffn_norm);
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
   }
 
@@ -135,7 +152,7 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
   const int hd = l.head_dim;
   const int64_t q_dim = static_cast<int64_t>(l.n_head) * hd;
   const int group = l.n_head / l.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = l.attn_scale > 0 ? l.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   int64_t max_len = 0;
   for (int t = 0; t < n; ++t) max_len = std::max<int64_t>(max_len, batch[t].pos + 1);
   if (scores_.size() < static_cast<size_t>(pool_.size() * max_len)) scores_.resize(pool_.size() * max_len);
@@ -151,7 +168,17 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
     float* s = &scores_[thread * max_len];
     const int64_t len = pos - start + 1;
     for (int64_t j = 0; j < len; ++j) s[j] = cpu::Dot(q, cache.K(il, start + j) + kvh * hd, hd) * scale;
-    cpu::Softmax(s, len);
+    if (l.attn_sinks.empty()) {
+      cpu::Softmax(s, len);
+    } else {
+      // gpt-oss: the head's sink logit joins the softmax's normalization but has no value row.
+      const float sink = l.attn_sinks[h];
+      float mx = sink;
+      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, s[j]);
+      float sum = std::exp(sink - mx);
+      for (int64_t j = 0; j < len; ++j) sum += (s[j] = std::exp(s[j] - mx));
+      for (int64_t j = 0; j < len; ++j) s[j] /= sum;
+    }
     float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
     std::fill_n(out, hd, 0.0f);
     for (int64_t j = 0; j < len; ++j) cpu::Axpy(s[j], cache.V(il, start + j) + kvh * hd, out, hd);

@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "model/kv_cache.h"
+#include "model/moe.h"
 #include "model/spec.h"
 #include "util/thread_pool.h"
 
@@ -44,6 +45,8 @@ class Decoder {
                     float* hidden_out, float* logits);
 
   const DecoderSpec& spec() const { return spec_; }
+  // Expert work done so far (MoE models); tests reset it and count per decoded token.
+  MoeStats& moe_stats() { return moe_.stats; }
   static constexpr int kMaxBatch = 512;
 
  private:
@@ -58,6 +61,7 @@ class Decoder {
   // Activations for a chunk of n tokens, row-major [n, dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
   std::vector<float> scores_;  // [threads, n_ctx]
+  MoeFfn moe_;
 };
 
 }  // namespace origami

@@ -1,24 +1,175 @@
-// KvCache.
+// KvPool (blocks, refcounts, prefix index) and KvCache (a sequence's block table).
 #include "model/kv_cache.h"
+
+#include <algorithm>
+#include <bit>
 
 #include "util/error.h"
 
 namespace origami {
 
-KvCache::KvCache(const DecoderSpec& spec, int n_ctx) : n_ctx_(n_ctx) {
-  if (n_ctx <= 0) Fail("context size must be positive, got {}", n_ctx);
+KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size) : block_size_(block_size) {
+  if (n_blocks <= 0) Fail("KV pool needs at least one block, got {}", n_blocks);
+  if (block_size <= 0 || !std::has_single_bit(static_cast<unsigned>(block_size)))
+    Fail("KV block size must be a power of two, got {}", block_size);
+  shift_ = std::countr_zero(static_cast<unsigned>(block_size));
+  const int64_t positions = static_cast<int64_t>(n_blocks) * block_size;
   for (const auto& l : spec.layers) {
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
     row_.push_back(row);
-    k_.emplace_back(static_cast<size_t>(row * n_ctx));
-    v_.emplace_back(static_cast<size_t>(row * n_ctx));
+    k_.emplace_back(static_cast<size_t>(row * positions));
+    v_.emplace_back(static_cast<size_t>(row * positions));
   }
+  blocks_.resize(n_blocks);
+  free_.reserve(n_blocks);
+  // Handed out lowest id first, so a fresh standalone cache is laid out contiguously.
+  for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
 }
 
-uint64_t KvCache::Bytes() const {
+uint64_t KvPool::Bytes() const {
   uint64_t b = 0;
   for (size_t i = 0; i < k_.size(); ++i) b += 2 * k_[i].size() * sizeof(float);
   return b;
+}
+
+int KvPool::Allocate() {
+  int b;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else if (!lru_.empty()) {
+    b = lru_.front();
+    lru_.pop_front();
+    Unindex(b);
+  } else {
+    return -1;
+  }
+  blocks_[b].ref = 1;
+  return b;
+}
+
+void KvPool::Retain(int block) {
+  Block& b = blocks_[block];
+  if (b.ref == 0 && b.indexed) lru_.erase(b.lru_it);
+  ++b.ref;
+}
+
+void KvPool::Release(int block) {
+  Block& b = blocks_[block];
+  if (b.ref <= 0)
+    FailKind(ErrorKind::kInternal, "KV block {} released more often than retained", block);
+  if (--b.ref > 0) return;
+  if (b.indexed) {
+    b.lru_it = lru_.insert(lru_.end(), block);
+  } else {
+    free_.push_back(block);
+  }
+}
+
+uint64_t KvPool::Key(int parent, std::span<const int32_t> tokens) const {
+  // FNV-1a over the parent's identity (id and epoch) and the token ids; equality is re-checked.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(static_cast<uint64_t>(static_cast<int64_t>(parent)));
+  mix(parent >= 0 ? blocks_[parent].epoch : 0);
+  for (int32_t t : tokens) mix(static_cast<uint32_t>(t));
+  return h;
+}
+
+int KvPool::Lookup(int parent, std::span<const int32_t> tokens) {
+  if (static_cast<int>(tokens.size()) != block_size_) return -1;
+  if (parent >= 0 && !blocks_[parent].indexed) return -1;
+  const uint32_t parent_epoch = parent >= 0 ? blocks_[parent].epoch : 0;
+  auto [lo, hi] = index_.equal_range(Key(parent, tokens));
+  for (auto it = lo; it != hi; ++it) {
+    const Block& b = blocks_[it->second];
+    if (b.parent == parent && b.parent_epoch == parent_epoch &&
+        std::equal(tokens.begin(), tokens.end(), b.tokens.begin())) {
+      Retain(it->second);
+      return it->second;
+    }
+  }
+  return -1;
+}
+
+bool KvPool::Register(int block, int parent, std::span<const int32_t> tokens) {
+  if (static_cast<int>(tokens.size()) != block_size_ || blocks_[block].indexed) return false;
+  if (parent >= 0 && !blocks_[parent].indexed) return false;
+  const uint64_t key = Key(parent, tokens);
+  const uint32_t parent_epoch = parent >= 0 ? blocks_[parent].epoch : 0;
+  auto [lo, hi] = index_.equal_range(key);
+  for (auto it = lo; it != hi; ++it) {
+    const Block& o = blocks_[it->second];
+    if (o.parent == parent && o.parent_epoch == parent_epoch &&
+        std::equal(tokens.begin(), tokens.end(), o.tokens.begin()))
+      return false;
+  }
+  Block& b = blocks_[block];
+  b.indexed = true;
+  ++b.epoch;
+  b.parent = parent;
+  b.parent_epoch = parent_epoch;
+  b.key = key;
+  b.tokens.assign(tokens.begin(), tokens.end());
+  index_.emplace(key, block);
+  ++n_cached_;
+  return true;
+}
+
+void KvPool::Unindex(int block) {
+  Block& b = blocks_[block];
+  auto [lo, hi] = index_.equal_range(b.key);
+  for (auto it = lo; it != hi; ++it) {
+    if (it->second == block) {
+      index_.erase(it);
+      break;
+    }
+  }
+  b.indexed = false;
+  ++b.epoch;  // children keyed on the old epoch can no longer match
+  b.tokens.clear();
+  --n_cached_;
+}
+
+KvCache::KvCache(const DecoderSpec& spec, int n_ctx) : n_ctx_(n_ctx) {
+  if (n_ctx <= 0) Fail("context size must be positive, got {}", n_ctx);
+  const int bs = KvPool::kDefaultBlockSize;
+  owned_ = std::make_unique<KvPool>(spec, (n_ctx + bs - 1) / bs, bs);
+  pool_ = owned_.get();
+  if (!Grow(n_ctx))
+    FailKind(ErrorKind::kInternal, "standalone KV cache could not map its own blocks");
+}
+
+KvCache::KvCache(KvPool& pool, int n_ctx) : pool_(&pool), n_ctx_(n_ctx) {
+  if (n_ctx <= 0) Fail("context size must be positive, got {}", n_ctx);
+}
+
+KvCache::~KvCache() { Clear(); }
+
+bool KvCache::Grow(int64_t n) {
+  n = std::min<int64_t>(n, n_ctx_);
+  const int64_t need =
+      ((n + pool_->block_size() - 1) >> pool_->block_shift()) - static_cast<int64_t>(table_.size());
+  if (need <= 0) return true;
+  if (need > pool_->n_available()) return false;
+  for (int64_t i = 0; i < need; ++i) table_.push_back(pool_->Allocate());
+  return true;
+}
+
+void KvCache::Clear() {
+  // Last block first: the LRU then evicts a sequence's tail before its (more shareable) head.
+  for (auto it = table_.rbegin(); it != table_.rend(); ++it) pool_->Release(*it);
+  table_.clear();
+}
+
+uint64_t KvCache::Bytes() const {
+  if (owned_) return owned_->Bytes();
+  return pool_->Bytes() / pool_->n_blocks() * table_.size();
 }
 
 }  // namespace origami

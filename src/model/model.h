@@ -29,6 +29,8 @@ class TensorLoader {
   // A matrix with ne = [cols, rows]; throws if missing or of another shape.
   cpu::MatrixView Matrix(const std::string& name, int64_t rows, int64_t cols) const;
   cpu::MatrixView OptionalMatrix(const std::string& name, int64_t rows, int64_t cols) const;
+  // A 3-D stack of n_expert matrices, ne = [cols, rows, n_expert]; throws if missing or misshapen.
+  ExpertsView Experts(const std::string& name, int64_t n_expert, int64_t rows, int64_t cols) const;
   // A vector of n elements converted to float; throws if missing.
   Vec Vector(const std::string& name, int64_t n) const;
   Vec OptionalVector(const std::string& name, int64_t n) const;

@@ -11,10 +11,33 @@
 
 namespace origami {
 
-enum class FfnKind { kSwiGlu, kGeGlu };
+enum class FfnKind {
+  kSwiGlu,         // silu(gate) * up
+  kGeGlu,          // gelu_tanh(gate) * up (Gemma)
+  kSwiGluClamped,  // gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit), g*sigmoid(alpha*g)*(u+1)
+};
+
+// How a MoE router turns its logits into expert weights.
+enum class RouterKind {
+  kSoftmaxTopK,  // softmax over all experts, keep the top k (Qwen3-MoE, Mixtral), renormalized if norm_topk
+  kTopKSoftmax,  // keep the top k logits, softmax over those (gpt-oss)
+};
 
 // A 1-D parameter (norm gain, bias) converted to float at load. Empty = absent.
 using Vec = std::vector<float>;
+
+// A stack of n_expert matrices of the same shape, one after another in memory (a 3-D GGUF tensor
+// with ne = [cols, rows, n_expert]). Expert(e) is a plain matrix view into it.
+struct ExpertsView {
+  DType type = DType::kF32;
+  int64_t n_expert = 0, rows = 0, cols = 0;
+  const void* data = nullptr;
+  uint64_t stride = 0;  // bytes per expert
+
+  cpu::MatrixView Expert(int64_t e) const {
+    return {type, rows, cols, static_cast<const uint8_t*>(data) + e * stride};
+  }
+};
 
 struct LayerSpec {
   int n_head = 0;
@@ -23,13 +46,30 @@ struct LayerSpec {
   int n_ff = 0;
   int sliding_window = 0;  // 0 = full causal attention
   int rope_index = 0;      // which DecoderSpec::ropes entry this layer uses
+  float attn_scale = 0.0f; // multiplies q.k; 0 = 1/sqrt(head_dim)
 
   // Weights. Matrices are [out rows, in cols] as stored in GGUF (ne[0] = in).
   Vec attn_norm;                      // [n_embd]
   cpu::MatrixView wq, wk, wv, wo;     // [n_head*head_dim, n_embd], [n_head_kv*head_dim, n_embd] x2, [n_embd, n_head*head_dim]
   Vec bq, bk, bv, bo;                 // optional biases
+  Vec q_norm, k_norm;                 // [head_dim]: per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3)
+  Vec post_attn_norm;                 // [n_embd]: RMSNorm of the attention output before the residual (Gemma)
+  Vec attn_sinks;                     // [n_head]: a learned logit per head in the softmax (gpt-oss)
   Vec ffn_norm;                       // [n_embd]
-  cpu::MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]
+  cpu::MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]; dense FFN only
+  Vec post_ffn_norm;                  // [n_embd]: RMSNorm of the FFN output before the residual (Gemma)
+
+  // Mixture of experts (n_expert > 0 replaces the dense FFN). n_ff is then the expert width.
+  int n_expert = 0;
+  int n_expert_used = 0;
+  RouterKind router_kind = RouterKind::kSoftmaxTopK;
+  bool norm_topk = true;             // renormalize the kept softmax weights to sum to 1
+  cpu::MatrixView router;            // [n_expert, n_embd]
+  Vec router_bias;                   // [n_expert] (gpt-oss)
+  ExpertsView gate_exps, up_exps;    // n_expert x [n_ff, n_embd]
+  ExpertsView down_exps;             // n_expert x [n_embd, n_ff]
+  Vec gate_exps_b, up_exps_b;        // [n_expert * n_ff] (gpt-oss)
+  Vec down_exps_b;                   // [n_expert * n_embd] (gpt-oss)
 };
 
 struct RopeSpec {
@@ -51,6 +91,7 @@ struct DecoderSpec {
   float norm_eps = 1e-5f;
   FfnKind ffn = FfnKind::kSwiGlu;
   float embd_scale = 1.0f;  // multiplies the token embedding (Gemma: sqrt(n_embd))
+  float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;  // kSwiGluClamped only
 
   cpu::MatrixView tok_embd;  // [n_vocab, n_embd]
   Vec output_norm;           // [n_embd]
@@ -64,6 +105,9 @@ struct DecoderSpec {
   // Bytes of weights read to decode one token (every matrix once, one embedding row).
   uint64_t WeightBytesPerToken() const;
   uint64_t TotalParameters() const;
+  // Parameters used for one token: all but the experts a token does not route to.
+  uint64_t ActiveParameters() const;
+  bool IsMoe() const;
 };
 
 }  // namespace origami

@@ -12,6 +12,12 @@
 
 namespace origami {
 
+namespace ref {
+// dtype_mxfp4.cpp
+void DequantMxfp4(const void* src, float* dst, int64_t n);
+void QuantMxfp4(const float* src, void* dst, int64_t n);
+}  // namespace ref
+
 namespace {
 
 using namespace ref;
@@ -37,6 +43,7 @@ constexpr TypeTraits kTable[] = {
     {DType::kI32, "I32", 1, 4, false, nullptr, nullptr},
     {DType::kI64, "I64", 1, 8, false, nullptr, nullptr},
     {DType::kF64, "F64", 1, 8, false, nullptr, nullptr},
+    {DType::kMXFP4, "MXFP4", kQKMxfp4, sizeof(BlockMxfp4), true, DequantMxfp4, QuantMxfp4},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/ref/vec_dot_mxfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -67,8 +68,9 @@ const CpuFeatures& Features() {
   return f;
 }
 
-void Set(KernelTable& t, DType w, DType act, VecDotFn dot, VecDotRowsFn rows = nullptr) {
-  t.weights[static_cast<uint32_t>(w)] = TypeKernels{act, dot, rows};
+void Set(KernelTable& t, DType w, DType act, VecDotFn dot, VecDotRowsFn rows = nullptr,
+         VecDotTileFn tile = nullptr) {
+  t.weights[static_cast<uint32_t>(w)] = TypeKernels{act, dot, rows, tile};
 }
 
 KernelTable ScalarTable() {
@@ -87,6 +89,7 @@ KernelTable ScalarTable() {
   Set(t, DType::kQ4_K, DType::kQ8_K, ref::VecDotQ4_K);
   Set(t, DType::kQ5_K, DType::kQ8_K, ref::VecDotQ5_K);
   Set(t, DType::kQ6_K, DType::kQ8_K, ref::VecDotQ6_K);
+  Set(t, DType::kMXFP4, DType::kF32, ref::VecDotMxfp4);  // MoE arch work (issue 6): scalar only so far
   t.quantize[static_cast<uint32_t>(DType::kF32)] = ref::QuantizeActF32;
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = ref::QuantizeActQ8_0;
   t.quantize[static_cast<uint32_t>(DType::kQ8_1)] = ref::QuantizeActQ8_1;
@@ -100,11 +103,11 @@ KernelTable Avx2Table() {
   KernelTable t = ScalarTable();
   t.isa = Isa::kAvx2;
   Set(t, DType::kF32, DType::kF32, x86::VecDotF32Avx2, x86::VecDotRowsF32Avx2);
-  Set(t, DType::kF16, DType::kF32, x86::VecDotF16Avx2, x86::VecDotRowsF16Avx2);
-  Set(t, DType::kBF16, DType::kF32, x86::VecDotBF16Avx2, x86::VecDotRowsBF16Avx2);
-  Set(t, DType::kQ4_0, DType::kQ8_0, x86::VecDotQ4_0Avx2, x86::VecDotRowsQ4_0Avx2);
+  Set(t, DType::kF16, DType::kF32, x86::VecDotF16Avx2, x86::VecDotRowsF16Avx2, x86::VecDotTileF16Avx2);
+  Set(t, DType::kBF16, DType::kF32, x86::VecDotBF16Avx2, x86::VecDotRowsBF16Avx2, x86::VecDotTileBF16Avx2);
+  Set(t, DType::kQ4_0, DType::kQ8_0, x86::VecDotQ4_0Avx2, x86::VecDotRowsQ4_0Avx2, x86::VecDotTileQ4_0Avx2);
   Set(t, DType::kQ8_0, DType::kQ8_0, x86::VecDotQ8_0Avx2, x86::VecDotRowsQ8_0Avx2);
-  Set(t, DType::kQ4_K, DType::kQ8_K, x86::VecDotQ4_KAvx2, x86::VecDotRowsQ4_KAvx2);
+  Set(t, DType::kQ4_K, DType::kQ8_K, x86::VecDotQ4_KAvx2, x86::VecDotRowsQ4_KAvx2, x86::VecDotTileQ4_KAvx2);
   Set(t, DType::kQ6_K, DType::kQ8_K, x86::VecDotQ6_KAvx2, x86::VecDotRowsQ6_KAvx2);
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = x86::QuantizeQ8_0Avx2;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = x86::QuantizeQ8_KAvx2;

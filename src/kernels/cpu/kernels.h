@@ -23,6 +23,13 @@ using QuantizeRowFn = void (*)(const float* x, void* dst, int64_t n);
 using VecDotRowsFn = void (*)(int64_t n, float* out, const void* w, size_t w_stride, int64_t n_rows,
                               const void* act_row);
 
+// Prefill form: dot products of n_rows weight rows with n_tok activation rows (token t at
+// act + t * act_stride bytes): out[t * out_stride + r] = dot(row r, token t). A kernel unpacks each
+// block of weights once and uses it for several tokens (a register tile of rows x tokens); its
+// results equal the same ISA's vec_dot_rows per token up to summation order.
+using VecDotTileFn = void (*)(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride,
+                              int64_t n_rows, const void* act, size_t act_stride, int64_t n_tok);
+
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 const char* IsaName(Isa isa);
 
@@ -30,6 +37,7 @@ struct TypeKernels {
   DType act_type = DType::kF32;    // what activations are converted to for this weight type
   VecDotFn vec_dot = nullptr;      // null: type not supported as a matmul weight
   VecDotRowsFn vec_dot_rows = nullptr;  // optional multi-row form; null: MatMul loops vec_dot
+  VecDotTileFn vec_dot_tile = nullptr;  // optional rows x tokens form for prefill; null: per token
 };
 
 struct KernelTable {

@@ -64,7 +64,7 @@ void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n
     // when one is slowed by the other work on the machine.
     const int64_t per_thread = (w.rows + pool.size() - 1) / pool.size();
     int64_t chunk = std::clamp<int64_t>(per_thread / 8, kDecodeGrain, 256);
-    chunk = (chunk + 3) / 4 * 4;
+    chunk = (chunk + 7) / 8 * 8;  // whole groups of the 8-row kernels
     const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
     pool.Run(n_chunks, [&](int64_t c, int) {
       const int64_t r0 = c * chunk, r1 = std::min(w.rows, r0 + chunk);
@@ -76,13 +76,18 @@ void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n
   // Prefill: each task takes a tile of rows and runs every token over it, so each weight row is
   // read from memory once and then served from cache.
   int64_t tile = static_cast<int64_t>(kPrefillTileBytes / std::max<size_t>(w_stride, 1));
-  tile = std::clamp<int64_t>(tile / 4 * 4, 4, 64);
+  tile = std::clamp<int64_t>(tile / 8 * 8, 8, 64);
   // Enough tiles for every thread to stay busy.
-  while (tile > 4 && (w.rows + tile - 1) / tile < 4 * pool.size()) tile /= 2;
-  tile = std::max<int64_t>(tile / 4 * 4, 4);
+  while (tile > 8 && (w.rows + tile - 1) / tile < 4 * pool.size()) tile /= 2;
+  tile = std::max<int64_t>(tile / 8 * 8, 8);
   const int64_t n_tiles = (w.rows + tile - 1) / tile;
   pool.Run(n_tiles, [&](int64_t c, int) {
     const int64_t r0 = c * tile, r1 = std::min(w.rows, r0 + tile);
+    if (tk.vec_dot_tile) {
+      tk.vec_dot_tile(n, y + r0, static_cast<size_t>(w.rows), wbase + r0 * w_stride, w_stride, r1 - r0, act, a_stride,
+                      n_tokens);
+      return;
+    }
     for (int64_t t = 0; t < n_tokens; ++t)
       DotRows(tk, n, y + t * w.rows + r0, wbase + r0 * w_stride, w_stride, r1 - r0, act + t * a_stride);
   });

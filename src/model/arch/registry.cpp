@@ -7,7 +7,8 @@ namespace origami {
 
 namespace {
 constexpr ArchEntry kArchs[] = {
-    {"llama", BuildLlama},
+    {"llama", BuildLlama},         {"qwen2", BuildQwen2},   {"qwen3", BuildQwen3},
+    {"qwen3moe", BuildQwen3Moe},   {"gemma3", BuildGemma3}, {"gpt-oss", BuildGptOss},
 };
 }  // namespace
 

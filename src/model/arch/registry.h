@@ -21,5 +21,10 @@ std::string SupportedArchs();
 
 // One per family file.
 void BuildLlama(const gguf::File& f, DecoderSpec& spec);
+void BuildQwen2(const gguf::File& f, DecoderSpec& spec);
+void BuildQwen3(const gguf::File& f, DecoderSpec& spec);
+void BuildQwen3Moe(const gguf::File& f, DecoderSpec& spec);
+void BuildGemma3(const gguf::File& f, DecoderSpec& spec);
+void BuildGptOss(const gguf::File& f, DecoderSpec& spec);
 
 }  // namespace origami

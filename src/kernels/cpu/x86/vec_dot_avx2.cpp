@@ -21,6 +21,8 @@ inline float Hsum(__m256 v) {
 
 inline float H2F(uint16_t h) { return _cvtsh_ss(h); }
 
+using VecDotFnPtr = void (*)(int64_t, float*, const void*, const void*);
+
 inline float Bf16(uint16_t h) {
   const uint32_t u = static_cast<uint32_t>(h) << 16;
   float f;
@@ -52,6 +54,16 @@ inline __m256i DotU8I8(__m256i u, __m256i s) {
 inline __m256i DotI8I8(__m256i w, __m256i a) {
   return DotU8I8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
+
+// Software prefetch for a group of g rows read side by side. Rows of a matrix are short (1-10 KB),
+// so a group ends before the hardware prefetcher has learnt its g streams, and the next group
+// would start cold. Each row k is prefetched `off` bytes ahead of its read position; once that
+// runs past the row's end it continues into row k + g, the same row of the next group.
+inline void PrefetchGroup(const char* row0, size_t stride, int g, size_t off) {
+  const char* p = row0 + off + (off >= stride ? static_cast<size_t>(g - 1) * stride : 0);
+  for (int k = 0; k < g; ++k) _mm_prefetch(p + k * stride, _MM_HINT_T0);
+}
+constexpr size_t kPrefetchAhead = 768;  // bytes ahead of the read position in each row
 
 }  // namespace
 
@@ -89,6 +101,7 @@ inline __m256i DotI8I8(__m256i w, __m256i a) {
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0; \
       int64_t i = 0;                                                                                 \
       for (; i + 16 <= n; i += 16) {                                                                 \
+        PrefetchGroup(reinterpret_cast<const char*>(x0), stride, 4, i * sizeof(WT) + kPrefetchAhead);     \
         const __m256 ya = _mm256_loadu_ps(y + i), yb = _mm256_loadu_ps(y + i + 8);                   \
         a0 = _mm256_fmadd_ps(LOAD(x0 + i), ya, a0);                                                  \
         a1 = _mm256_fmadd_ps(LOAD(x1 + i), ya, a1);                                                  \
@@ -156,7 +169,7 @@ void VecDotQ4_0Avx2(int64_t n, float* out, const void* w, const void* a) {
   *out = Hsum(_mm256_add_ps(acc0, acc1));
 }
 
-void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
+void VecDotRows4Q4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
   const char* base = static_cast<const char*>(w);
   const int64_t nb = n / kQK4_0;
@@ -195,6 +208,109 @@ void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int
 
 // ---- Q8_0 x Q8_0 -------------------------------------------------------------------------------
 
+// Eight rows at a time, one row per 32-bit lane: the 16 quant bytes of each row's block are
+// transposed so that lane k holds 4 bytes of row k, and each 4-byte group of activations is
+// broadcast to all lanes. One maddubs then serves 8 rows, the int16 sums of a block need no
+// horizontal adds (|sum| <= 8 x 2 x 15 x 128 = 30720 fits int16), and the block ends with one
+// madd, one convert and one FMA against the 8 rows' scales. The 8 * sum(qy) correction is
+// computed once per call for each activation block.
+namespace {
+
+constexpr int64_t kMaxStackBlocks = 4096;  // activation blocks whose sums fit the stack table
+
+inline __m256i Bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Dword j of 8 rows' 16-byte blocks: v[j] lane k = bytes 4j..4j+3 of row k.
+inline void Transpose8x4(const uint8_t* const* q, size_t off, __m256i* v) {
+  const __m256i a0 = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[4] + off),
+                                         reinterpret_cast<const __m128i*>(q[0] + off));
+  const __m256i a1 = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[5] + off),
+                                         reinterpret_cast<const __m128i*>(q[1] + off));
+  const __m256i a2 = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[6] + off),
+                                         reinterpret_cast<const __m128i*>(q[2] + off));
+  const __m256i a3 = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[7] + off),
+                                         reinterpret_cast<const __m128i*>(q[3] + off));
+  const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
+  const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+  v[0] = _mm256_unpacklo_epi64(t0, t2);
+  v[1] = _mm256_unpackhi_epi64(t0, t2);
+  v[2] = _mm256_unpacklo_epi64(t1, t3);
+  v[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// The fp16 scales at byte offset off of 8 rows, as 8 floats.
+inline __m256 Scales8(const uint8_t* const* q, size_t off) {
+  uint16_t h[8];
+  for (int k = 0; k < 8; ++k) std::memcpy(&h[k], q[k] + off, 2);
+  // Inserted lane by lane: eight 2-byte stores read back as one 16-byte load would stall on
+  // store-to-load forwarding.
+  __m128i v = _mm_cvtsi32_si128(h[0]);
+  v = _mm_insert_epi16(v, h[1], 1);
+  v = _mm_insert_epi16(v, h[2], 2);
+  v = _mm_insert_epi16(v, h[3], 3);
+  v = _mm_insert_epi16(v, h[4], 4);
+  v = _mm_insert_epi16(v, h[5], 5);
+  v = _mm_insert_epi16(v, h[6], 6);
+  v = _mm_insert_epi16(v, h[7], 7);
+  return _mm256_cvtph_ps(v);
+}
+
+inline __m256 Q4_0Group8(const uint8_t* const* q, size_t off, const BlockQ8_0& y, int32_t corr, float dy,
+                         __m256 acc) {
+  __m256i v[4];
+  Transpose8x4(q, off + 2, v);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256i p = _mm256_setzero_si256();
+  for (int j = 0; j < 4; ++j) {
+    const __m256i lo = _mm256_and_si256(v[j], m4), hi = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), m4);
+    p = _mm256_add_epi16(p, _mm256_maddubs_epi16(lo, Bcast4(y.qs + 4 * j)));
+    p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi, Bcast4(y.qs + 16 + 4 * j)));
+  }
+  const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), _mm256_set1_epi32(corr));
+  return _mm256_fmadd_ps(_mm256_mul_ps(Scales8(q, off), _mm256_set1_ps(dy)), _mm256_cvtepi32_ps(s), acc);
+}
+
+}  // namespace
+
+void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const char* base = static_cast<const char*>(w);
+  const int64_t nb = n / kQK4_0;
+  int64_t r = 0;
+  if (rows >= 8 && nb <= kMaxStackBlocks) {
+    int32_t corr[kMaxStackBlocks];
+    float dy[kMaxStackBlocks];
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+      const __m256i s = DotU8I8(_mm256_set1_epi8(8), ya);
+      const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      corr[b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
+      dy[b] = H2F(y[b].d);
+    }
+    for (; r + 8 <= rows; r += 8) {
+      const char* row0 = base + r * stride;
+      const uint8_t* q[8];
+      for (int k = 0; k < 8; ++k) q[k] = reinterpret_cast<const uint8_t*>(row0 + k * stride);
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t b = 0;
+      for (; b + 2 <= nb; b += 2) {
+        PrefetchGroup(row0, stride, 8, static_cast<size_t>(b) * sizeof(BlockQ4_0) + kPrefetchAhead);
+        const size_t off = static_cast<size_t>(b) * sizeof(BlockQ4_0);
+        acc0 = Q4_0Group8(q, off, y[b], corr[b], dy[b], acc0);
+        acc1 = Q4_0Group8(q, off + sizeof(BlockQ4_0), y[b + 1], corr[b + 1], dy[b + 1], acc1);
+      }
+      if (b < nb) acc0 = Q4_0Group8(q, static_cast<size_t>(b) * sizeof(BlockQ4_0), y[b], corr[b], dy[b], acc0);
+      _mm256_storeu_ps(out + r, _mm256_add_ps(acc0, acc1));
+    }
+  }
+  VecDotRows4Q4_0Avx2(n, out + r, base + r * stride, stride, rows - r, a);
+}
+
 void VecDotQ8_0Avx2(int64_t n, float* out, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
@@ -229,10 +345,7 @@ void VecDotRowsQ8_0Avx2(int64_t n, float* out, const void* w, size_t stride, int
     const auto* x3 = reinterpret_cast<const BlockQ8_0*>(base + (r + 3) * stride);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     for (int64_t b = 0; b < nb; ++b) {
-      _mm_prefetch(reinterpret_cast<const char*>(x0 + b) + 768, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x1 + b) + 768, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x2 + b) + 768, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x3 + b) + 768, _MM_HINT_T0);
+      PrefetchGroup(reinterpret_cast<const char*>(x0), stride, 4, b * sizeof(BlockQ8_0) + kPrefetchAhead);
       const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
       const float dy = H2F(y[b].d);
       const __m256i s0 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0[b].qs)), ya);
@@ -250,6 +363,171 @@ void VecDotRowsQ8_0Avx2(int64_t n, float* out, const void* w, size_t stride, int
     out[r + 3] = Hsum(acc3);
   }
   for (; r < rows; ++r) VecDotQ8_0Avx2(n, out + r, base + r * stride, a);
+}
+
+// ---- prefill tiles -----------------------------------------------------------------------------
+// Each block of weights is loaded and unpacked once for a tile of tokens: the token loop is inside
+// the block loop, so a prefill matmul does the unpacking (F16/BF16 conversion, Q4_0 transpose and
+// nibble split, scale conversion) once per T tokens instead of once per token. Tokens go in chunks
+// of T over the whole row tile (whose weights the caller keeps in L2), so the chunk's activations
+// stay in L1 across row groups.
+
+namespace {
+
+// Float weights: 2 rows x T tokens of 8-lane accumulators. T <= 5 keeps the 10 sums, 2 weight
+// vectors and one activation vector within the 16 registers (a spilled accumulator would put a
+// store-to-load round trip into the FMA chain); 5 FMAs per converted weight vector keep the
+// F16/BF16 conversion off the critical port.
+constexpr int kFloatTileRows = 2, kFloatTileTokens = 5;
+constexpr int64_t kFloatTileCols = 1024;  // a multiple of 8: only the last slice has a scalar tail
+
+template <int T, typename WT, __m256 (*LoadW)(const WT*), float (*Scalar)(WT)>
+void FloatTile2(int64_t i0, int64_t n, bool add, float* out, size_t out_stride, const char* w, size_t w_stride,
+                const float* a, size_t a_floats) {
+  const WT* x0 = reinterpret_cast<const WT*>(w);
+  const WT* x1 = reinterpret_cast<const WT*>(w + w_stride);
+  __m256 acc0[T], acc1[T];
+  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  int64_t i = i0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 w0 = LoadW(x0 + i), w1 = LoadW(x1 + i);
+    for (int t = 0; t < T; ++t) {
+      const __m256 av = _mm256_loadu_ps(a + t * a_floats + i);
+      acc0[t] = _mm256_fmadd_ps(w0, av, acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(w1, av, acc1[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    float s0 = Hsum(acc0[t]), s1 = Hsum(acc1[t]);
+    for (int64_t j = i; j < n; ++j) {
+      s0 += Scalar(x0[j]) * a[t * a_floats + j];
+      s1 += Scalar(x1[j]) * a[t * a_floats + j];
+    }
+    out[t * out_stride] = add ? out[t * out_stride] + s0 : s0;
+    out[t * out_stride + 1] = add ? out[t * out_stride + 1] + s1 : s1;
+  }
+}
+
+template <typename WT, __m256 (*LoadW)(const WT*), float (*Scalar)(WT), VecDotFnPtr Single>
+void FloatTile(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+               const void* act, size_t a_stride, int64_t n_tok) {
+  const char* base = static_cast<const char*>(w);
+  const auto* a = static_cast<const float*>(act);
+  const size_t a_floats = a_stride / sizeof(float);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kFloatTileTokens) {
+    const int64_t nt = n_tok - t0 < kFloatTileTokens ? n_tok - t0 : kFloatTileTokens;
+    const float* at = a + t0 * a_floats;
+    float* ot = out + t0 * out_stride;
+    int64_t r = 0;
+    // Columns in slices of kFloatTileCols, so the slice of the chunk's activations (5 x 4 KB) stays
+    // in L1 while every row pair of the tile passes over it; partial sums add up in out.
+    const int64_t full = rows / kFloatTileRows * kFloatTileRows;
+    for (int64_t i0 = 0; i0 < n; i0 += kFloatTileCols) {
+      const int64_t i1 = n - i0 > kFloatTileCols ? i0 + kFloatTileCols : n;
+      for (r = 0; r < full; r += kFloatTileRows) {
+        const char* wr = base + r * w_stride;
+        float* o = ot + r;
+        const bool add = i0 > 0;
+        switch (nt) {
+          case 5: FloatTile2<5, WT, LoadW, Scalar>(i0, i1, add, o, out_stride, wr, w_stride, at, a_floats); break;
+          case 4: FloatTile2<4, WT, LoadW, Scalar>(i0, i1, add, o, out_stride, wr, w_stride, at, a_floats); break;
+          case 3: FloatTile2<3, WT, LoadW, Scalar>(i0, i1, add, o, out_stride, wr, w_stride, at, a_floats); break;
+          case 2: FloatTile2<2, WT, LoadW, Scalar>(i0, i1, add, o, out_stride, wr, w_stride, at, a_floats); break;
+          default: FloatTile2<1, WT, LoadW, Scalar>(i0, i1, add, o, out_stride, wr, w_stride, at, a_floats); break;
+        }
+      }
+    }
+    for (r = full; r < rows; ++r)
+      for (int64_t t = 0; t < nt; ++t) Single(n, ot + t * out_stride + r, base + r * w_stride, at + t * a_floats);
+  }
+}
+
+// Q4_0: 8 rows (one per lane, as VecDotRowsQ4_0Avx2) x T tokens.
+template <int T>
+void Q4_0Tile8(const uint8_t* const* q, int64_t nb, const BlockQ8_0* const* y, const int32_t* corr,
+               const float* dy, int64_t table_stride, float* out, size_t out_stride) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const size_t off = static_cast<size_t>(b) * sizeof(BlockQ4_0);
+    __m256i v[4];
+    Transpose8x4(q, off + 2, v);
+    __m256i p[T];
+    for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i lo = _mm256_and_si256(v[j], m4), hi = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), m4);
+      for (int t = 0; t < T; ++t) {
+        p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(lo, Bcast4(y[t][b].qs + 4 * j)));
+        p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(hi, Bcast4(y[t][b].qs + 16 + 4 * j)));
+      }
+    }
+    const __m256 dx = Scales8(q, off);
+    for (int t = 0; t < T; ++t) {
+      const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p[t], _mm256_set1_epi16(1)),
+                                         _mm256_set1_epi32(corr[t * table_stride + b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(dy[t * table_stride + b])), _mm256_cvtepi32_ps(s),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+}
+
+constexpr int64_t kTileTokens = 4;
+constexpr int64_t kMaxTileBlocks = 1024;  // per-token tables on the stack: n <= 32768
+
+}  // namespace
+
+void VecDotTileF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                       const void* a, size_t a_stride, int64_t n_tok) {
+  FloatTile<uint16_t, LoadF16, H2F, VecDotF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
+}
+
+void VecDotTileBF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                        const void* a, size_t a_stride, int64_t n_tok) {
+  FloatTile<uint16_t, LoadBf16, Bf16, VecDotBF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
+}
+
+void VecDotTileQ4_0Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                        const void* act, size_t a_stride, int64_t n_tok) {
+  const char* base = static_cast<const char*>(w);
+  const auto* a = static_cast<const char*>(act);
+  const int64_t nb = n / kQK4_0;
+  if (nb > kMaxTileBlocks) {
+    for (int64_t t = 0; t < n_tok; ++t) VecDotRowsQ4_0Avx2(n, out + t * out_stride, w, w_stride, rows, a + t * a_stride);
+    return;
+  }
+  int32_t corr[kTileTokens * kMaxTileBlocks];
+  float dy[kTileTokens * kMaxTileBlocks];
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTokens) {
+    const int64_t nt = n_tok - t0 < kTileTokens ? n_tok - t0 : kTileTokens;
+    const BlockQ8_0* y[kTileTokens];
+    for (int64_t t = 0; t < nt; ++t) {
+      y[t] = reinterpret_cast<const BlockQ8_0*>(a + (t0 + t) * a_stride);
+      for (int64_t b = 0; b < nb; ++b) {
+        const __m256i s = DotU8I8(_mm256_set1_epi8(8), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][b].qs)));
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        corr[t * nb + b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
+        dy[t * nb + b] = H2F(y[t][b].d);
+      }
+    }
+    float* ot = out + t0 * out_stride;
+    int64_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+      const uint8_t* q[8];
+      for (int k = 0; k < 8; ++k) q[k] = reinterpret_cast<const uint8_t*>(base + (r + k) * w_stride);
+      switch (nt) {
+        case 4: Q4_0Tile8<4>(q, nb, y, corr, dy, nb, ot + r, out_stride); break;
+        case 3: Q4_0Tile8<3>(q, nb, y, corr, dy, nb, ot + r, out_stride); break;
+        case 2: Q4_0Tile8<2>(q, nb, y, corr, dy, nb, ot + r, out_stride); break;
+        default: Q4_0Tile8<1>(q, nb, y, corr, dy, nb, ot + r, out_stride); break;
+      }
+    }
+    if (r < rows)
+      for (int64_t t = 0; t < nt; ++t)
+        VecDotRows4Q4_0Avx2(n, ot + t * out_stride + r, base + r * w_stride, w_stride, rows - r, y[t]);
+  }
 }
 
 // ---- activation quantizers (bit-exact with ref::QuantizeActQ8_0 / Q8_K) ------------------------

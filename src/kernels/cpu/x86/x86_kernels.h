@@ -23,6 +23,17 @@ void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int
 void VecDotRowsQ8_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotRowsQ4_KAvx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotRowsQ6_KAvx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+// Prefill tiles (kernels.h's VecDotTileFn).
+void VecDotTileF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                       const void* a, size_t a_stride, int64_t n_tok);
+void VecDotTileBF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                        const void* a, size_t a_stride, int64_t n_tok);
+void VecDotTileQ4_0Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                        const void* a, size_t a_stride, int64_t n_tok);
+void VecDotTileQ4_KAvx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                        const void* a, size_t a_stride, int64_t n_tok);
+// The 4-row forms the 8-row kernels use for their last rows.
+void VecDotRows4Q4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 // Same bytes as ref::QuantizeActQ8_0 / QuantizeActQ8_K (tested bit-exact).
 void QuantizeQ8_0Avx2(const float* x, void* dst, int64_t n);
 void QuantizeQ8_KAvx2(const float* x, void* dst, int64_t n);

@@ -1,0 +1,48 @@
+// Gemma 3 (`gemma3`): token embedding times sqrt(n_embd), GeGLU with tanh GELU, RMSNorm before and
+// after both attention and FFN, per-head RMSNorm of Q and K, and interleaved layers: five local
+// (sliding-window, rope base 10000, no scaling) to one global (rope.freq_base, rope scaling).
+//
+// Gemma's RMSNorm multiplies by (1 + w). llama.cpp's converter adds the 1 to every *norm.weight
+// when it writes the GGUF, so the stored gains are used as they are (plain RMSNorm here).
+#include <cmath>
+
+#include "model/arch/common.h"
+#include "model/arch/registry.h"
+#include "util/error.h"
+
+namespace origami {
+
+void BuildGemma3(const gguf::File& f, DecoderSpec& spec) {
+  MetaReader meta(f, "gemma3");
+  TensorLoader t(f);
+  ReadCommonHyperParams(f, meta, spec);
+  const int head_dim = spec.layers.front().head_dim;
+  spec.ffn = FfnKind::kGeGlu;
+  // The reference scales by sqrt(n_embd) in the activation dtype; we keep it in float32.
+  spec.embd_scale = std::sqrt(static_cast<float>(spec.n_embd));
+  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, head_dim));  // 0: global
+  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, head_dim, 10000.0f));  // 1: local
+  ReadStandardLayers(t, spec, /*biases=*/false);
+
+  const int window = static_cast<int>(meta.U32Or("attention.sliding_window", 0));
+  // Every sixth layer is global (llama.cpp's swa pattern 6); a file may say otherwise.
+  const int pattern = static_cast<int>(meta.U32Or("attention.sliding_window_pattern", 6));
+  if (pattern <= 0) Fail("{}: bad gemma3.attention.sliding_window_pattern {}", f.path(), pattern);
+  // query_pre_attn_scalar is not in the GGUF; llama.cpp uses 1/sqrt(key_length) (all but 27B, where
+  // it is n_embd/n_head). A file may carry attention.scale explicitly.
+  const float scale = meta.F32Or("attention.scale", 0.0f);
+  for (int i = 0; i < spec.n_layer(); ++i) {
+    LayerSpec& l = spec.layers[i];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    const bool local = window > 0 && (i % pattern) < pattern - 1;
+    l.sliding_window = local ? window : 0;
+    l.rope_index = local ? 1 : 0;
+    l.attn_scale = scale;
+    l.q_norm = t.Vector(p + "attn_q_norm.weight", head_dim);
+    l.k_norm = t.Vector(p + "attn_k_norm.weight", head_dim);
+    l.post_attn_norm = t.Vector(p + "post_attention_norm.weight", spec.n_embd);
+    l.post_ffn_norm = t.Vector(p + "post_ffw_norm.weight", spec.n_embd);
+  }
+}
+
+}  // namespace origami

@@ -1,0 +1,230 @@
+// Random-weight GGUF models. Key and tensor names follow llama.cpp's converters
+// (convert_hf_to_gguf.py) for each architecture; shapes follow ggml's ne order ([in, out]).
+#include "model/synth.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "gguf/gguf.h"
+#include "gguf/writer.h"
+#include "tensor/dtype.h"
+#include "util/error.h"
+
+namespace origami {
+
+namespace {
+
+struct Shape {
+  int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+  int n_expert, n_expert_used, n_ff_exp;
+  int window;  // sliding window (gemma3, gpt-oss), 0 elsewhere
+};
+
+Shape PresetShape(const std::string& arch, const std::string& preset) {
+  const bool moe = arch == "mixtral" || arch == "qwen3moe" || arch == "gpt-oss";
+  // Head sizes other than n_embd / n_head where the family allows it (attention.key_length).
+  const bool own_head_dim = arch == "qwen3" || arch == "qwen3moe" || arch == "gemma3" || arch == "gpt-oss";
+  Shape s{};
+  if (preset == "tiny") {
+    s = {2, 64, 4, 2, own_head_dim ? 32 : 16, 128, moe ? 8 : 0, moe ? 2 : 0, 32, 0};
+    if (arch == "gemma3") s.n_layer = 7, s.window = 6;  // layers 0-4 and 6 local, 5 global
+    if (arch == "gpt-oss") s.n_layer = 3, s.window = 6;
+  } else if (preset == "small") {
+    s = {8, 1024, 16, 4, own_head_dim ? 128 : 64, 2816, moe ? 32 : 0, moe ? 4 : 0, 512, 0};
+    if (arch == "gemma3") s.n_layer = 12, s.window = 512;
+    if (arch == "gpt-oss") s.window = 128;
+  } else {
+    Fail("synth: unknown preset '{}' (tiny or small)", preset);
+  }
+  return s;
+}
+
+
+class Builder {
+ public:
+  Builder(const SynthOptions& o, gguf::Writer& w) : w_(w), seed_(o.seed) {
+    const TypeTraits* t = FindTypeTraitsByName(o.type);
+    if (!t || !t->from_float) Fail("synth: weight type '{}' cannot be written", o.type);
+    type_ = t;
+  }
+
+  // A 1-D tensor in F32 (norm gains around 1, biases around 0).
+  void Vector(const std::string& name, int64_t n, float mean, float std) { Add(name, {n}, mean, std, &Traits(DType::kF32)); }
+  // A matrix [rows, cols] (ne = [cols, rows]) with weights of std gain/sqrt(cols).
+  void Matrix(const std::string& name, int64_t rows, int64_t cols, float gain = 0.8f, bool f32 = false) {
+    Add(name, {cols, rows}, 0.0f, gain / std::sqrt(static_cast<float>(cols)), f32 ? &Traits(DType::kF32) : MatType());
+  }
+  // A bias per expert, ne = [n, n_expert].
+  void ExpertBias(const std::string& name, int64_t n_expert, int64_t n) {
+    Add(name, {n, n_expert}, 0.0f, 0.1f, &Traits(DType::kF32));
+  }
+  void Experts(const std::string& name, int64_t n_expert, int64_t rows, int64_t cols) {
+    Add(name, {cols, rows, n_expert}, 0.0f, 0.8f / std::sqrt(static_cast<float>(cols)), ExpertType());
+  }
+
+ private:
+  const TypeTraits* MatType() const { return type_->type == DType::kMXFP4 ? &Traits(DType::kF32) : type_; }
+  const TypeTraits* ExpertType() const { return type_; }
+
+  void Add(const std::string& name, std::vector<int64_t> ne, float mean, float std, const TypeTraits* t) {
+    if (ne[0] % t->block_size)
+      Fail("synth: tensor '{}' has rows of {} elements, not a multiple of {}'s block of {}", name, ne[0], t->name,
+           t->block_size);
+    int64_t n = 1;
+    for (int64_t d : ne) n *= d;
+    const uint64_t bytes = static_cast<uint64_t>(n / t->block_size) * t->type_size;
+    // Each tensor draws from its own generator (seed, tensor index), when it is written, so that
+    // only one tensor's floats are held at a time.
+    const uint64_t seed = seed_ * 1000003u + index_++;
+    w_.AddTensor(name, static_cast<uint32_t>(t->type), ne, bytes, [=](uint8_t* dst) {
+      std::mt19937_64 g(seed);
+      std::normal_distribution<float> d(mean, std);
+      std::vector<float> v(n);
+      for (auto& x : v) x = d(g);
+      t->from_float(v.data(), dst, n);
+    });
+  }
+
+  gguf::Writer& w_;
+  uint64_t seed_;
+  uint64_t index_ = 0;
+  const TypeTraits* type_;
+};
+
+// The built-in vocabulary: SentencePiece byte fallback only.
+int WriteByteVocab(gguf::Writer& w) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};  // unknown, control, control
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+    tokens.push_back(buf);
+    types.push_back(6);  // byte
+  }
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens", tokens);
+  w.SetF32Array("tokenizer.ggml.scores", std::vector<float>(tokens.size(), 0.0f));
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetU32("tokenizer.ggml.bos_token_id", 1);
+  w.SetU32("tokenizer.ggml.eos_token_id", 2);
+  w.SetU32("tokenizer.ggml.unknown_token_id", 0);
+  return static_cast<int>(tokens.size());
+}
+
+}  // namespace
+
+std::vector<std::string> SynthArchs() { return {"llama", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt-oss"}; }
+
+void WriteSynthModel(const SynthOptions& o) {
+  bool known = false;
+  for (const auto& a : SynthArchs()) known |= a == o.arch;
+  if (!known) Fail("synth: unknown architecture '{}' (llama, mixtral, qwen2, qwen3, qwen3moe, gemma3, gpt-oss)", o.arch);
+  if (o.output.empty()) Fail("synth: give an output file (-o FILE.gguf)");
+  const Shape s = PresetShape(o.arch, o.preset);
+  const std::string arch = o.arch == "mixtral" ? "llama" : o.arch;  // Mixtral files say "llama"
+  const bool moe = s.n_expert > 0;
+  const TypeTraits* wt = FindTypeTraitsByName(o.type);
+  if (wt && wt->type == DType::kMXFP4 && !moe) Fail("synth: MXFP4 applies to expert tensors; '{}' has none", o.arch);
+
+  gguf::Writer w;
+  const std::string p = arch + ".";
+  w.SetString("general.architecture", arch);
+  w.SetString("general.name", "origami-synth-" + o.arch + "-" + o.preset);
+  w.SetU32("general.quantization_version", 2);
+  w.SetU32(p + "context_length", o.arch == "gpt-oss" ? 131072 : 4096);
+  w.SetU32(p + "embedding_length", s.n_embd);
+  w.SetU32(p + "block_count", s.n_layer);
+  w.SetU32(p + "feed_forward_length", s.n_ff);
+  w.SetU32(p + "attention.head_count", s.n_head);
+  w.SetU32(p + "attention.head_count_kv", s.n_head_kv);
+  if (s.head_dim != s.n_embd / s.n_head || arch != "llama") {
+    w.SetU32(p + "attention.key_length", s.head_dim);
+    w.SetU32(p + "attention.value_length", s.head_dim);
+  }
+  w.SetF32(p + "attention.layer_norm_rms_epsilon", o.arch == "gemma3" ? 1e-6f : 1e-5f);
+  const float base = o.arch == "gemma3" ? 1e6f : o.arch == "gpt-oss" ? 150000.0f : o.arch.rfind("qwen", 0) == 0 ? 1e6f : 10000.0f;
+  w.SetF32(p + "rope.freq_base", base);
+  if (arch == "llama") w.SetU32(p + "rope.dimension_count", s.head_dim);
+  if (moe) {
+    w.SetU32(p + "expert_count", s.n_expert);
+    w.SetU32(p + "expert_used_count", s.n_expert_used);
+    if (o.arch != "mixtral") w.SetU32(p + "expert_feed_forward_length", s.n_ff_exp);
+  }
+  if (s.window > 0) w.SetU32(p + "attention.sliding_window", s.window);
+  if (o.arch == "gpt-oss") {
+    w.SetString(p + "rope.scaling.type", "yarn");
+    w.SetF32(p + "rope.scaling.factor", 32.0f);
+    w.SetU32(p + "rope.scaling.original_context_length", 4096);
+  }
+
+  // Tokenizer.
+  std::unique_ptr<gguf::File> vocab;
+  int n_vocab = 0;
+  if (o.vocab.empty()) {
+    n_vocab = WriteByteVocab(w);
+  } else {
+    vocab = gguf::File::Open(o.vocab);
+    for (const auto& [k, v] : vocab->metadata())
+      if (k.rfind("tokenizer.", 0) == 0) w.CopyValue(k, v);
+    const gguf::Value* toks = vocab->Find("tokenizer.ggml.tokens");
+    if (!toks || toks->type != gguf::ValueType::kArray) Fail("synth: {} has no tokenizer.ggml.tokens", o.vocab);
+    n_vocab = static_cast<int>(toks->count);
+  }
+  if (arch == "llama") w.SetU32(p + "vocab_size", n_vocab);
+
+  // Tensors, in the converters' order.
+  Builder b(o, w);
+  const bool tied = o.arch == "gemma3" || o.arch == "qwen2";
+  b.Matrix("token_embd.weight", n_vocab, s.n_embd, 0.8f * std::sqrt(static_cast<float>(s.n_embd)) / 8.0f,
+           /*f32=*/false);
+  const int64_t e = s.n_embd, q_dim = int64_t{s.n_head} * s.head_dim, kv_dim = int64_t{s.n_head_kv} * s.head_dim;
+  for (int i = 0; i < s.n_layer; ++i) {
+    const std::string l = "blk." + std::to_string(i) + ".";
+    b.Vector(l + "attn_norm.weight", e, 1.0f, 0.1f);
+    b.Matrix(l + "attn_q.weight", q_dim, e);
+    b.Matrix(l + "attn_k.weight", kv_dim, e);
+    b.Matrix(l + "attn_v.weight", kv_dim, e);
+    b.Matrix(l + "attn_output.weight", e, q_dim);
+    if (o.arch == "qwen2" || o.arch == "gpt-oss") {
+      b.Vector(l + "attn_q.bias", q_dim, 0.0f, 0.1f);
+      b.Vector(l + "attn_k.bias", kv_dim, 0.0f, 0.1f);
+      b.Vector(l + "attn_v.bias", kv_dim, 0.0f, 0.1f);
+    }
+    if (o.arch == "gpt-oss") {
+      b.Vector(l + "attn_output.bias", e, 0.0f, 0.1f);
+      b.Vector(l + "attn_sinks.weight", s.n_head, 0.0f, 1.0f);
+    }
+    if (o.arch == "qwen3" || o.arch == "qwen3moe" || o.arch == "gemma3") {
+      b.Vector(l + "attn_q_norm.weight", s.head_dim, 1.0f, 0.1f);
+      b.Vector(l + "attn_k_norm.weight", s.head_dim, 1.0f, 0.1f);
+    }
+    if (o.arch == "gemma3") b.Vector(l + "post_attention_norm.weight", e, 1.0f, 0.1f);
+    // gpt-oss names its pre-FFN norm post_attention_norm.
+    b.Vector(l + (o.arch == "gpt-oss" ? "post_attention_norm.weight" : "ffn_norm.weight"), e, 1.0f, 0.1f);
+    if (moe) {
+      const int64_t ff = o.arch == "mixtral" ? s.n_ff : s.n_ff_exp;
+      b.Matrix(l + "ffn_gate_inp.weight", s.n_expert, e, 4.0f, /*f32=*/true);
+      if (o.arch == "gpt-oss") b.Vector(l + "ffn_gate_inp.bias", s.n_expert, 0.0f, 0.5f);
+      b.Experts(l + "ffn_gate_exps.weight", s.n_expert, ff, e);
+      b.Experts(l + "ffn_up_exps.weight", s.n_expert, ff, e);
+      b.Experts(l + "ffn_down_exps.weight", s.n_expert, e, ff);
+      if (o.arch == "gpt-oss") {
+        b.ExpertBias(l + "ffn_gate_exps.bias", s.n_expert, ff);
+        b.ExpertBias(l + "ffn_up_exps.bias", s.n_expert, ff);
+        b.ExpertBias(l + "ffn_down_exps.bias", s.n_expert, e);
+      }
+    } else {
+      b.Matrix(l + "ffn_gate.weight", s.n_ff, e);
+      b.Matrix(l + "ffn_up.weight", s.n_ff, e);
+      b.Matrix(l + "ffn_down.weight", e, s.n_ff);
+    }
+    if (o.arch == "gemma3") b.Vector(l + "post_ffw_norm.weight", e, 1.0f, 0.1f);
+  }
+  b.Vector("output_norm.weight", e, 1.0f, 0.1f);
+  if (!tied) b.Matrix("output.weight", n_vocab, e);
+  w.Write(o.output);
+}
+
+}  // namespace origami

@@ -1,0 +1,27 @@
+// Random-weight GGUF models of every supported family, with the GGUF keys and tensor names that
+// llama.cpp's converters write, for tests and benchmarks (`origami synth`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace origami {
+
+struct SynthOptions {
+  std::string arch;             // llama, mixtral (llama with experts), qwen2, qwen3, qwen3moe, gemma3, gpt-oss
+  std::string preset = "tiny";  // tiny (tests: n_embd 64) or small (benchmarks: n_embd 1024)
+  std::string type = "F32";     // weight type of the matrices (MXFP4: the experts only, rest F32)
+  uint64_t seed = 1;
+  // A vocabulary-only GGUF whose tokenizer.* keys are copied; empty: a built-in byte vocabulary
+  // (SentencePiece-style: <unk>, <s>, </s> and the 256 byte tokens).
+  std::string vocab;
+  std::string output;
+};
+
+// The architectures WriteSynthModel accepts.
+std::vector<std::string> SynthArchs();
+// Writes the model; throws origami::Error on a bad option or an I/O failure.
+void WriteSynthModel(const SynthOptions& o);
+
+}  // namespace origami

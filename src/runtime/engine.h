@@ -1,0 +1,177 @@
+// Engine: the continuous-batching scheduler. One engine thread owns the decoder and the paged KV
+// pool; each step it batches every live sequence's next token with chunks of waiting prompts.
+// Callers (the HTTP server, tests) submit token-level requests and read a per-request stream; they
+// never touch the KV cache. Text (detokenizing, stop strings) is the caller's business.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "model/decoder.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace origami {
+
+// A per-request constraint on the next token (JSON schema / grammar plugs in here). Mask runs on
+// the raw logits before the sampler (set disallowed ids to -inf); Accept sees the chosen token.
+// Both run on the engine thread.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual void Mask(std::span<float> logits) = 0;
+  virtual void Accept(int32_t token) = 0;
+  // True when the constraint is satisfied and nothing more may be generated.
+  virtual bool Done() const { return false; }
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  SamplerParams sampling;
+  int max_tokens = 256;  // new tokens at most (further capped by the sequence limit)
+  bool ignore_eos = false;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // added to the raw logits
+  int top_logprobs = -1;  // -1: no logprobs; 0: the chosen token's; k: plus the k likeliest
+  std::unique_ptr<TokenConstraint> constraint;
+};
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
+const char* FinishReasonName(FinishReason r);
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct GeneratedToken {
+  int32_t token = 0;
+  float logprob = 0.0f;           // log softmax of the biased, masked logits (before penalties)
+  std::vector<TokenLogprob> top;  // the top_logprobs likeliest, best first
+};
+
+// What a reader gets from a stream: tokens, then once a finish reason (with counts).
+struct StreamEvent {
+  std::vector<GeneratedToken> tokens;
+  FinishReason finish = FinishReason::kNone;
+  std::string error;  // with kError
+  int n_prompt = 0;   // prompt tokens (set with the finish)
+  int n_cached = 0;   // prompt tokens served from the prefix cache
+  int n_generated = 0;
+};
+
+// The reader's handle. Thread-safe; the engine pushes, one reader pops.
+class RequestStream {
+ public:
+  // Waits up to `timeout` for something; merges everything pending into `out`. False on timeout.
+  bool Next(StreamEvent& out, std::chrono::milliseconds timeout);
+  // Asks the engine to stop this request and free its KV blocks (at the next step boundary).
+  void Cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Engine;
+  void Push(GeneratedToken t);
+  void Finish(FinishReason r, std::string error, int n_prompt, int n_cached, int n_generated);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<GeneratedToken> pending_;
+  bool finished_ = false;
+  bool delivered_ = false;
+  StreamEvent final_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// Thrown by Submit when the waiting queue is full (the HTTP layer answers 503 + Retry-After).
+class OverloadedError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct EngineOptions {
+  int n_parallel = 4;    // sequences decoded at once
+  int kv_tokens = 4096;  // the shared KV pool, in positions
+  int max_seq_len = 0;   // one sequence's limit (0: the model's context, at most kv_tokens)
+  int max_queue = 64;    // waiting requests before Submit throws OverloadedError
+  int max_batch_tokens = Decoder::kMaxBatch;
+  int prefill_chunk = 256;  // prompt tokens one sequence adds to a step
+  int block_size = KvPool::kDefaultBlockSize;
+  bool prefix_cache = true;
+  std::function<bool(int32_t)> is_eog;  // end-of-generation ids (may be empty)
+};
+
+struct EngineStats {
+  int64_t requests_total = 0, requests_finished = 0, requests_cancelled = 0, requests_rejected = 0;
+  int64_t prompt_tokens_total = 0, prompt_tokens_cached = 0, generated_tokens_total = 0;
+  int64_t steps = 0, preemptions = 0;
+  int waiting = 0, live = 0;
+  int kv_blocks_total = 0, kv_blocks_in_use = 0, kv_blocks_cached = 0, block_size = 0;
+  double busy_seconds = 0;    // time spent in forward passes
+  double generation_tps = 0;  // tokens/s over the recent window
+};
+
+class Engine {
+ public:
+  Engine(const Model& model, ThreadPool& pool, EngineOptions opt);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request. Throws origami::Error (bad request: empty prompt, prompt
+  // longer than a sequence or the pool) or OverloadedError (queue full).
+  std::shared_ptr<RequestStream> Submit(GenerationRequest req);
+
+  EngineStats Stats() const;
+  int max_seq_len() const { return max_seq_len_; }
+  int n_vocab() const { return n_vocab_; }
+  // Stops the engine thread; pending requests finish with kCancelled.
+  void Shutdown();
+
+ private:
+  struct Sequence;
+  void Loop();
+  void Step();
+  void Admit();
+  bool Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& rows);
+  void SampleRow(Sequence& s, float* logits);
+  void RegisterBlocks(Sequence& s);
+  void Preempt(Sequence& s);
+  void Finish(Sequence& s, FinishReason r, std::string error = {});
+  void PublishLocked();  // copies queue/KV counts into stats_ (mu_ held, engine thread)
+
+  const Model& model_;
+  EngineOptions opt_;
+  int max_seq_len_ = 0;
+  int n_vocab_ = 0;
+  Decoder decoder_;
+  KvPool kv_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> waiting_;  // guarded by mu_
+  bool stop_ = false;                              // guarded by mu_
+  std::vector<std::unique_ptr<Sequence>> live_;    // engine thread only
+  std::vector<float> logits_;
+  std::vector<float> scratch_;
+  EngineStats stats_;        // guarded by mu_
+  uint64_t next_order_ = 0;  // engine thread only
+  double window_t0_ = 0;
+  int64_t window_tokens_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace origami

@@ -1,0 +1,67 @@
+// The OpenAI-compatible HTTP server: routes, auth, CORS, SSE streaming, metrics and the web page.
+// It parses and validates, applies the chat template and tokenizes, then hands token requests to
+// the Engine and turns the token streams back into text. It never touches the KV cache.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace origami::server {
+
+// Where the constrained-sampling and tool-call work plugs in (both optional).
+struct RequestHooks {
+  // Builds a per-request token constraint from the body (response_format, tools with
+  // tool_choice required/function). Return null for none; throw origami::Error for a 400.
+  std::function<std::unique_ptr<TokenConstraint>(const nlohmann::json& body, const Tokenizer& tok)>
+      make_constraint;
+  // Splits generated text into content and tool calls (OpenAI "tool_calls" array, arguments as
+  // JSON strings). Returns false when the text holds no tool call.
+  std::function<bool(const std::string& text, const nlohmann::json& body, std::string& content,
+                     nlohmann::json& tool_calls)>
+      parse_tool_calls;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key;  // empty: no auth
+  bool cors = false;
+  std::string model_id;       // what /v1/models lists and requests may name
+  std::string chat_template;  // empty: the documented ChatML default
+  size_t max_body_bytes = 8u << 20;
+  int max_n = 8;
+  int http_threads = 0;  // 0: enough for parallel + queue
+  RequestHooks hooks;
+};
+
+// The template used when the model has none: ChatML.
+extern const char* const kDefaultChatTemplate;
+// The chat page served at "/".
+extern const char* const kWebPage;
+
+class Server {
+ public:
+  Server(Engine& engine, const Tokenizer& tok, ServerOptions opt);
+  ~Server();
+  // Binds (port 0: any free port) and serves until Stop(). Throws origami::Error if it cannot bind.
+  void Bind();
+  int port() const { return port_; }
+  void Serve();  // blocks
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+// Compares two secrets in time that depends only on their lengths' maximum.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+
+}  // namespace origami::server

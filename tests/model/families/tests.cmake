@@ -1,0 +1,36 @@
+# Family references (families_np.py) vs origami on tiny synthetic models written by
+# `origami synth`; included from tests/model/CMakeLists.txt.
+set(_fam_dir ${CMAKE_CURRENT_LIST_DIR})
+# Routing, expert traffic per token and MXFP4 conversions (C++ unit tests).
+add_executable(origami_family_test ${_fam_dir}/moe_test.cpp)
+target_link_libraries(origami_family_test PRIVATE origami_model GTest::gtest GTest::gtest_main)
+target_include_directories(origami_family_test PRIVATE ${CMAKE_SOURCE_DIR}/src)
+add_test(NAME family_moe_unit COMMAND origami_family_test)
+if(NOT Python3_EXECUTABLE)
+  return()
+endif()
+set(_fam_models ${CMAKE_BINARY_DIR}/test-models/families)
+add_test(NAME family_make_dir COMMAND ${CMAKE_COMMAND} -E make_directory ${_fam_models})
+set_tests_properties(family_make_dir PROPERTIES FIXTURES_SETUP family_dir)
+# family_test(NAME ARCH TYPE): synth a tiny model, then compare logits and 32 greedy ids.
+function(origami_family_test name arch type)
+  set(_f ${_fam_models}/${name}.gguf)
+  add_test(NAME family_synth_${name}
+           COMMAND $<TARGET_FILE:origami> synth --arch ${arch} --preset tiny --type ${type} --seed 7 -o ${_f})
+  set_tests_properties(family_synth_${name} PROPERTIES FIXTURES_SETUP family_${name} FIXTURES_REQUIRED family_dir
+                       TIMEOUT 120)
+  add_test(NAME forward_family_${name}
+           COMMAND ${Python3_EXECUTABLE} ${_fam_dir}/check_family.py --origami $<TARGET_FILE:origami> -m ${_f}
+                   --prompt-ids 1 --prompt-ids 1,72,101,108,108,111,44,32,119,111,114,108,100)
+  set_tests_properties(forward_family_${name} PROPERTIES FIXTURES_REQUIRED family_${name} TIMEOUT 300
+                       LABELS "forward;reference")
+endfunction()
+origami_family_test(llama_F32 llama F32)
+origami_family_test(qwen2_F32 qwen2 F32)
+origami_family_test(qwen3_F32 qwen3 F32)
+origami_family_test(gemma3_F32 gemma3 F32)
+origami_family_test(qwen3moe_F32 qwen3moe F32)
+origami_family_test(mixtral_F32 mixtral F32)
+origami_family_test(gpt-oss_F32 gpt-oss F32)
+origami_family_test(gpt-oss_MXFP4 gpt-oss MXFP4)
+origami_family_test(qwen3moe_MXFP4 qwen3moe MXFP4)
