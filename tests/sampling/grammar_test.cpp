@@ -216,9 +216,7 @@ TEST(GrammarMask, TimingAcrossVocabularies) {
     const double ms = ((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6) / reps;
     std::printf("mask in string, %-10s n_vocab %6d: %6.3f ms (%zu trie nodes)\n", name,
                 tok->n_vocab(), ms, gv.n_trie_nodes());
-#ifdef NDEBUG
-    EXPECT_LT(ms, 20.0) << name;
-#endif
+    // Printed, not asserted: timings are benchmarks, and CI machines vary (docs/PERFORMANCE.md).
   }
 }
 
@@ -252,9 +250,6 @@ TEST(GrammarMask, Timing) {
     for (float l : logits) finite += std::isfinite(l);
     std::printf("mask %-45s %7.3f ms  (%d of %d allowed, %zu trie nodes)\n", prefix, ms, finite,
                 v.tok->n_vocab(), v.gv->n_trie_nodes());
-#ifdef NDEBUG
-    EXPECT_LT(ms, 10.0) << prefix;
-#endif
   }
 }
 
