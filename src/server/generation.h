@@ -15,8 +15,11 @@
 namespace origami::server {
 
 struct Choice {
-  Choice(const Tokenizer& tok, std::vector<std::string> stops, int index, int n_prompt)
-      : dec(tok, true), stop(std::move(stops)), index(index), n_prompt(n_prompt) {}
+  // keep_special: decode control tokens as text, so a tool-call parser sees markers such as
+  // <|python_tag|>, [TOOL_CALLS] or harmony's channel tokens (they are control tokens).
+  Choice(const Tokenizer& tok, std::vector<std::string> stops, int index, int n_prompt,
+         bool keep_special = false)
+      : dec(tok, !keep_special), stop(std::move(stops)), index(index), n_prompt(n_prompt) {}
 
   std::shared_ptr<RequestStream> stream;
   StreamDecoder dec;

@@ -357,7 +357,7 @@ void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Res
       for (int j = 0; j < r.n; ++j) {
         const int room = engine.max_seq_len() - static_cast<int>(prompts[pi].size());
         auto c = std::make_unique<Choice>(tok, r.stop, static_cast<int>(job->choices.size()),
-                                          static_cast<int>(prompts[pi].size()));
+                                          static_cast<int>(prompts[pi].size()), job->tools_active);
         for (int32_t t : prompts[pi]) c->dec.Push(t);  // prime the detokenizer (leading-space rule)
         GenerationRequest g;
         g.prompt = prompts[pi];
