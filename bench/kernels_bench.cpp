@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/repack.h"
 #include "tensor/blocks.h"
 #include "util/fp16.h"
 
@@ -58,7 +59,7 @@ std::vector<uint8_t> MakeMatrix(DType t, int64_t rows, int64_t cols, uint64_t se
   return m;
 }
 
-void BM_MatMul(benchmark::State& state, DType t) {
+void BM_MatMul(benchmark::State& state, DType t, Layout layout = Layout::kRows) {
   const int64_t rows = state.range(0), cols = state.range(1), threads = state.range(2), tokens = state.range(3);
   const bool cold = state.range(4) != 0;
   const KernelTable& k = Kernels();
@@ -66,10 +67,17 @@ void BM_MatMul(benchmark::State& state, DType t) {
     state.SkipWithError("no kernel");
     return;
   }
+  if (layout != Layout::kRows && !LayoutKernels(k, layout)) {
+    state.SkipWithError("no kernels for this layout on this ISA");
+    return;
+  }
   const size_t bytes = RowBytes(t, cols) * rows;
   const size_t n_copies = cold && tokens == 1 ? std::max<size_t>(1, kWorkingSet / bytes) : 1;
   std::vector<std::vector<uint8_t>> copies;
-  for (size_t c = 0; c < n_copies; ++c) copies.push_back(MakeMatrix(t, rows, cols, c + 1));
+  for (size_t c = 0; c < n_copies; ++c) {
+    copies.push_back(MakeMatrix(t, rows, cols, c + 1));
+    if (layout != Layout::kRows) Repack(layout, copies.back().data(), copies.back().data(), rows, cols);
+  }
   std::vector<float> x(tokens * cols), y(tokens * rows);
   std::mt19937 rng(5);
   for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
@@ -77,7 +85,7 @@ void BM_MatMul(benchmark::State& state, DType t) {
   Workspace ws;
   size_t c = 0;
   for (auto _ : state) {
-    MatMul(k, MatrixView{t, rows, cols, copies[c].data()}, x.data(), tokens, y.data(), pool, ws);
+    MatMul(k, MatrixView{t, rows, cols, copies[c].data(), layout}, x.data(), tokens, y.data(), pool, ws);
     benchmark::DoNotOptimize(y.data());
     c = c + 1 == n_copies ? 0 : c + 1;
   }
@@ -86,7 +94,7 @@ void BM_MatMul(benchmark::State& state, DType t) {
   if (tokens > 1)
     state.counters["GFLOP/s"] = benchmark::Counter(2e-9 * static_cast<double>(rows * cols * tokens),
                                                    benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(IsaName(k.isa)) + " " + TypeName(t));
+  state.SetLabel(std::string(IsaName(k.isa)) + " " + TypeName(t) + (layout == Layout::kRows ? "" : "x8"));
 }
 
 void Shapes(benchmark::internal::Benchmark* b, int64_t threads) {
@@ -107,6 +115,11 @@ ORIGAMI_BENCH_TYPE(F16);
 ORIGAMI_BENCH_TYPE(BF16);
 ORIGAMI_BENCH_TYPE(Q8_0);
 ORIGAMI_BENCH_TYPE(Q4_0);
+// Q4_0 and Q8_0 as the engine runs them after Model::PrepareWeights (repacked, kernels/cpu/repack.h).
+BENCHMARK_CAPTURE(BM_MatMul, Q4_0x8, DType::kQ4_0, Layout::kQ4_0x8)->Apply(Shapes1);
+BENCHMARK_CAPTURE(BM_MatMul, Q4_0x8, DType::kQ4_0, Layout::kQ4_0x8)->Apply(Shapes2);
+BENCHMARK_CAPTURE(BM_MatMul, Q8_0x8, DType::kQ8_0, Layout::kQ8_0x8)->Apply(Shapes1);
+BENCHMARK_CAPTURE(BM_MatMul, Q8_0x8, DType::kQ8_0, Layout::kQ8_0x8)->Apply(Shapes2);
 ORIGAMI_BENCH_TYPE(Q4_K);
 ORIGAMI_BENCH_TYPE(Q6_K);
 

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace origami::jinja {
 
 struct Value;
@@ -123,6 +125,5 @@ std::vector<std::string> CodePoints(std::string_view s);  // Array.from(str)
 double JsStringToNumber(std::string_view s);             // Number(str)
 double JsParseInt(std::string_view s);                   // parseInt(str, 10) (NaN when none)
 double JsParseFloat(std::string_view s);                 // parseFloat(str)
-void AppendUtf8(std::string& out, uint32_t cp);
 
 }  // namespace origami::jinja

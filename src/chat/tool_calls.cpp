@@ -66,6 +66,31 @@ size_t PartialSuffix(std::string_view s, std::string_view m) {
   return 0;
 }
 
+// Where a JSON value ends, one byte at a time: bracket depth outside strings. Call objects
+// (kCallJson) and bare argument values (kArgsValue) both stream their bytes through it.
+struct JsonValueEnd {
+  bool in_str = false, esc = false;
+  int depth = 0;
+  // Returns true when `c` closes the value (a scalar closes at its first byte).
+  bool Feed(char c) {
+    if (in_str) {
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
+    } else if (c == '"') {
+      in_str = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+    return depth <= 0 && !in_str;
+  }
+};
+
 const std::vector<std::string>& DroppedMarkers() {
   static const std::vector<std::string> k = {"<|eot_id|>", "<|eom_id|>",     "<|im_end|>",
                                              "<|end|>",    "<|return|>",     "<|call|>",
@@ -115,8 +140,8 @@ struct ToolCallParser::Impl {
     kDone
   } phase = Phase::kStart;
   std::string key, val, raw;
-  bool key_esc = false, val_started = false, val_scalar = false, in_str = false, str_esc = false;
-  int depth = 0;
+  bool key_esc = false, val_started = false, val_scalar = false;
+  JsonValueEnd scan;  // the value being read (kCallJson's value, kArgsValue)
   bool after_array = false;  // the object sits in a Mistral array
 
   Impl(ToolCallFormat format, ToolParseOptions o) : f(format), opt(o) {
@@ -343,11 +368,14 @@ struct ToolCallParser::Impl {
           if (IsWs(c)) return false;
           val_started = true;
           val_scalar = !(c == '{' || c == '[' || c == '"');
-          in_str = c == '"';
-          str_esc = false;
-          depth = (c == '{' || c == '[') ? 1 : 0;
+          if (val_scalar) {
+            val += c;
+            return false;
+          }
+          scan = {};
+          scan.Feed(c);
           val += c;
-          if (IsArgsKey() && !in_str && !val_scalar) EmitArgs(std::string_view(&c, 1));
+          if (IsArgsKey() && c != '"') EmitArgs(std::string_view(&c, 1));
           return false;
         }
         if (val_scalar) {
@@ -360,23 +388,9 @@ struct ToolCallParser::Impl {
           return false;
         }
         val += c;
-        const bool stream = IsArgsKey() && val[0] != '"';
-        if (in_str) {
-          if (str_esc)
-            str_esc = false;
-          else if (c == '\\')
-            str_esc = true;
-          else if (c == '"')
-            in_str = false;
-        } else if (c == '"') {
-          in_str = true;
-        } else if (c == '{' || c == '[') {
-          ++depth;
-        } else if (c == '}' || c == ']') {
-          --depth;
-        }
-        if (stream) EmitArgs(std::string_view(&c, 1));
-        if (depth == 0 && !in_str) FinishValue();
+        const bool closed = scan.Feed(c);
+        if (IsArgsKey() && val[0] != '"') EmitArgs(std::string_view(&c, 1));
+        if (closed) FinishValue();
         return false;
       }
       case Phase::kAfter:
@@ -475,7 +489,6 @@ struct ToolCallParser::Impl {
     BeginCall(head);
     mode = Mode::kArgsValue;
     val_started = false;
-    depth = 0;
     return true;
   }
 
@@ -488,26 +501,10 @@ struct ToolCallParser::Impl {
       if (!val_started) {
         if (IsWs(c)) continue;
         val_started = true;
-        in_str = false;
-        str_esc = false;
-        depth = 0;
+        scan = {};
       }
-      if (in_str) {
-        if (str_esc)
-          str_esc = false;
-        else if (c == '\\')
-          str_esc = true;
-        else if (c == '"')
-          in_str = false;
-      } else if (c == '"') {
-        in_str = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        --depth;
-      }
+      done = scan.Feed(c);
       EmitArgs(std::string_view(&c, 1));
-      if (depth <= 0 && !in_str) done = true;
     }
     buf.erase(0, i);
     if (!done) return false;
@@ -681,13 +678,16 @@ ParsedMessage ParseToolCalls(ToolCallFormat format, std::string_view text,
 // ---- forced-call grammars ----
 
 std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format, const json& tools,
-                                               std::string_view forced_name, bool parallel) {
-  return ToolCallGrammar(format, nlohmann::ordered_json(tools), forced_name, parallel);
+                                               std::string_view forced_name, bool parallel,
+                                               bool allow_think) {
+  return ToolCallGrammar(format, nlohmann::ordered_json(tools), forced_name, parallel,
+                         allow_think);
 }
 
 std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format,
                                                const nlohmann::ordered_json& tools,
-                                               std::string_view forced_name, bool parallel) {
+                                               std::string_view forced_name, bool parallel,
+                                               bool allow_think) {
   using json = nlohmann::ordered_json;
   using B = GrammarBuilder;
   if (!tools.is_array() || tools.empty()) Fail("tools must be a non-empty array");
@@ -753,7 +753,8 @@ std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format,
     b.AddAlt(more, {B::Lit(sep), B::Ref(call), B::Ref(more)});
   if (format == ToolCallFormat::kMistral) {
     b.AddAlt(root, {B::Special("[TOOL_CALLS]"), B::Lit("["), B::Ref(calls), B::Lit("]")});
-  } else if (format == ToolCallFormat::kHermes || format == ToolCallFormat::kNone) {
+  } else if ((format == ToolCallFormat::kHermes || format == ToolCallFormat::kNone) &&
+             allow_think) {
     // Qwen3 may think first: an optional <think> block without '<' inside.
     const uint32_t think = b.NewRule("think");
     b.AddAlt(think,

@@ -93,13 +93,14 @@ ParsedMessage ParseToolCalls(ToolCallFormat format, std::string_view text,
 // one call (or, with parallel, one or more) in the format's exact syntax, arguments matching each
 // tool's "parameters" schema. `tools` is the OpenAI array [{"type":"function","function":{...}}].
 // Throws origami::Error (naming tools[i] / the schema keyword) for bad tools or schemas, or when
-// forced_name is not among the tools.
+// forced_name is not among the tools. allow_think (Hermes syntax only) lets a <think>...</think>
+// block come first, as Qwen3 writes when thinking is on; without it the call starts at once.
 std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format,
                                                const nlohmann::ordered_json& tools,
                                                std::string_view forced_name = {},
-                                               bool parallel = false);
+                                               bool parallel = false, bool allow_think = true);
 std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format, const nlohmann::json& tools,
                                                std::string_view forced_name = {},
-                                               bool parallel = false);
+                                               bool parallel = false, bool allow_think = true);
 
 }  // namespace origami

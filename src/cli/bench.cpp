@@ -145,6 +145,7 @@ int Bench(const BenchOptions& o) {
   if (o.tokenize) return BenchTokenize(o);
   if (o.n_prompt < 0 || o.n_gen < 0 || o.reps <= 0) Fail("bench: -p, -n must be >= 0 and -r > 0");
   auto model = Model::Open(o.model);
+  model->PrepareWeights(cpu::Kernels());
   const DecoderSpec& spec = model->spec();
   ThreadPool pool(o.threads);
   const double bandwidth = MeasureReadBandwidth(pool);

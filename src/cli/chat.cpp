@@ -34,6 +34,7 @@ struct ChatOptions {
 
 int Chat(const ChatOptions& o) {
   auto model = Model::Open(o.model);
+  model->PrepareWeights(cpu::Kernels());
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
   if (tmpl.empty()) tmpl = std::string(model->file().GetString("tokenizer.chat_template").value_or(kDefaultChatTemplate));

@@ -144,6 +144,9 @@ int Info(const InfoOptions& o) {
                       {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()}};
+      const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
+      j["kernel_layout"] = {{"isa", cpu::IsaName(cpu::Kernels().isa)}, {"repacked_tensors", plan.tensors},
+                            {"repacked_bytes", plan.bytes}, {"layout", cpu::LayoutName(plan.layout)}};
       if (s.IsMoe())
         j["hparams"].update({{"n_expert", l.n_expert}, {"n_expert_used", l.n_expert_used},
                              {"n_parameters_total", s.TotalParameters()}, {"n_parameters_active", s.ActiveParameters()}});
@@ -176,6 +179,13 @@ int Info(const InfoOptions& o) {
                model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
                s.tied_output ? "tied to token_embd" : "separate");
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
+    const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
+    if (plan.tensors > 0)
+      fmt::print("  kernel layout: {} matrices ({}) repacked as {} at load for {} (ORIGAMI_REPACK=0: as in the file)\n",
+                 plan.tensors, HumanBytes(static_cast<double>(plan.bytes)), cpu::LayoutName(plan.layout),
+                 cpu::IsaName(cpu::Kernels().isa));
+    else
+      fmt::print("  kernel layout: as in the file ({})\n", cpu::IsaName(cpu::Kernels().isa));
     if (s.IsMoe())
       fmt::print("  experts: {} used of {} per layer; parameters: {:.2f} M active of {:.2f} M total\n", l.n_expert_used,
                  l.n_expert, s.ActiveParameters() / 1e6, s.TotalParameters() / 1e6);

@@ -241,6 +241,9 @@ int RunDistributed(const RunOptions& o) {
     std::vector<uint64_t> free_memory;
     const auto plan =
         dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory);
+    // Each rank lays out only its own layers (and the head where it runs) for the kernels.
+    const dist::Stage& own = plan[static_cast<size_t>(rank)];
+    model->PrepareWeights(cpu::Kernels(), own.first_layer, own.last_layer, own.head);
     ThreadPool pool(o.threads);
     if (rank != 0) {
       dist::RunWorker(*world, *model, pool, plan, n_ctx, po);
@@ -263,13 +266,17 @@ int RunDistributed(const RunOptions& o) {
 int Run(const RunOptions& o) {
   // mpirun sets the launcher's environment; a plain run never calls into MPI.
   if (dist::World::LaunchedSize() > 1) return RunDistributed(o);
+  const double t_open = NowSeconds();
   auto model = Model::Open(o.model);
+  const Model::Prepared& prep = model->PrepareWeights(cpu::Kernels());
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   ThreadPool pool(o.threads);
   Session session(*model, pool, n_ctx);
+  std::fprintf(stderr, "load:       %.3f s (%d matrices repacked as %s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open,
+               prep.tensors, cpu::LayoutName(prep.layout), static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
   return Generate(o, p, n_ctx, session);
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "dist/engine_pipeline.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
@@ -83,7 +84,13 @@ int Serve(const ServeOptions& o) {
   const Tokenizer* tp = tok.get();
   eo.is_eog = [tp](int32_t id) { return tp->IsEog(id); };
   ThreadPool pool(o.threads);
+  // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
+  std::unique_ptr<dist::ServeCluster> cluster;
+  if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo)))
+    return 0;
+  if (!cluster) model->PrepareWeights(cpu::Kernels());  // a cluster prepared each rank's own layers
   Engine engine(*model, pool, eo);
+  if (cluster) cluster->Start(engine);
 
   server::ServerOptions so;
   so.host = o.host;
@@ -122,6 +129,7 @@ int Serve(const ServeOptions& o) {
                SIGTERM);  // wakes the waiter if the server stopped by itself
   waiter.join();
   engine.Shutdown();
+  if (cluster) cluster->Finish();
   std::fprintf(stderr, "origami serve: stopped\n");
   return 0;
 }

@@ -31,7 +31,6 @@ struct Header {
 static_assert(sizeof(Header) == 32);
 static_assert(sizeof(StageToken) == 16);
 
-size_t WireBytes(Wire w) { return w == Wire::kBf16 ? 2 : 4; }
 
 std::vector<uint8_t> PackForward(uint32_t id, std::span<const StageToken> toks, const float* hidden,
                                  int64_t n_embd, Wire wire) {
@@ -45,15 +44,7 @@ std::vector<uint8_t> PackForward(uint32_t id, std::span<const StageToken> toks, 
   h.wire = static_cast<uint32_t>(wire);
   std::memcpy(out.data(), &h, sizeof h);
   std::memcpy(out.data() + sizeof h, toks.data(), n * sizeof(StageToken));
-  uint8_t* dst = out.data() + sizeof h + n * sizeof(StageToken);
-  if (wire == Wire::kF32) {
-    std::memcpy(dst, hidden, hidden_bytes);
-  } else {
-    for (size_t i = 0; i < n * n_embd; ++i) {
-      const uint16_t b = Fp32ToBf16(hidden[i]);
-      std::memcpy(dst + 2 * i, &b, 2);
-    }
-  }
+  EncodeHidden(hidden, n * n_embd, wire, out.data() + sizeof h + n * sizeof(StageToken));
   return out;
 }
 
@@ -87,22 +78,16 @@ void UnpackForward(const std::vector<uint8_t>& msg, const Header& h, int64_t n_e
   toks.resize(n);
   std::memcpy(toks.data(), msg.data() + sizeof(Header), n * sizeof(StageToken));
   hidden.resize(n * n_embd);
-  const uint8_t* src = msg.data() + sizeof(Header) + n * sizeof(StageToken);
-  if (wire == Wire::kF32) {
-    std::memcpy(hidden.data(), src, hidden.size() * sizeof(float));
-  } else {
-    for (size_t i = 0; i < hidden.size(); ++i) {
-      uint16_t b;
-      std::memcpy(&b, src + 2 * i, 2);
-      hidden[i] = Bf16ToFp32(b);
-    }
-  }
+  DecodeHidden(msg.data() + sizeof(Header) + n * sizeof(StageToken), hidden.size(), wire,
+               hidden.data());
 }
 
 int LogitRows(std::span<const StageToken> toks) {
   return static_cast<int>(
       std::count_if(toks.begin(), toks.end(), [](const StageToken& t) { return t.logits != 0; }));
 }
+
+}  // namespace
 
 void MaybeDie(const PipelineOptions& o, int rank, int step) {
   if (o.die_rank == rank && o.die_step == step) {
@@ -125,7 +110,30 @@ PipelineStats GatherStats(World& world, uint64_t stage_bytes, uint64_t result_by
   return s;
 }
 
-}  // namespace
+size_t WireBytes(Wire w) { return w == Wire::kBf16 ? 2 : 4; }
+
+void EncodeHidden(const float* x, size_t n, Wire w, uint8_t* dst) {
+  if (w == Wire::kF32) {
+    std::memcpy(dst, x, n * sizeof(float));
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint16_t b = Fp32ToBf16(x[i]);
+    std::memcpy(dst + 2 * i, &b, 2);
+  }
+}
+
+void DecodeHidden(const uint8_t* src, size_t n, Wire w, float* x) {
+  if (w == Wire::kF32) {
+    std::memcpy(x, src, n * sizeof(float));
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t b;
+    std::memcpy(&b, src + 2 * i, 2);
+    x[i] = Bf16ToFp32(b);
+  }
+}
 
 void ReadTestHooks(PipelineOptions& opts) {
   for (const char* var : {"ORIGAMI_TEST_DIE_AT_STEP", "ORIGAMI_TEST_HANG_AT_STEP"}) {
@@ -327,10 +335,10 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
 }
 
 std::vector<Stage> PlanForWorld(World& world, const Model& model, const SplitRequest& req,
-                                int n_ctx, std::vector<uint64_t>* free_memory) {
+                                int n_ctx, std::vector<uint64_t>* free_memory, HeadAt head_at) {
   std::vector<uint64_t> mem = world.AllgatherU64(MemAvailableBytes());
   if (free_memory) *free_memory = mem;
-  return PlanStages(CostsOf(model.file(), model.spec()), world.size(), req, mem, n_ctx);
+  return PlanStages(CostsOf(model.file(), model.spec()), world.size(), req, mem, n_ctx, head_at);
 }
 
 }  // namespace origami::dist

@@ -52,6 +52,8 @@ struct PipelineOptions {
 };
 // Reads ORIGAMI_TEST_DIE_AT_STEP / ORIGAMI_TEST_HANG_AT_STEP into opts.
 void ReadTestHooks(PipelineOptions& opts);
+// The hook itself: exits (or hangs) when `rank` is the chosen rank and `step` its micro-batch.
+void MaybeDie(const PipelineOptions& o, int rank, int step);
 
 // What every rank did, gathered on all ranks at shutdown.
 struct PipelineStats {
@@ -61,6 +63,9 @@ struct PipelineStats {
   std::vector<uint64_t> rss;           // per rank: VmRSS
   uint64_t tokens = 0;                 // tokens rank 0 pushed through the pipeline
 };
+// Every rank's counters and resident memory (a collective: all ranks call it at the end).
+PipelineStats GatherStats(World& world, uint64_t stage_bytes, uint64_t result_bytes,
+                          uint64_t tokens);
 
 // Runs one rank's layers for micro-batches, holding a KV cache (of its layers only) per sequence.
 class StageRunner {
@@ -143,6 +148,12 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
 // Plans the stages for this world: every rank's MemAvailable is gathered (a collective) so the
 // automatic split is proportional to free memory; all ranks compute the same plan.
 std::vector<Stage> PlanForWorld(World& world, const Model& model, const SplitRequest& req,
-                                int n_ctx, std::vector<uint64_t>* free_memory = nullptr);
+                                int n_ctx, std::vector<uint64_t>* free_memory = nullptr,
+                                HeadAt head_at = HeadAt::kLastRank);
+
+// Hidden states on the wire: n floats to/from F32 or BF16 bytes (n * 4 or n * 2 of them).
+size_t WireBytes(Wire w);
+void EncodeHidden(const float* x, size_t n, Wire w, uint8_t* dst);
+void DecodeHidden(const uint8_t* src, size_t n, Wire w, float* x);
 
 }  // namespace origami::dist

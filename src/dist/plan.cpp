@@ -86,7 +86,8 @@ std::vector<int> BoundariesByWeight(const std::vector<uint64_t>& layer_bytes,
 }  // namespace
 
 std::vector<Stage> PlanStages(const ModelCosts& costs, int n_ranks, const SplitRequest& req,
-                              const std::vector<uint64_t>& free_memory, int n_ctx) {
+                              const std::vector<uint64_t>& free_memory, int n_ctx,
+                              HeadAt head_at) {
   const int n_layer = static_cast<int>(costs.layer_bytes.size());
   if (n_ranks < 1) Fail("a plan needs at least one rank, got {}", n_ranks);
   if (n_ranks > n_layer)
@@ -127,7 +128,8 @@ std::vector<Stage> PlanStages(const ModelCosts& costs, int n_ranks, const SplitR
       s.weight_bytes += costs.layer_bytes[l];
       s.kv_bytes += costs.layer_kv_per_pos[l] * static_cast<uint64_t>(n_ctx);
     }
-    if (r == n_ranks - 1) s.weight_bytes += costs.head_bytes;
+    s.head = r == (head_at == HeadAt::kLastRank ? n_ranks - 1 : 0);
+    if (s.head) s.weight_bytes += costs.head_bytes;
   }
   return plan;
 }
@@ -143,7 +145,7 @@ std::string FormatPlan(const std::vector<Stage>& plan, const std::vector<uint64_
     if (r < free_memory.size() && free_memory[r] > 0)
       out += fmt::format("  (free memory {:.2f} GiB)", free_memory[r] / 1073741824.0);
     if (r == 0) out += "  + token embedding rows";
-    if (r + 1 == plan.size()) out += "  + output head";
+    if (s.head) out += "  + output head";
     out += "\n";
   }
   return out;

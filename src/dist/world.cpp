@@ -76,7 +76,7 @@ struct World::Impl {
 
 std::unique_ptr<World> World::Init() {
   int provided = 0;
-  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
     FailKind(ErrorKind::kIo, "MPI_Init failed");
   auto w = std::unique_ptr<World>(new World());
   w->impl_ = std::make_unique<Impl>();

@@ -135,7 +135,9 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
     for (int64_t i = 0; i < n * e; ++i) x_[i] += tmp_[i];
   }
 
-  if (last_layer < spec_.n_layer()) {
+  // Not the last layer, or a last stage asked for the final hidden states (logits null): another
+  // process applies the output head.
+  if (last_layer < spec_.n_layer() || !logits) {
     if (hidden_out) std::copy_n(x_.data(), static_cast<int64_t>(n) * e, hidden_out);
     return;
   }

@@ -40,7 +40,8 @@ class Decoder {
   // One pipeline stage (multi-process execution): runs layers [first_layer, last_layer) only.
   // hidden_in: [n, n_embd] from the previous stage, or null to start from the token embeddings.
   // hidden_out: where to leave [n, n_embd] for the next stage (null on the last stage).
-  // logits: written as in ForwardBatch when last_layer == n_layer.
+  // logits: written as in ForwardBatch when last_layer == n_layer. With last_layer == n_layer and
+  // logits null, hidden_out receives the final hidden states before the output norm instead.
   void ForwardStage(const BatchToken* batch, int n, int first_layer, int last_layer, const float* hidden_in,
                     float* hidden_out, float* logits);
 

@@ -8,22 +8,33 @@
 
 namespace origami {
 
-KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size) : block_size_(block_size) {
+KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks)
+    : block_size_(block_size) {
   if (n_blocks <= 0) Fail("KV pool needs at least one block, got {}", n_blocks);
   if (block_size <= 0 || !std::has_single_bit(static_cast<unsigned>(block_size)))
     Fail("KV block size must be a power of two, got {}", block_size);
   shift_ = std::countr_zero(static_cast<unsigned>(block_size));
-  const int64_t positions = static_cast<int64_t>(n_blocks) * block_size;
+  for (const auto& l : spec.layers) window_ = std::max(window_, l.sliding_window);
+  if (n_window_blocks < 0) n_window_blocks = n_blocks;
+  if (window_ > 0 && n_window_blocks == 0) Fail("KV pool with sliding layers needs window blocks");
   for (const auto& l : spec.layers) {
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
+    const bool sliding = window_ > 0 && l.sliding_window > 0;
+    const int64_t positions = static_cast<int64_t>(sliding ? n_window_blocks : n_blocks) * block_size;
+    sliding_.push_back(sliding);
     row_.push_back(row);
     k_.emplace_back(static_cast<size_t>(row * positions));
     v_.emplace_back(static_cast<size_t>(row * positions));
+    (sliding ? win_block_bytes_ : main_block_bytes_) += 2 * static_cast<uint64_t>(row) * block_size * sizeof(float);
   }
   blocks_.resize(n_blocks);
   free_.reserve(n_blocks);
   // Handed out lowest id first, so a fresh standalone cache is laid out contiguously.
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
+  if (window_ > 0) {
+    win_owner_.assign(n_window_blocks, -1);
+    for (int w = n_window_blocks - 1; w >= 0; --w) win_free_.push_back(w);
+  }
 }
 
 uint64_t KvPool::Bytes() const {
@@ -33,18 +44,30 @@ uint64_t KvPool::Bytes() const {
 }
 
 int KvPool::Allocate() {
+  if (n_available() == 0) return -1;
   int b;
   if (!free_.empty()) {
     b = free_.back();
     free_.pop_back();
-  } else if (!lru_.empty()) {
+  } else {
     b = lru_.front();
     lru_.pop_front();
     Unindex(b);
-  } else {
-    return -1;
   }
   blocks_[b].ref = 1;
+  if (window_ > 0) {
+    // n_available counted a free or reclaimable part, and evicting b above freed b's own part.
+    if (win_free_.empty()) {
+      const int old = win_lru_.front();  // an indexed block nobody holds the window rows of
+      win_lru_.pop_front();
+      FreeWindowPart(old);
+    }
+    const int w = win_free_.back();
+    win_free_.pop_back();
+    win_owner_[w] = b;
+    blocks_[b].win = w;
+    blocks_[b].win_hold = 1;
+  }
   return b;
 }
 
@@ -62,8 +85,36 @@ void KvPool::Release(int block) {
   if (b.indexed) {
     b.lru_it = lru_.insert(lru_.end(), block);
   } else {
+    if (b.win >= 0 && b.win_hold == 0) FreeWindowPart(block);  // pools whose caches never drop
     free_.push_back(block);
   }
+}
+
+void KvPool::HoldWindow(int block) {
+  if (window_ == 0) return;
+  Block& b = blocks_[block];
+  if (b.win < 0) FailKind(ErrorKind::kInternal, "KV block {} has no window part to hold", block);
+  if (b.win_hold++ == 0 && b.indexed) win_lru_.erase(b.win_lru_it);
+}
+
+void KvPool::DropWindow(int block) {
+  if (window_ == 0) return;
+  Block& b = blocks_[block];
+  if (b.win < 0 || b.win_hold <= 0)
+    FailKind(ErrorKind::kInternal, "KV block {} window part dropped more often than held", block);
+  if (--b.win_hold > 0) return;
+  if (b.indexed) {
+    b.win_lru_it = win_lru_.insert(win_lru_.end(), block);
+  } else {
+    FreeWindowPart(block);
+  }
+}
+
+void KvPool::FreeWindowPart(int block) {
+  Block& b = blocks_[block];
+  win_owner_[b.win] = -1;
+  win_free_.push_back(b.win);
+  b.win = -1;
 }
 
 uint64_t KvPool::Key(int parent, std::span<const int32_t> tokens) const {
@@ -83,6 +134,7 @@ uint64_t KvPool::Key(int parent, std::span<const int32_t> tokens) const {
 
 int KvPool::Lookup(int parent, std::span<const int32_t> tokens) {
   if (static_cast<int>(tokens.size()) != block_size_) return -1;
+  // (A hit whose window part was reclaimed is refused below: its sliding rows are gone.)
   if (parent >= 0 && !blocks_[parent].indexed) return -1;
   const uint32_t parent_epoch = parent >= 0 ? blocks_[parent].epoch : 0;
   auto [lo, hi] = index_.equal_range(Key(parent, tokens));
@@ -90,6 +142,7 @@ int KvPool::Lookup(int parent, std::span<const int32_t> tokens) {
     const Block& b = blocks_[it->second];
     if (b.parent == parent && b.parent_epoch == parent_epoch &&
         std::equal(tokens.begin(), tokens.end(), b.tokens.begin())) {
+      if (window_ > 0 && b.win < 0) return -1;
       Retain(it->second);
       return it->second;
     }
@@ -131,6 +184,10 @@ void KvPool::Unindex(int block) {
     }
   }
   b.indexed = false;
+  if (b.win >= 0 && b.win_hold == 0) {  // a cached part goes with its block
+    win_lru_.erase(b.win_lru_it);
+    FreeWindowPart(block);
+  }
   ++b.epoch;  // children keyed on the old epoch can no longer match
   b.tokens.clear();
   --n_cached_;
@@ -153,23 +210,44 @@ KvCache::~KvCache() { Clear(); }
 
 bool KvCache::Grow(int64_t n) {
   n = std::min<int64_t>(n, n_ctx_);
+  const int window = pool_->window();
+  if (window > 0 && !owned_) {
+    // Queries from now on are at positions >= grown_ and see back to q - window + 1: blocks that
+    // end at or before grown_ - window + 1 are out of every window.
+    const int64_t dead = std::min<int64_t>((grown_ - window + 1) >> pool_->block_shift(),
+                                           static_cast<int64_t>(table_.size()));
+    for (; win_from_ < dead; ++win_from_) pool_->DropWindow(table_[win_from_]);
+  }
   const int64_t need =
       ((n + pool_->block_size() - 1) >> pool_->block_shift()) - static_cast<int64_t>(table_.size());
-  if (need <= 0) return true;
-  if (need > pool_->n_available()) return false;
-  for (int64_t i = 0; i < need; ++i) table_.push_back(pool_->Allocate());
+  if (need > 0) {
+    if (need > pool_->n_available()) return false;
+    for (int64_t i = 0; i < need; ++i) table_.push_back(pool_->Allocate());
+  }
+  grown_ = std::max(grown_, n);
   return true;
+}
+
+void KvCache::AppendShared(int block) {
+  table_.push_back(block);
+  pool_->HoldWindow(block);
 }
 
 void KvCache::Clear() {
   // Last block first: the LRU then evicts a sequence's tail before its (more shareable) head.
-  for (auto it = table_.rbegin(); it != table_.rend(); ++it) pool_->Release(*it);
+  for (int i = static_cast<int>(table_.size()) - 1; i >= 0; --i) {
+    if (pool_->window() > 0 && i >= win_from_) pool_->DropWindow(table_[i]);
+    pool_->Release(table_[i]);
+  }
   table_.clear();
+  win_from_ = 0;
+  grown_ = 0;
 }
 
 uint64_t KvCache::Bytes() const {
   if (owned_) return owned_->Bytes();
-  return pool_->Bytes() / pool_->n_blocks() * table_.size();
+  const uint64_t held_parts = pool_->window() > 0 ? table_.size() - win_from_ : 0;
+  return pool_->BlockBytes() * table_.size() + pool_->WindowPartBytes() * held_parts;
 }
 
 }  // namespace origami

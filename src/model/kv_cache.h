@@ -2,8 +2,17 @@
 // (full blocks keyed by their tokens and their parent block) and refcounts, and a KvCache per
 // sequence that maps positions to blocks through its block table. K/V are float32 (exact; the
 // decoder's golden tests hold logits to 1e-4).
+//
+// Sliding-window layers (LayerSpec::sliding_window > 0) keep their rows in a second space of
+// "window parts": each block id names its full-attention rows and, while anyone needs them, one
+// window part holding its sliding layers' rows. A paged cache drops its hold on the window parts of
+// blocks wholly before its window as it grows, so a long sequence holds only about
+// window / block_size window parts. A dropped part of a block in the prefix index stays attached
+// (reclaimable, like the index's LRU) until the window space runs short; a block whose part was
+// reclaimed no longer matches in Lookup, because a sequence reusing it would miss those rows.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -19,24 +28,43 @@ class KvPool {
  public:
   static constexpr int kDefaultBlockSize = 16;
 
-  // n_blocks blocks of block_size positions (block_size: a power of two).
-  KvPool(const DecoderSpec& spec, int n_blocks, int block_size = kDefaultBlockSize);
+  // n_blocks blocks of block_size positions (block_size: a power of two), and n_window_blocks
+  // window parts for the sliding layers (-1: n_blocks, so the window space never runs short
+  // before the main one; fewer saves memory when the number of live sequences is bounded).
+  KvPool(const DecoderSpec& spec, int n_blocks, int block_size = kDefaultBlockSize, int n_window_blocks = -1);
 
   int block_size() const { return block_size_; }
   int block_shift() const { return shift_; }
   int n_blocks() const { return static_cast<int>(blocks_.size()); }
   // Blocks that Allocate can hand out: free ones plus cached ones nobody holds (evicted LRU-first).
-  int n_available() const { return static_cast<int>(free_.size() + lru_.size()); }
+  int n_available() const {
+    const int main = static_cast<int>(free_.size() + lru_.size());
+    if (window_ == 0) return main;
+    return std::min(main, static_cast<int>(win_free_.size() + win_lru_.size()));
+  }
   int n_in_use() const { return n_blocks() - n_available(); }
   int n_cached() const { return n_cached_; }
   bool indexed(int block) const { return blocks_[block].indexed; }
   int refcount(int block) const { return blocks_[block].ref; }
+  // The widest sliding window of any layer (0: no sliding layers, no window space).
+  int window() const { return window_; }
+  int n_window_blocks() const { return static_cast<int>(win_owner_.size()); }
+  // Window parts someone holds (not free, not merely cached with an indexed block).
+  int n_window_in_use() const {
+    return n_window_blocks() - static_cast<int>(win_free_.size() + win_lru_.size());
+  }
+  bool has_window_part(int block) const { return blocks_[block].win >= 0; }
 
   // A block with refcount 1, or -1 when every block is held.
   int Allocate();
   void Retain(int block);
   // Drops one reference; at zero the block becomes free, or stays in the prefix index (evictable).
   void Release(int block);
+  // Window holds (pools with sliding layers): Allocate gives the new block's window part with one
+  // hold; HoldWindow adds one (the block must still have its part), DropWindow removes one. At
+  // zero holds the part is freed, or, for an indexed block, stays attached until reclaimed.
+  void HoldWindow(int block);
+  void DropWindow(int block);
 
   // Prefix index. A block is identified by its tokens and the block before it (parent -1: the
   // first block of a sequence); each registration gets a new epoch, so a child of an evicted and
@@ -46,14 +74,17 @@ class KvPool {
   // keeps its private copy) or the block is already indexed.
   bool Register(int block, int parent, std::span<const int32_t> tokens);
 
-  // Rows of [n_head_kv * head_dim] floats.
+  // Rows of [n_head_kv * head_dim] floats. A sliding layer's rows live in the block's window part.
   float* K(int layer, int block, int offset) {
-    return k_[layer].data() + Row(layer, block, offset);
+    return k_[layer].data() + Row(layer, Slot(layer, block), offset);
   }
   float* V(int layer, int block, int offset) {
-    return v_[layer].data() + Row(layer, block, offset);
+    return v_[layer].data() + Row(layer, Slot(layer, block), offset);
   }
   uint64_t Bytes() const;
+  // Bytes of one block's full-attention rows, and of one window part.
+  uint64_t BlockBytes() const { return main_block_bytes_; }
+  uint64_t WindowPartBytes() const { return win_block_bytes_; }
 
  private:
   struct Block {
@@ -65,12 +96,17 @@ class KvPool {
     uint64_t key = 0;
     std::vector<int32_t> tokens;
     std::list<int>::iterator lru_it;
+    int win = -1;      // window part id, -1: none (no sliding layers, or dropped/reclaimed)
+    int win_hold = 0;  // caches that still need the window part
+    std::list<int>::iterator win_lru_it;
   };
+  int Slot(int layer, int block) const { return sliding_[layer] ? blocks_[block].win : block; }
   int64_t Row(int layer, int block, int offset) const {
     return (static_cast<int64_t>(block) * block_size_ + offset) * row_[layer];
   }
   uint64_t Key(int parent, std::span<const int32_t> tokens) const;
   void Unindex(int block);
+  void FreeWindowPart(int block);  // detaches and frees a part nobody holds
 
   int block_size_;
   int shift_;
@@ -81,6 +117,13 @@ class KvPool {
   std::list<int> lru_;  // indexed blocks with refcount 0, oldest first
   std::unordered_multimap<uint64_t, int> index_;
   int n_cached_ = 0;
+  // Window space (empty when no layer has a sliding window).
+  int window_ = 0;
+  std::vector<uint8_t> sliding_;  // per layer: rows live in window parts
+  std::vector<int> win_owner_;      // per window part: the block it is attached to, -1 when free
+  std::vector<int> win_free_;
+  std::list<int> win_lru_;        // blocks with an attached part and no holds, oldest first
+  uint64_t main_block_bytes_ = 0, win_block_bytes_ = 0;
 };
 
 // One sequence's view of the pool. The decoder only uses K, V and n_ctx; the scheduler grows the
@@ -106,12 +149,18 @@ class KvCache {
   int64_t capacity() const { return static_cast<int64_t>(table_.size()) << pool_->block_shift(); }
   const std::vector<int>& blocks() const { return table_; }
   KvPool& pool() { return *pool_; }
-  // Maps blocks until positions [0, n) are covered; false (nothing changed) when the pool is short.
+  // Maps blocks until positions [0, n) are covered; false (no block added) when the pool is short.
+  // A paged cache takes each Grow as saying that every position below the previous successful
+  // Grow's bound is computed and that later queries are at or after it (how the engine steps), so
+  // it first drops its holds on window parts that no such query can see.
   bool Grow(int64_t n);
-  // Appends a block the caller already retained (a prefix-cache hit); the cache now owns that ref.
-  void AppendShared(int block) { table_.push_back(block); }
+  // Appends a block the caller already retained (a prefix-cache hit); the cache now owns that ref
+  // (and takes a hold on the block's window part, if the pool has sliding layers).
+  void AppendShared(int block);
   // Releases every block.
   void Clear();
+  // Leading blocks whose window parts this cache no longer holds.
+  int n_window_dropped() const { return win_from_; }
 
  private:
   int Block(int64_t pos) const { return table_[static_cast<size_t>(pos >> pool_->block_shift())]; }
@@ -121,6 +170,8 @@ class KvCache {
   KvPool* pool_;
   int n_ctx_;
   std::vector<int> table_;
+  int win_from_ = 0;   // table entries below this have had their window holds dropped
+  int64_t grown_ = 0;  // the largest bound a Grow succeeded with
 };
 
 }  // namespace origami

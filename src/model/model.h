@@ -3,9 +3,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "model/spec.h"
+#include "util/mapped_file.h"
 
 namespace origami {
 
@@ -17,9 +19,32 @@ class Model {
   const gguf::File& file() const { return *file_; }
   const DecoderSpec& spec() const { return spec_; }
 
+  // What PrepareWeights did, for `origami info` and the bench.
+  struct Prepared {
+    int tensors = 0;        // matrices rewritten in a kernel layout
+    uint64_t bytes = 0;     // their bytes
+    cpu::Layout layout = cpu::Layout::kRows;
+    double seconds = 0;
+  };
+  // Rewrites the matrices of layers [first_layer, last_layer) (and the output matrix when
+  // `output`; a tied output is the embedding table too, which then reads rows from the new layout)
+  // into the layouts `kernels` read fastest (kernels/cpu/repack.h). The new copy lives in huge-page
+  // anonymous memory and each source range is dropped from the mapping as soon as it is copied, so
+  // resident memory does not grow by more than a chunk. Only those layers' pages are touched, so a
+  // pipeline stage stays resident in its own layers. Call before any decoding;
+  // ORIGAMI_REPACK=0 in the environment keeps the file's layout.
+  const Prepared& PrepareWeights(const cpu::KernelTable& kernels, int first_layer, int last_layer, bool output);
+  // The same for every layer and the output.
+  const Prepared& PrepareWeights(const cpu::KernelTable& kernels);
+  const Prepared& prepared() const { return prepared_; }
+  // What PrepareWeights(kernels) would do for the whole model, without doing it (`origami info`).
+  Prepared PlanWeights(const cpu::KernelTable& kernels) const;
+
  private:
   std::unique_ptr<gguf::File> file_;
   DecoderSpec spec_;
+  Prepared prepared_;
+  std::vector<std::unique_ptr<AnonymousBuffer>> repacked_;  // what prepared views point into
 };
 
 // Helpers for arch files: typed tensor lookups with shape checks and clear errors.

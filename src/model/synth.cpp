@@ -35,8 +35,16 @@ Shape PresetShape(const std::string& arch, const std::string& preset) {
     s = {8, 1024, 16, 4, own_head_dim ? 128 : 64, 2816, moe ? 32 : 0, moe ? 4 : 0, 512, 0};
     if (arch == "gemma3") s.n_layer = 12, s.window = 512;
     if (arch == "gpt-oss") s.window = 128;
+  } else if (preset == "gpt-oss-2g" || preset == "qwen3moe-2g") {
+    // Benchmark shapes: the real models' layer widths (gpt-oss-20b; Qwen3-30B-A3B) with fewer
+    // layers, so the file is 2-3 GB: gpt-oss-20b has 24 layers of 32 experts (top 4),
+    // Qwen3-30B-A3B 48 layers of 128 experts (top 8); both keep all their experts here.
+    if (preset.compare(0, arch.size(), arch) != 0 || preset[arch.size()] != '-')
+      Fail("synth: preset '{}' is for --arch {}", preset, preset.substr(0, preset.rfind('-')));
+    if (arch == "gpt-oss") s = {5, 2880, 64, 8, 64, 2880, 32, 4, 2880, 128};
+    else s = {6, 2048, 32, 4, 128, 6144, 128, 8, 768, 0};
   } else {
-    Fail("synth: unknown preset '{}' (tiny or small)", preset);
+    Fail("synth: unknown preset '{}' (tiny, small, gpt-oss-2g, qwen3moe-2g)", preset);
   }
   return s;
 }
@@ -48,6 +56,11 @@ class Builder {
     const TypeTraits* t = FindTypeTraitsByName(o.type);
     if (!t || !t->from_float) Fail("synth: weight type '{}' cannot be written", o.type);
     type_ = t;
+    // With MXFP4 experts, the other matrices are F32 in the test presets (exact references) and
+    // Q8_0 in the benchmark presets (an F32 attention would dwarf the active expert bytes).
+    dense_ = t->type != DType::kMXFP4 ? t : o.preset.size() > 3 && o.preset.ends_with("-2g") ? &Traits(DType::kQ8_0)
+                                                                                               : &Traits(DType::kF32);
+    fast_ = o.preset.ends_with("-2g");
   }
 
   // A 1-D tensor in F32 (norm gains around 1, biases around 0).
@@ -65,7 +78,7 @@ class Builder {
   }
 
  private:
-  const TypeTraits* MatType() const { return type_->type == DType::kMXFP4 ? &Traits(DType::kF32) : type_; }
+  const TypeTraits* MatType() const { return dense_; }
   const TypeTraits* ExpertType() const { return type_; }
 
   void Add(const std::string& name, std::vector<int64_t> ne, float mean, float std, const TypeTraits* t) {
@@ -78,11 +91,28 @@ class Builder {
     // Each tensor draws from its own generator (seed, tensor index), when it is written, so that
     // only one tensor's floats are held at a time.
     const uint64_t seed = seed_ * 1000003u + index_++;
+    const bool fast = fast_;
     w_.AddTensor(name, static_cast<uint32_t>(t->type), ne, bytes, [=](uint8_t* dst) {
-      std::mt19937_64 g(seed);
-      std::normal_distribution<float> d(mean, std);
       std::vector<float> v(n);
-      for (auto& x : v) x = d(g);
+      if (fast) {
+        // Benchmark presets: billions of weights, so a cheap bell curve instead of
+        // std::normal_distribution: the sum of four 16-bit uniforms of one splitmix64 draw
+        // (Irwin-Hall, variance 4/12), scaled to the requested std.
+        uint64_t state = seed * 0x9E3779B97F4A7C15ull;
+        const float k = std * std::sqrt(3.0f) / 65536.0f;
+        for (auto& x : v) {
+          uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+          z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+          z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+          z ^= z >> 31;
+          const float sum = static_cast<float>((z & 0xffff) + ((z >> 16) & 0xffff) + ((z >> 32) & 0xffff) + (z >> 48));
+          x = mean + (sum - 2 * 65535.0f) * k;
+        }
+      } else {
+        std::mt19937_64 g(seed);
+        std::normal_distribution<float> d(mean, std);
+        for (auto& x : v) x = d(g);
+      }
       t->from_float(v.data(), dst, n);
     });
   }
@@ -91,6 +121,8 @@ class Builder {
   uint64_t seed_;
   uint64_t index_ = 0;
   const TypeTraits* type_;
+  const TypeTraits* dense_;  // the non-expert matrices
+  bool fast_ = false;        // cheap random numbers (benchmark presets)
 };
 
 // The built-in vocabulary: SentencePiece byte fallback only.

@@ -10,7 +10,9 @@ namespace origami {
 
 struct SynthOptions {
   std::string arch;             // llama, mixtral (llama with experts), qwen2, qwen3, qwen3moe, gemma3, gpt-oss
-  std::string preset = "tiny";  // tiny (tests: n_embd 64) or small (benchmarks: n_embd 1024)
+  // tiny (tests: n_embd 64), small (n_embd 1024), or gpt-oss-2g / qwen3moe-2g (benchmarks: the real
+  // layer widths with fewer layers, 2-3 GB)
+  std::string preset = "tiny";
   std::string type = "F32";     // weight type of the matrices (MXFP4: the experts only, rest F32)
   uint64_t seed = 1;
   // A vocabulary-only GGUF whose tokenizer.* keys are copied; empty: a built-in byte vocabulary

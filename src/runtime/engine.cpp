@@ -67,6 +67,28 @@ void RequestStream::Finish(FinishReason r, std::string error, int n_prompt, int 
   cv_.notify_one();
 }
 
+DecoderSpec KvShapeSpec(const DecoderSpec& spec, int first_layer, int last_layer) {
+  DecoderSpec kv;
+  kv.n_embd = spec.n_embd;
+  kv.n_vocab = spec.n_vocab;
+  kv.layers.resize(spec.layers.size());
+  for (int l = std::max(0, first_layer); l < std::min<int>(last_layer, spec.layers.size()); ++l) {
+    kv.layers[l].n_head = spec.layers[l].n_head;
+    kv.layers[l].n_head_kv = spec.layers[l].n_head_kv;
+    kv.layers[l].head_dim = spec.layers[l].head_dim;
+  }
+  return kv;
+}
+
+namespace {
+// The engine's pool holds every layer, or only this rank's stage under mpirun.
+DecoderSpec PoolSpec(const DecoderSpec& spec, const EngineOptions& o) {
+  const int n_layer = static_cast<int>(spec.layers.size());
+  if (o.kv_first_layer == 0 && (o.kv_last_layer < 0 || o.kv_last_layer == n_layer)) return spec;
+  return KvShapeSpec(spec, o.kv_first_layer, o.kv_last_layer < 0 ? n_layer : o.kv_last_layer);
+}
+}  // namespace
+
 struct Engine::Sequence {
   GenerationRequest req;
   std::shared_ptr<RequestStream> stream;
@@ -88,7 +110,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
     : model_(model),
       opt_(std::move(opt)),
       decoder_(model.spec(), pool),
-      kv_(model.spec(), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
+      kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
           opt_.block_size) {
   const DecoderSpec& spec = model.spec();
   if (opt_.n_parallel < 1) Fail("--parallel must be at least 1, got {}", opt_.n_parallel);
@@ -188,11 +210,30 @@ void Engine::Loop() {
     try {
       Step();
     } catch (const std::exception& e) {
+      if (opt_.forward) {
+        // A lost pipeline rank: nothing more can be answered, so nothing more is accepted.
+        FailAll(e.what());
+        if (opt_.on_fatal) opt_.on_fatal(e.what());
+        return;
+      }
       // A failed forward pass fails the sequences in it, never the process.
       for (auto& s : live_) Finish(*s, FinishReason::kError, e.what());
       live_.clear();
     }
   }
+}
+
+void Engine::FailAll(const std::string& error) {
+  std::deque<std::unique_ptr<Sequence>> waiting;
+  {
+    // Refused from now on, before any reader can see its request fail.
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    waiting.swap(waiting_);
+  }
+  for (auto& s : live_) Finish(*s, FinishReason::kError, error);
+  live_.clear();
+  for (auto& s : waiting) Finish(*s, FinishReason::kError, error);
 }
 
 void Engine::Finish(Sequence& s, FinishReason r, std::string error) {
@@ -384,7 +425,10 @@ void Engine::Step() {
   }
 
   const double t0 = NowSeconds();
-  decoder_.ForwardBatch(batch.data(), static_cast<int>(batch.size()), logits_.data());
+  if (opt_.forward)
+    opt_.forward->Forward(batch.data(), static_cast<int>(batch.size()), logits_.data());
+  else
+    decoder_.ForwardBatch(batch.data(), static_cast<int>(batch.size()), logits_.data());
   const double t1 = NowSeconds();
   for (auto& s : live_) {
     s->n_computed += s->n_sched;

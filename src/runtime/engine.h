@@ -102,6 +102,20 @@ class OverloadedError : public Error {
   using Error::Error;
 };
 
+// Where a step's batch is computed: this process's decoder by default; under mpirun, rank 0 plugs
+// in a pipeline of ranks (src/dist). Called on the engine thread only.
+class BatchForward {
+ public:
+  virtual ~BatchForward() = default;
+  // As Decoder::ForwardBatch: one logits row (n_vocab floats) per token that asks, in batch order.
+  // The tokens' caches are the engine's paged caches; block ids index the engine's KvPool.
+  virtual void Forward(const BatchToken* batch, int n, float* logits) = 0;
+};
+
+// The model's shape with K/V widths zeroed outside layers [first_layer, last_layer): a KvPool made
+// from it holds only those layers (a pipeline stage's share). No weights are copied.
+DecoderSpec KvShapeSpec(const DecoderSpec& spec, int first_layer, int last_layer);
+
 struct EngineOptions {
   int n_parallel = 4;    // sequences decoded at once
   int kv_tokens = 4096;  // the shared KV pool, in positions
@@ -112,6 +126,13 @@ struct EngineOptions {
   int block_size = KvPool::kDefaultBlockSize;
   bool prefix_cache = true;
   std::function<bool(int32_t)> is_eog;  // end-of-generation ids (may be empty)
+  // Under mpirun (rank 0): the pipeline that computes each step, and the layers whose K/V this
+  // process keeps (the other ranks mirror the pool's geometry for theirs). A failure of `forward`
+  // is fatal: every request fails, Submit refuses new ones and `on_fatal` runs (engine thread).
+  BatchForward* forward = nullptr;  // null: this process's decoder, every layer
+  int kv_first_layer = 0;
+  int kv_last_layer = -1;  // -1: every layer
+  std::function<void(const std::string&)> on_fatal;
 };
 
 struct EngineStats {
@@ -137,6 +158,9 @@ class Engine {
 
   EngineStats Stats() const;
   int max_seq_len() const { return max_seq_len_; }
+  // The pool's geometry (what a pipeline's mirror pools copy).
+  int kv_blocks() const { return kv_.n_blocks(); }
+  int kv_block_size() const { return kv_.block_size(); }
   int n_vocab() const { return n_vocab_; }
   // Stops the engine thread; pending requests finish with kCancelled.
   void Shutdown();
@@ -151,6 +175,7 @@ class Engine {
   void RegisterBlocks(Sequence& s);
   void Preempt(Sequence& s);
   void Finish(Sequence& s, FinishReason r, std::string error = {});
+  void FailAll(const std::string& error);  // a fatal forward failure
   void PublishLocked();  // copies queue/KV counts into stats_ (mu_ held, engine thread)
 
   const Model& model_;

@@ -10,6 +10,7 @@
 
 #include "runtime/engine.h"
 #include "server/stop_filter.h"
+#include "server/tool_deltas.h"
 #include "tokenizer/tokenizer.h"
 
 namespace origami::server {
@@ -23,6 +24,7 @@ struct Choice {
 
   std::shared_ptr<RequestStream> stream;
   StreamDecoder dec;
+  std::unique_ptr<ToolDeltaBuilder> tools;  // chat with tools active: splits calls from content
   StopFilter stop;
   int index = 0;
   int n_prompt = 0;

@@ -37,11 +37,13 @@ ordered_json Ordered(const json& j) { return ordered_json::parse(j.dump()); }
 RequestHooks DefaultHooks(const Tokenizer& tok, std::string_view chat_template) {
   RequestHooks h;
   const ToolCallFormat format = DetectToolCallFormat(chat_template);
+  // A forced call may start with a think block only where the template knows them (Qwen3).
+  const bool template_thinks = chat_template.find("<think>") != std::string_view::npos;
   // The vocabulary trie is built on first use (one TokenToPiece per token) and shared.
   auto vocab = std::make_shared<std::shared_ptr<const GrammarVocab>>();
   auto once = std::make_shared<std::once_flag>();
   const Tokenizer* tp = &tok;
-  h.make_constraint = [format, vocab, once, tp](
+  h.make_constraint = [format, template_thinks, vocab, once, tp](
                           const json& body, const Tokenizer&) -> std::unique_ptr<TokenConstraint> {
     std::shared_ptr<const Grammar> g;
     auto rf = body.find("response_format");
@@ -50,28 +52,27 @@ RequestHooks DefaultHooks(const Tokenizer& tok, std::string_view chat_template) 
     auto choice = body.find("tool_choice");
     if (!g && tools != body.end() && tools->is_array() && choice != body.end()) {
       const bool parallel = body.value("parallel_tool_calls", false);
+      // chat_template_kwargs.enable_thinking false: the template closed the think block itself
+      // (Qwen3), so a second one is not allowed before the call.
+      bool think = template_thinks;
+      auto kw = body.find("chat_template_kwargs");
+      if (kw != body.end() && kw->is_object()) {
+        auto et = kw->find("enable_thinking");
+        if (et != kw->end() && et->is_boolean() && !et->get<bool>()) think = false;
+      }
       if (choice->is_string() && choice->get<std::string>() == "required") {
-        g = ToolCallGrammar(format, Ordered(*tools), {}, parallel);
+        g = ToolCallGrammar(format, Ordered(*tools), {}, parallel, think);
       } else if (choice->is_object()) {
         g = ToolCallGrammar(format, Ordered(*tools),
-                            (*choice)["function"]["name"].get<std::string>(), parallel);
+                            (*choice)["function"]["name"].get<std::string>(), parallel, think);
       }
     }
     if (!g) return nullptr;
     std::call_once(*once, [&] { *vocab = std::make_shared<GrammarVocab>(*tp); });
     return std::make_unique<GrammarConstraint>(g, *vocab);
   };
-  h.parse_tool_calls = [format](const std::string& text, const json&, std::string& content,
-                                json& tool_calls) {
-    ParsedMessage m = ParseToolCalls(format, text);
-    if (m.tool_calls.empty()) return false;
-    content = m.content;
-    tool_calls = json::array();
-    for (const auto& c : m.tool_calls)
-      tool_calls.push_back({{"id", c.id},
-                            {"type", "function"},
-                            {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
-    return true;
+  h.make_tool_parser = [format](const ToolParseOptions& opt) {
+    return std::make_unique<ToolDeltaBuilder>(format, opt);
   };
   return h;
 }

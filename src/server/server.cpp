@@ -1,26 +1,21 @@
-// Server: httplib routes for the OpenAI API, auth, CORS, metrics, SSE streaming.
+// Server: httplib routes for the OpenAI API, auth, CORS, metrics. A generation request is built
+// in job_builder.cpp and answered by json_response.cpp or sse_stream.cpp (see job.h).
 #include "server/server.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <ctime>
 #include <map>
 #include <mutex>
-#include <random>
 
-#include "chat/template.h"
 #include "server/api.h"
-#include "server/generation.h"
+#include "server/job.h"
 #include "util/error.h"
 
 namespace origami::server {
 
 using nlohmann::json;
-using std::chrono::milliseconds;
 
 const char* const kDefaultChatTemplate =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] "
@@ -50,55 +45,17 @@ void SendError(httplib::Response& res, const ApiError& e) {
   SendJson(res, e.status, e.Body());
 }
 
-std::string Sse(const json& j) {
-  return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-}
-
 }  // namespace
 
 struct Server::Impl {
-  Engine& engine;
-  const Tokenizer& tok;
   ServerOptions opt;
+  ServerState st;  // what the generation handlers read (job.h)
   httplib::Server http;
-  std::string chat_template;
-  std::string bos_text, eos_text;
-  std::atomic<uint64_t> next_id{0};
-  uint64_t id_salt = 0;
   std::mutex metrics_mu;
   std::map<int, int64_t> http_status_counts;
-  std::atomic<int64_t> streams_open{0};
 
-  Impl(Engine& e, const Tokenizer& t, ServerOptions o) : engine(e), tok(t), opt(std::move(o)) {
-    chat_template = opt.chat_template.empty() ? kDefaultChatTemplate : opt.chat_template;
-    if (tok.bos_id() >= 0) bos_text = tok.Decode({tok.bos_id()}, false);
-    if (tok.eos_id() >= 0) eos_text = tok.Decode({tok.eos_id()}, false);
-    id_salt = std::random_device{}();
+  Impl(Engine& e, const Tokenizer& t, ServerOptions o) : opt(std::move(o)), st(e, t, opt) {
     Routes();
-  }
-
-  std::string NewId(const char* prefix) {
-    return fmt::format("{}{:08x}{:08x}", prefix, id_salt & 0xffffffffu, next_id.fetch_add(1) + 1);
-  }
-
-  void CheckModel(const std::string& model) const {
-    if (!model.empty() && model != opt.model_id)
-      throw ApiError(404,
-                     fmt::format("The model '{}' does not exist; this server serves '{}'", model,
-                                 opt.model_id),
-                     "model", "model_not_found");
-  }
-
-  std::vector<int32_t> Tokenize(const std::string& text) const {
-    EncodeOptions eo;
-    eo.add_special = true;
-    eo.parse_special = true;
-    std::vector<int32_t> ids = tok.Encode(text, eo);
-    // A template that spells the BOS token itself plus add_bos would give two.
-    if (ids.size() >= 2 && tok.bos_id() >= 0 && ids[0] == tok.bos_id() && ids[1] == tok.bos_id())
-      ids.erase(ids.begin());
-    if (ids.empty() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-    return ids;
   }
 
   void Routes();
@@ -178,7 +135,7 @@ void Server::Impl::Routes() {
     res.set_content(kWebPage, "text/html; charset=utf-8");
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    const EngineStats s = engine.Stats();
+    const EngineStats s = st.engine.Stats();
     SendJson(res, 200,
              {{"status", "ok"},
               {"live", s.live},
@@ -191,7 +148,7 @@ void Server::Impl::Routes() {
                 {"object", "model"},
                 {"created", 0},
                 {"owned_by", "origami"},
-                {"max_seq_len", engine.max_seq_len()}};
+                {"max_seq_len", st.engine.max_seq_len()}};
   };
   http.Get("/v1/models", [model_obj](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200, {{"object", "list"}, {"data", json::array({model_obj()})}});
@@ -199,7 +156,7 @@ void Server::Impl::Routes() {
   http.Get(R"(/v1/models/(.+))",
            [this, model_obj](const httplib::Request& req, httplib::Response& res) {
              try {
-               CheckModel(req.matches[1].str());
+               st.CheckModel(req.matches[1].str());
                SendJson(res, 200, model_obj());
              } catch (const ApiError& e) {
                SendError(res, e);
@@ -214,8 +171,28 @@ void Server::Impl::Routes() {
   });
 }
 
+// Generation: build the job (validation, template, engine requests), then answer it as one JSON
+// body or as a stream of events.
+void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Response& res,
+                                  Endpoint ep) {
+  std::shared_ptr<Job> job;
+  try {
+    job = StartJob(st, http_req.body, ep);
+  } catch (const ApiError& e) {
+    SendError(res, e);
+    return;
+  } catch (const Error& e) {
+    SendError(res, ApiError(400, e.what()));
+    return;
+  }
+  if (job->req.stream)
+    SendEventStream(st, std::move(job), res);
+  else
+    SendJsonResponse(st, std::move(job), res);
+}
+
 void Server::Impl::Metrics(httplib::Response& res) {
-  const EngineStats s = engine.Stats();
+  const EngineStats s = st.engine.Stats();
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, double v) {
     out += fmt::format("# HELP origami_{0} {1}\n# TYPE origami_{0} {2}\norigami_{0} {3}\n", name,
@@ -248,7 +225,7 @@ void Server::Impl::Metrics(httplib::Response& res) {
   metric("kv_cache_usage_ratio", "gauge", "Share of the KV pool held by sequences.",
          s.kv_blocks_total ? static_cast<double>(s.kv_blocks_in_use) / s.kv_blocks_total : 0.0);
   metric("http_streams_open", "gauge", "SSE streams being written.",
-         static_cast<double>(streams_open.load()));
+         static_cast<double>(st.streams_open.load()));
   out +=
       "# HELP origami_http_responses_total HTTP responses by status.\n# TYPE "
       "origami_http_responses_total counter\n";
@@ -258,367 +235,6 @@ void Server::Impl::Metrics(httplib::Response& res) {
       out += fmt::format("origami_http_responses_total{{code=\"{}\"}} {}\n", code, n);
   }
   res.set_content(out, "text/plain; version=0.0.4");
-}
-
-namespace {
-
-// State shared by a request's handler and its SSE provider.
-struct Job {
-  ApiRequest req;
-  std::string id;
-  int64_t created = 0;
-  std::vector<std::unique_ptr<Choice>> choices;
-  std::vector<std::string> echo;  // completions with echo: the prompt text per prompt
-  bool tools_active = false;
-  void CancelAll() {
-    for (auto& c : choices)
-      if (c->stream && !c->done) c->stream->Cancel();
-  }
-};
-
-json Usage(const Job& job) {
-  int prompt = 0, completion = 0, cached = 0;
-  std::vector<bool> seen;
-  const int n = job.req.n;
-  for (size_t i = 0; i < job.choices.size(); ++i) {
-    const Choice& c = *job.choices[i];
-    if (i % n == 0) {  // the prompt counts once per prompt, as OpenAI does for n > 1
-      prompt += c.n_prompt;
-      cached += c.n_cached;
-    }
-    completion += c.n_generated;
-  }
-  return {{"prompt_tokens", prompt},
-          {"completion_tokens", completion},
-          {"total_tokens", prompt + completion},
-          {"prompt_tokens_details", {{"cached_tokens", cached}}}};
-}
-
-}  // namespace
-
-void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Response& res,
-                                  Endpoint ep) {
-  auto job = std::make_shared<Job>();
-  try {
-    job->req = ParseRequest(http_req.body, ep, opt.max_n);
-    ApiRequest& r = job->req;
-    CheckModel(r.model);
-    std::vector<std::vector<int32_t>> prompts;
-    if (ep == Endpoint::kChat) {
-      job->tools_active = !r.tools.is_null() && r.tool_choice != "none" &&
-                          static_cast<bool>(opt.hooks.parse_tool_calls);
-      std::string text;
-      try {
-        text = ApplyChatTemplate(chat_template, r.messages,
-                                 r.tool_choice == "none" ? nullptr : r.tools, true, bos_text,
-                                 eos_text, r.template_kwargs);
-      } catch (const Error& e) {
-        throw ApiError(400, fmt::format("the chat template rejected the messages: {}", e.what()),
-                       "messages");
-      }
-      prompts.push_back(Tokenize(text));
-    } else {
-      for (const auto& p : r.prompts) {
-        prompts.push_back(Tokenize(p));
-        job->echo.push_back(p);
-      }
-      for (const auto& p : r.prompt_ids) {
-        for (int32_t t : p)
-          if (t >= engine.n_vocab())
-            throw ApiError(400,
-                           fmt::format("token id {} is out of range (vocabulary has {} tokens)", t,
-                                       engine.n_vocab()),
-                           "prompt");
-        prompts.push_back(p);
-        job->echo.push_back(tok.Decode(p, true));
-      }
-    }
-    const char* prompt_param = ep == Endpoint::kChat ? "messages" : "prompt";
-    for (const auto& p : prompts) {
-      if (static_cast<int64_t>(p.size()) >= engine.max_seq_len())
-        throw ApiError(
-            400,
-            fmt::format(
-                "This model's maximum context length is {} tokens; the prompt has {} tokens",
-                engine.max_seq_len(), p.size()),
-            prompt_param, "context_length_exceeded");
-      for (int32_t t : p)
-        if (t < 0 || t >= engine.n_vocab())
-          throw ApiError(400, fmt::format("token id {} is out of range", t), prompt_param);
-    }
-    for (const auto& [id, b] : r.logit_bias)
-      if (id >= engine.n_vocab())
-        throw ApiError(400, fmt::format("logit_bias: token id {} is out of range", id),
-                       "logit_bias");
-
-    job->id = NewId(ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
-    job->created = static_cast<int64_t>(std::time(nullptr));
-    for (size_t pi = 0; pi < prompts.size(); ++pi) {
-      for (int j = 0; j < r.n; ++j) {
-        const int room = engine.max_seq_len() - static_cast<int>(prompts[pi].size());
-        auto c = std::make_unique<Choice>(tok, r.stop, static_cast<int>(job->choices.size()),
-                                          static_cast<int>(prompts[pi].size()), job->tools_active);
-        for (int32_t t : prompts[pi]) c->dec.Push(t);  // prime the detokenizer (leading-space rule)
-        GenerationRequest g;
-        g.prompt = prompts[pi];
-        g.sampling = r.sampling;
-        if (r.seed_given) g.sampling.seed = r.sampling.seed + static_cast<uint64_t>(j);
-        g.max_tokens = std::min(r.max_tokens.value_or(room), room);
-        g.logit_bias = r.logit_bias;
-        g.ignore_eos = r.ignore_eos;
-        g.top_logprobs = r.logprobs ? r.top_logprobs : -1;
-        if (opt.hooks.make_constraint) {
-          try {
-            g.constraint = opt.hooks.make_constraint(r.raw, tok);
-          } catch (const Error& e) {
-            throw ApiError(400, e.what(), "response_format");
-          }
-        }
-        try {
-          c->stream = engine.Submit(std::move(g));
-        } catch (const OverloadedError& e) {
-          job->CancelAll();
-          throw ApiError(503, e.what(), "", "overloaded", "server_error");
-        } catch (const Error& e) {
-          job->CancelAll();
-          throw ApiError(400, e.what(), prompt_param);
-        }
-        job->choices.push_back(std::move(c));
-      }
-    }
-  } catch (const ApiError& e) {
-    SendError(res, e);
-    return;
-  } catch (const Error& e) {
-    SendError(res, ApiError(400, e.what()));
-    return;
-  }
-
-  const bool chat = ep == Endpoint::kChat;
-  const LogprobShape shape = !job->req.logprobs ? LogprobShape::kNone
-                             : chat             ? LogprobShape::kChat
-                                                : LogprobShape::kCompletions;
-  const std::string object = chat ? "chat.completion" : "text_completion";
-  auto finish_reason = [this, job](const Choice& c, std::string& content,
-                                   json& tool_calls) -> std::string {
-    content = c.text;
-    if (job->tools_active && opt.hooks.parse_tool_calls(c.text, job->req.raw, content, tool_calls))
-      return "tool_calls";
-    return OpenAiFinishReason(c.finish);
-  };
-  // Completions logprobs: OpenAI's column layout.
-  auto completion_logprobs = [](const json& entries, size_t offset0) {
-    json lp = {{"tokens", json::array()},
-               {"token_logprobs", json::array()},
-               {"top_logprobs", json::array()},
-               {"text_offset", json::array()}};
-    size_t off = offset0;
-    for (const auto& e : entries) {
-      lp["tokens"].push_back(e["token"]);
-      lp["token_logprobs"].push_back(e["logprob"]);
-      lp["top_logprobs"].push_back(e["top"]);
-      lp["text_offset"].push_back(off);
-      off += e["token"].get<std::string>().size();
-    }
-    return lp;
-  };
-
-  if (!job->req.stream) {
-    // Not streamed: the JSON body is written once generation ends. Until then a space (JSON's
-    // leading whitespace) goes out every second, so a client that hung up is noticed and its
-    // sequences freed; httplib has no other way to see a closed connection mid-handler.
-    res.set_chunked_content_provider(
-        "application/json",
-        [this, job, chat, shape, object, completion_logprobs, finish_reason](
-            size_t, httplib::DataSink& sink) {
-          std::vector<json> logprobs(job->choices.size(), json::array());
-          auto last_write = std::chrono::steady_clock::now();
-          for (bool all = false; !all;) {
-            all = true;
-            for (auto& c : job->choices) {
-              if (c->done) continue;
-              for (Delta& d : Pump(*c, tok, shape, milliseconds(50)))
-                for (auto& e : d.logprobs) logprobs[c->index].push_back(std::move(e));
-              all = all && c->done;
-            }
-            if (!all && std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1)) {
-              if (!sink.write(" ", 1)) {
-                job->CancelAll();
-                return false;
-              }
-              last_write = std::chrono::steady_clock::now();
-            }
-          }
-          json body;
-          json choices = json::array();
-          for (auto& c : job->choices) {
-            if (c->finish == FinishReason::kError) {
-              body = ErrorBody(500, "generation failed: " + c->error, "", "generation_error",
-                               "server_error");
-              break;
-            }
-            std::string content;
-            json tool_calls;
-            const std::string fr = finish_reason(*c, content, tool_calls);
-            json ch = {{"index", c->index}};
-            if (chat) {
-              json msg = {{"role", "assistant"}, {"content", content}};
-              if (!tool_calls.is_null()) {
-                msg["tool_calls"] = tool_calls;
-                if (content.empty()) msg["content"] = nullptr;
-              }
-              ch["message"] = msg;
-              ch["logprobs"] = shape == LogprobShape::kNone ? json(nullptr)
-                                                            : json{{"content", logprobs[c->index]}};
-            } else {
-              const std::string echo = job->req.echo ? job->echo[c->index / job->req.n] : "";
-              ch["text"] = echo + content;
-              ch["logprobs"] = shape == LogprobShape::kNone
-                                   ? json(nullptr)
-                                   : completion_logprobs(logprobs[c->index], echo.size());
-            }
-            ch["finish_reason"] = fr;
-            choices.push_back(ch);
-          }
-          if (body.is_null())
-            body = {{"id", job->id},
-                    {"object", object},
-                    {"created", job->created},
-                    {"model", opt.model_id},
-                    {"system_fingerprint", "origami"},
-                    {"choices", choices},
-                    {"usage", Usage(*job)}};
-          const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-          if (!sink.write(text.data(), text.size())) return false;
-          sink.done();
-          return true;
-        },
-        [job](bool) { job->CancelAll(); });
-    return;
-  }
-
-  // Streaming: one SSE event per pump with news; a comment line now and then detects a client
-  // that went away during a long prefill.
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, job, chat, shape, completion_logprobs, finish_reason](size_t,
-                                                                   httplib::DataSink& sink) {
-        ++streams_open;
-        struct Guard {
-          std::atomic<int64_t>& n;
-          ~Guard() { --n; }
-        } guard{streams_open};
-        const std::string object = chat ? "chat.completion.chunk" : "text_completion";
-        auto chunk = [&](const json& choices) {
-          json j = {{"id", job->id},
-                    {"object", object},
-                    {"created", job->created},
-                    {"model", opt.model_id},
-                    {"system_fingerprint", "origami"},
-                    {"choices", choices}};
-          if (job->req.include_usage) j["usage"] = nullptr;
-          const std::string s = Sse(j);
-          return sink.write(s.data(), s.size());
-        };
-        auto fail = [&] {
-          job->CancelAll();
-          return false;
-        };
-        if (chat) {
-          for (auto& c : job->choices)
-            if (!chunk(json::array({{{"index", c->index},
-                                     {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                     {"logprobs", nullptr},
-                                     {"finish_reason", nullptr}}})))
-              return fail();
-        }
-        std::vector<size_t> offsets(job->choices.size(), 0);
-        auto last_write = std::chrono::steady_clock::now();
-        for (;;) {
-          bool all = true, wrote = false;
-          for (auto& c : job->choices) {
-            if (c->done) continue;
-            for (Delta& d : Pump(*c, tok, shape, milliseconds(job->choices.size() > 1 ? 5 : 100))) {
-              const bool hold = job->tools_active;  // tool calls are parsed from the whole text
-              if ((!d.text.empty() && !hold) || (!d.logprobs.empty() && !hold)) {
-                json ch = {{"index", c->index}, {"finish_reason", nullptr}};
-                if (chat) {
-                  ch["delta"] = {{"content", d.text}};
-                  ch["logprobs"] =
-                      shape == LogprobShape::kNone ? json(nullptr) : json{{"content", d.logprobs}};
-                } else {
-                  ch["text"] = d.text;
-                  ch["logprobs"] = shape == LogprobShape::kNone
-                                       ? json(nullptr)
-                                       : completion_logprobs(d.logprobs, offsets[c->index]);
-                  offsets[c->index] += d.text.size();
-                }
-                if (!chunk(json::array({ch}))) return fail();
-                wrote = true;
-              }
-              if (d.finished) {
-                if (c->finish == FinishReason::kError) {
-                  const std::string s =
-                      Sse(ErrorBody(500, "generation failed: " + c->error, "", "generation_error"));
-                  sink.write(s.data(), s.size());
-                  sink.done();
-                  return true;
-                }
-                std::string content;
-                json tool_calls;
-                const std::string fr = finish_reason(*c, content, tool_calls);
-                json ch = {{"index", c->index}, {"finish_reason", fr}};
-                if (chat) {
-                  json delta = json::object();
-                  if (job->tools_active) {
-                    if (!content.empty()) delta["content"] = content;
-                    if (!tool_calls.is_null()) {
-                      json calls = tool_calls;
-                      for (size_t k = 0; k < calls.size(); ++k) calls[k]["index"] = k;
-                      delta["tool_calls"] = calls;
-                    }
-                  }
-                  ch["delta"] = delta;
-                  ch["logprobs"] = nullptr;
-                } else {
-                  ch["text"] = "";
-                  ch["logprobs"] = nullptr;
-                }
-                if (!chunk(json::array({ch}))) return fail();
-                wrote = true;
-              }
-            }
-            all = all && c->done;
-          }
-          const auto now = std::chrono::steady_clock::now();
-          if (wrote) {
-            last_write = now;
-          } else if (now - last_write > std::chrono::seconds(1)) {
-            static const char kPing[] = ": ping\n\n";
-            if (!sink.write(kPing, sizeof(kPing) - 1)) return fail();
-            last_write = now;
-          }
-          if (all) break;
-        }
-        if (job->req.include_usage) {
-          json j = {{"id", job->id},
-                    {"object", object},
-                    {"created", job->created},
-                    {"model", opt.model_id},
-                    {"system_fingerprint", "origami"},
-                    {"choices", json::array()},
-                    {"usage", Usage(*job)}};
-          const std::string s = Sse(j);
-          if (!sink.write(s.data(), s.size())) return fail();
-        }
-        static const char kDone[] = "data: [DONE]\n\n";
-        if (!sink.write(kDone, sizeof(kDone) - 1)) return fail();
-        sink.done();
-        return true;
-      },
-      [job](bool) { job->CancelAll(); });  // a dropped connection frees the sequences at once
 }
 
 Server::Server(Engine& engine, const Tokenizer& tok, ServerOptions opt)

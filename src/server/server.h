@@ -10,6 +10,7 @@
 #include <string>
 
 #include "runtime/engine.h"
+#include "server/tool_deltas.h"
 #include "tokenizer/tokenizer.h"
 
 namespace origami::server {
@@ -20,11 +21,10 @@ struct RequestHooks {
   // tool_choice required/function). Return null for none; throw origami::Error for a 400.
   std::function<std::unique_ptr<TokenConstraint>(const nlohmann::json& body, const Tokenizer& tok)>
       make_constraint;
-  // Splits generated text into content and tool calls (OpenAI "tool_calls" array, arguments as
-  // JSON strings). Returns false when the text holds no tool call.
-  std::function<bool(const std::string& text, const nlohmann::json& body, std::string& content,
-                     nlohmann::json& tool_calls)>
-      parse_tool_calls;
+  // Makes the parser that splits a chat answer into content and tool calls, in the chat
+  // template's syntax, when a request has tools and tool_choice is not "none". Not set: tools
+  // are rendered into the prompt but the answer stays text.
+  std::function<std::unique_ptr<ToolDeltaBuilder>(const ToolParseOptions& opt)> make_tool_parser;
 };
 
 struct ServerOptions {

@@ -24,7 +24,7 @@ struct ByteMap {
       const bool printable =
           (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
       to_cp[b] = printable ? static_cast<uint32_t>(b) : next++;
-      AppendUtf8(to_cp[b], to_utf8[b]);
+      AppendUtf8(to_utf8[b], to_cp[b]);
     }
   }
   // Inverse: -1 when the code point is not one of the 256.

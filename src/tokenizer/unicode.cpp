@@ -77,7 +77,7 @@ std::vector<uint32_t> ToCodepoints(std::string_view s) {
 std::string FromCodepoints(const std::vector<uint32_t>& cps) {
   std::string out;
   out.reserve(cps.size());
-  for (uint32_t c : cps) AppendUtf8(c, out);
+  for (uint32_t c : cps) AppendUtf8(out, c);
   return out;
 }
 

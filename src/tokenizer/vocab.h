@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "util/utf8.h"
 
 namespace origami::tok {
 
@@ -85,7 +86,6 @@ std::unique_ptr<Model> MakeUnigramModel(const Vocab& v);
 // UTF-8 helpers shared by the models.
 // Length of the UTF-8 sequence at s[i], 1 for an invalid or truncated sequence.
 size_t Utf8CharLen(std::string_view s, size_t i);
-void AppendUtf8(uint32_t cp, std::string& out);
 // Decodes the code point at s[i] and advances i; invalid bytes give U+FFFD and advance by one.
 uint32_t NextCodepoint(std::string_view s, size_t& i);
 

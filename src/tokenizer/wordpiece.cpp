@@ -86,7 +86,7 @@ class WordPieceModel final : public Model {
     std::vector<size_t> off;
     for (uint32_t c : word) {
       off.push_back(s.size());
-      AppendUtf8(c, s);
+      AppendUtf8(s, c);
     }
     off.push_back(s.size());
     const size_t n_before = out.size();

@@ -289,6 +289,13 @@ TEST(ToolCallGrammar, NamedFunctionAndParallel) {
   EXPECT_TRUE(GrammarAccepts(g,
                              "<think>\nok\n</think>\n\n<tool_call>\n{\"name\": \"noop\", "
                              "\"arguments\": {}}\n</tool_call>"));
+  // Thinking off (a template that closed the think block itself): the call comes at once.
+  auto g_no_think = ToolCallGrammar(ToolCallFormat::kHermes, kTools, "noop", false, false);
+  EXPECT_FALSE(GrammarAccepts(g_no_think,
+                              "<think>\nok\n</think>\n\n<tool_call>\n{\"name\": \"noop\", "
+                              "\"arguments\": {}}\n</tool_call>"));
+  EXPECT_TRUE(GrammarAccepts(
+      g_no_think, "<tool_call>\n{\"name\": \"noop\", \"arguments\": {}}\n</tool_call>"));
   const std::string one = "<tool_call>\n{\"name\": \"noop\", \"arguments\": {}}\n</tool_call>";
   EXPECT_FALSE(GrammarAccepts(g, one + "\n" + one));
   auto gp = ToolCallGrammar(ToolCallFormat::kHermes, kTools, "", true);

@@ -2,6 +2,7 @@
 // list of weight types the kernel table covers.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,7 +20,7 @@ namespace origami::cpu::testing {
 inline const std::vector<DType>& WeightTypes() {
   static const std::vector<DType> t = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ5_0,
                                        DType::kQ8_0, DType::kQ4_1, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
-                                       DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+                                       DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4};
   return t;
 }
 
@@ -50,6 +51,13 @@ inline std::vector<uint8_t> RandomRow(DType t, int64_t n, std::mt19937& rng, flo
   }
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : row) b = static_cast<uint8_t>(byte(rng));
+  if (t == DType::kMXFP4) {
+    // The E8M0 byte gives 2^(e - 127) near `scale` (x 2^0..2^-2): random bytes would overflow.
+    const int e0 = 127 + static_cast<int>(std::lround(std::log2(scale)));
+    for (size_t off = 0; off < row.size(); off += sizeof(BlockMxfp4))
+      row[off] = static_cast<uint8_t>(std::clamp(e0 - byte(rng) % 3, 0, 255));
+    return row;
+  }
   const size_t bs = Traits(t).type_size;
   const bool kquant = Traits(t).block_size == kQK_K;
   for (size_t off = 0; off < row.size(); off += bs) {

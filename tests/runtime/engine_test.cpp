@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -262,6 +263,108 @@ TEST(Engine, RejectsBadRequestsAndOverload) {
   EXPECT_TRUE(overloaded);
   for (auto& x : s) x->Cancel();
   for (auto& x : s) Drain(*x);
+}
+
+// A two-stage pipeline inside one process, as src/dist runs it across ranks: layers [0, split)
+// against the engine's pool (which holds only those layers), layers [split, n) against a mirror
+// pool of the same geometry addressed by the engine's block ids, through views made per step.
+class TwoStageForward : public BatchForward {
+ public:
+  TwoStageForward(const Model& m, ThreadPool& pool, int split)
+      : spec_(m.spec()), first_(m.spec(), pool), second_(m.spec(), pool), split_(split) {}
+  void Start(int n_blocks, int block_size) {
+    mirror_ = std::make_unique<KvPool>(KvShapeSpec(spec_, split_, spec_.n_layer()), n_blocks,
+                                       block_size);
+    holder_ = std::make_unique<KvCache>(*mirror_, n_blocks * block_size);
+    ASSERT_TRUE(holder_->Grow(n_blocks * block_size));
+  }
+  void Forward(const BatchToken* batch, int n, float* logits) override {
+    if (++calls == fail_at) {
+      // Fails only once the test has queued every request (else Submit would race the failure).
+      while (!armed.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      Fail("stage 1 is lost");
+    }
+    tokens += n;
+    std::vector<float> hidden(static_cast<size_t>(n) * spec_.n_embd);
+    first_.ForwardStage(batch, n, 0, split_, nullptr, hidden.data(), nullptr);
+    std::vector<std::unique_ptr<KvCache>> views;
+    std::vector<BatchToken> second(batch, batch + n);
+    for (auto& t : second) {
+      auto v = std::make_unique<KvCache>(*mirror_, mirror_->n_blocks() * mirror_->block_size());
+      for (int b : t.cache->blocks()) {
+        mirror_->Retain(b);
+        v->AppendShared(b);
+      }
+      t.cache = v.get();
+      views.push_back(std::move(v));
+    }
+    second_.ForwardStage(second.data(), n, split_, spec_.n_layer(), hidden.data(), nullptr, logits);
+  }
+  int calls = 0, fail_at = -1;
+  std::atomic<bool> armed{false};
+  int64_t tokens = 0;
+
+ private:
+  const DecoderSpec& spec_;
+  Decoder first_, second_;
+  int split_;
+  std::unique_ptr<KvPool> mirror_;
+  std::unique_ptr<KvCache> holder_;
+};
+
+TEST(Engine, ForwardSeamWithMirrorPoolsGivesTheSameTokens) {
+  ThreadPool pool(1);
+  TwoStageForward fwd(*SharedModel(), pool, 2);
+  EngineOptions opt;
+  opt.n_parallel = 4;
+  opt.kv_tokens = 1024;
+  opt.prefill_chunk = 7;
+  opt.forward = &fwd;
+  opt.kv_first_layer = 0;
+  opt.kv_last_layer = 2;
+  Engine engine(*SharedModel(), pool, opt);
+  fwd.Start(engine.kv_blocks(), engine.kv_block_size());
+  // Two rounds of the same four prompts: the second takes shared prefix blocks from the cache,
+  // which must be valid in the mirror pool too.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 4; ++i) streams.push_back(engine.Submit(Greedy(Prompt(i, 20 + 11 * i), 16)));
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(Drain(*streams[i]).tokens, SessionGreedy(Prompt(i, 20 + 11 * i), 16))
+          << "round " << round << " request " << i;
+  }
+  EXPECT_GT(engine.Stats().prompt_tokens_cached, 0);
+  EXPECT_GT(fwd.calls, 0);
+  EXPECT_EQ(engine.Stats().kv_blocks_in_use, 0);
+}
+
+TEST(Engine, FailingForwardSeamFailsEveryRequestAndRefusesNewOnes) {
+  ThreadPool pool(1);
+  TwoStageForward fwd(*SharedModel(), pool, 3);
+  fwd.fail_at = 3;
+  std::atomic<int> fatal{0};
+  EngineOptions opt;
+  opt.n_parallel = 2;
+  opt.kv_tokens = 512;
+  opt.forward = &fwd;
+  opt.kv_last_layer = 3;
+  opt.on_fatal = [&](const std::string& e) {
+    EXPECT_NE(e.find("stage 1 is lost"), std::string::npos);
+    ++fatal;
+  };
+  Engine engine(*SharedModel(), pool, opt);
+  fwd.Start(engine.kv_blocks(), engine.kv_block_size());
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(engine.Submit(Greedy(Prompt(i, 10), 50)));
+  fwd.armed = true;
+  for (auto& s : streams) {
+    const Result r = Drain(*s);
+    EXPECT_EQ(r.final.finish, FinishReason::kError);
+    EXPECT_NE(r.final.error.find("stage 1 is lost"), std::string::npos);
+  }
+  EXPECT_THROW(engine.Submit(Greedy(Prompt(9, 10), 4)), Error);
+  engine.Shutdown();  // joins the engine thread: on_fatal has run
+  EXPECT_EQ(fatal.load(), 1);
 }
 
 }  // namespace

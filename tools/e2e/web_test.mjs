@@ -16,7 +16,8 @@ const outDir = process.env.ORIGAMI_E2E_OUT || ".";
 mkdirSync(outDir, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), "origami-chromium-"));
 
-const srv = await startServer(["--parallel", "2"]);
+// A long sequence limit, so the Stop test's generation cannot end by itself before the click.
+const srv = await startServer(["--parallel", "2", "--max-seq-len", "16384", "-c", "32768"]);
 // A fresh profile directory (playwright passes it as --user-data-dir).
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: chromium_path,
@@ -55,6 +56,12 @@ try {
   });
 
   await test("Stop ends a long generation and frees the slot", async () => {
+    // The page's request gains ignore_eos (an extension), so the story cannot end on its own
+    // between the checks and the click.
+    await page.route("**/v1/chat/completions", async (route) => {
+      const body = JSON.parse(route.request().postData());
+      await route.continue({ postData: JSON.stringify({ ...body, ignore_eos: true }) });
+    });
     await page.fill("#maxtok", "100000");
     await page.fill("#temp", "1");
     await page.fill("#input", "Tell me a very long story.");

@@ -89,7 +89,9 @@ KernelTable ScalarTable() {
   Set(t, DType::kQ4_K, DType::kQ8_K, ref::VecDotQ4_K);
   Set(t, DType::kQ5_K, DType::kQ8_K, ref::VecDotQ5_K);
   Set(t, DType::kQ6_K, DType::kQ8_K, ref::VecDotQ6_K);
-  Set(t, DType::kMXFP4, DType::kF32, ref::VecDotMxfp4);  // MoE arch work (issue 6): scalar only so far
+  // MXFP4 pairs with Q8_0 activations, as in ggml: the E2M1 values are small integers, so the block
+  // dot product is exact in int32 (ref::VecDotMxfp4 with F32 activations stays as the oracle).
+  Set(t, DType::kMXFP4, DType::kQ8_0, ref::VecDotMxfp4Q8_0);
   t.quantize[static_cast<uint32_t>(DType::kF32)] = ref::QuantizeActF32;
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = ref::QuantizeActQ8_0;
   t.quantize[static_cast<uint32_t>(DType::kQ8_1)] = ref::QuantizeActQ8_1;
@@ -109,8 +111,12 @@ KernelTable Avx2Table() {
   Set(t, DType::kQ8_0, DType::kQ8_0, x86::VecDotQ8_0Avx2, x86::VecDotRowsQ8_0Avx2);
   Set(t, DType::kQ4_K, DType::kQ8_K, x86::VecDotQ4_KAvx2, x86::VecDotRowsQ4_KAvx2, x86::VecDotTileQ4_KAvx2);
   Set(t, DType::kQ6_K, DType::kQ8_K, x86::VecDotQ6_KAvx2, x86::VecDotRowsQ6_KAvx2);
+  Set(t, DType::kMXFP4, DType::kQ8_0, x86::VecDotMxfp4Avx2, x86::VecDotRowsMxfp4Avx2, x86::VecDotTileMxfp4Avx2);
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = x86::QuantizeQ8_0Avx2;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = x86::QuantizeQ8_KAvx2;
+  // Q4_0 and Q8_0 matrices are repacked at load for these (Model::PrepareWeights).
+  t.q4_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ4_0x8Avx2, x86::VecDotTileQ4_0x8Avx2};
+  t.q8_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ8_0x8Avx2, x86::VecDotTileQ8_0x8Avx2};
   return t;
 }
 
@@ -130,6 +136,7 @@ KernelTable NeonTable() {
   t.isa = Isa::kNeon;
   Set(t, DType::kQ4_0, DType::kQ8_0, arm::VecDotQ4_0Neon, arm::VecDotRowsQ4_0Neon);
   Set(t, DType::kQ8_0, DType::kQ8_0, arm::VecDotQ8_0Neon, arm::VecDotRowsQ8_0Neon);
+  Set(t, DType::kMXFP4, DType::kQ8_0, arm::VecDotMxfp4Neon, arm::VecDotRowsMxfp4Neon);
   return t;
 }
 #endif

@@ -43,6 +43,10 @@ struct TypeKernels {
 struct KernelTable {
   Isa isa = Isa::kScalar;
   TypeKernels weights[64];         // indexed by the ggml type id
+  // Kernels of the repacked layouts (rows form and tile only; unset: this ISA keeps such
+  // matrices as they are in the file).
+  TypeKernels q4_0x8;              // Q4_0 as Layout::kQ4_0x8
+  TypeKernels q8_0x8;              // Q8_0 as Layout::kQ8_0x8
   QuantizeRowFn quantize[64] = {}; // activation converters, indexed by the activation type id
 
   const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
@@ -59,12 +63,18 @@ std::vector<Isa> AvailableIsas();
 // this machine cannot run, or an unknown name, also gives the best available.
 Isa SelectIsa(const char* requested);
 
-// A weight matrix: rows x cols in `type`, rows contiguous, row stride RowBytes(type, cols).
+// How a matrix's bytes are ordered. kRows: as in the GGUF file. kQ4_0x8 / kQ8_0x8: Q4_0 / Q8_0
+// rows interleaved in groups of 8 for the kernels, made once at load (repack.h); same bytes.
+enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8 };
+const char* LayoutName(Layout layout);
+
+// A weight matrix: rows x cols in `type`, row stride RowBytes(type, cols) (kRows: rows contiguous).
 struct MatrixView {
   DType type = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  Layout layout = Layout::kRows;
 };
 
 // Reusable scratch memory so the hot path does not allocate once warmed up.

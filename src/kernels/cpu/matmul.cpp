@@ -1,7 +1,9 @@
 // MatMul (decode mat-vec and prefill mat-mat over the kernel table) and DequantizeRow.
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/repack.h"
 #include "util/error.h"
 
 namespace origami::cpu {
@@ -28,8 +30,13 @@ void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n
             ThreadPool& pool, Workspace& ws) {
   if (n_tokens <= 0 || w.rows <= 0) return;
   if (static_cast<uint32_t>(w.type) >= 64) FailKind(ErrorKind::kUnsupported, "matmul: unknown weight type");
-  const TypeKernels& tk = k.For(w.type);
-  if (!tk.vec_dot)
+  const bool repacked = w.layout != Layout::kRows;
+  const TypeKernels* lk = repacked ? LayoutKernels(k, w.layout) : nullptr;
+  if (repacked && (!lk || w.type != LayoutType(w.layout) || w.rows % kRepackRows != 0))
+    FailKind(ErrorKind::kUnsupported, "matmul: no {} kernel for a {} matrix in layout {} ({} rows)", IsaName(k.isa),
+             TypeName(w.type), LayoutName(w.layout), w.rows);
+  const TypeKernels& tk = repacked ? *lk : k.For(w.type);
+  if (!tk.vec_dot && !repacked)
     FailKind(ErrorKind::kUnsupported, "matmul: no {} kernel for weight type {}", IsaName(k.isa), TypeName(w.type));
   const TypeTraits& wt = Traits(w.type);
   const TypeTraits& at = Traits(tk.act_type);
@@ -99,7 +106,24 @@ void DequantizeRow(const MatrixView& w, int64_t row, float* out) {
   if (!tr.to_float) FailKind(ErrorKind::kUnsupported, "dequantize: no conversion for {}", tr.name);
   if (w.cols % tr.block_size != 0) Fail("dequantize: {} row of {} columns is not whole blocks", tr.name, w.cols);
   const size_t stride = RowBytes(w.type, w.cols);
+  if (w.layout != Layout::kRows) {  // an embedding table that is also the (repacked) output
+    uint8_t stack[16384];
+    std::vector<uint8_t> heap(stride > sizeof stack ? stride : 0);
+    uint8_t* blocks = heap.empty() ? stack : heap.data();
+    ReadRow(w.layout, w.data, w.cols, row, blocks);
+    tr.to_float(blocks, out, w.cols);
+    return;
+  }
   tr.to_float(static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row) * stride, out, w.cols);
+}
+
+const char* LayoutName(Layout layout) {
+  switch (layout) {
+    case Layout::kRows: return "rows";
+    case Layout::kQ4_0x8: return "Q4_0x8";
+    case Layout::kQ8_0x8: return "Q8_0x8";
+  }
+  return "?";
 }
 
 }  // namespace origami::cpu

@@ -28,9 +28,13 @@ void BuildGemma3(const gguf::File& f, DecoderSpec& spec) {
   // Every sixth layer is global (llama.cpp's swa pattern 6); a file may say otherwise.
   const int pattern = static_cast<int>(meta.U32Or("attention.sliding_window_pattern", 6));
   if (pattern <= 0) Fail("{}: bad gemma3.attention.sliding_window_pattern {}", f.path(), pattern);
-  // query_pre_attn_scalar is not in the GGUF; llama.cpp uses 1/sqrt(key_length) (all but 27B, where
-  // it is n_embd/n_head). A file may carry attention.scale explicitly.
-  const float scale = meta.F32Or("attention.scale", 0.0f);
+  // query_pre_attn_scalar is not in the GGUF. llama.cpp scales scores by 1/sqrt(key_length), except
+  // for the 27B model, which it recognizes by its 62 layers and gives 1/sqrt(n_embd / n_head)
+  // (query_pre_attn_scalar 168 = 5376 / 32, while its head_dim is 128). We follow that rule so a
+  // real 27B file runs as it does there; a file may also carry attention.scale explicitly.
+  float scale = meta.F32Or("attention.scale", 0.0f);
+  if (scale == 0.0f && spec.n_layer() == 62)
+    scale = 1.0f / std::sqrt(static_cast<float>(spec.n_embd / spec.layers.front().n_head));
   for (int i = 0; i < spec.n_layer(); ++i) {
     LayerSpec& l = spec.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";

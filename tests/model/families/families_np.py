@@ -243,7 +243,9 @@ class Gemma3(Family):
     pre_feedforward_layernorm -> GeGLU (gelu tanh approximation) -> post_feedforward_layernorm -> add.
     q_norm/k_norm per head before rope. Layer i is a sliding-window ("local") layer unless
     (i + 1) % 6 == 0; local layers use rope base 10000 (rope_local_base_freq), global layers
-    rope_theta (rope.freq_base). Scores scaled by query_pre_attn_scalar^-0.5 = head_dim^-0.5 here.
+    rope_theta (rope.freq_base). Scores scaled by query_pre_attn_scalar^-0.5, which the GGUF does
+    not hold: head_dim for every size but the 27B (62 layers), whose config says hidden_size /
+    num_attention_heads = 168 (llama.cpp picks the 27B by its layer count the same way).
     Tied output embedding."""
     arch = "gemma3"
     qk_norm = True
@@ -252,6 +254,14 @@ class Gemma3(Family):
 
     def is_local(self, li):
         return (li + 1) % int(self.md("attention.sliding_window_pattern", 6)) != 0
+
+    def attn_scale(self, li):
+        explicit = float(self.md("attention.scale", 0.0))
+        if explicit:
+            return explicit
+        if self.n_layer == 62:
+            return 1.0 / math.sqrt(self.n_embd // self.n_head)
+        return 1.0 / math.sqrt(self.head_dim)
 
     def window(self, li):
         return int(self.md("attention.sliding_window", 0)) if self.is_local(li) else 0

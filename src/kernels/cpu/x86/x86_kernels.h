@@ -32,8 +32,20 @@ void VecDotTileQ4_0Avx2(int64_t n, float* out, size_t out_stride, const void* w,
                         const void* a, size_t a_stride, int64_t n_tok);
 void VecDotTileQ4_KAvx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                         const void* a, size_t a_stride, int64_t n_tok);
+// Q4_0 / Q8_0 repacked as Q4_0x8 / Q8_0x8 (kernels/cpu/repack.h): w at a group boundary, rows a multiple of 8.
+void VecDotRowsQ4_0x8Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ4_0x8Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                          const void* a, size_t a_stride, int64_t n_tok);
+void VecDotRowsQ8_0x8Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ8_0x8Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                          const void* a, size_t a_stride, int64_t n_tok);
 // The 4-row forms the 8-row kernels use for their last rows.
 void VecDotRows4Q4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+// MXFP4 x Q8_0 (mxfp4_avx2.cpp).
+void VecDotMxfp4Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotRowsMxfp4Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileMxfp4Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                         const void* a, size_t a_stride, int64_t n_tok);
 // Same bytes as ref::QuantizeActQ8_0 / QuantizeActQ8_K (tested bit-exact).
 void QuantizeQ8_0Avx2(const float* x, void* dst, int64_t n);
 void QuantizeQ8_KAvx2(const float* x, void* dst, int64_t n);

@@ -1,0 +1,49 @@
+// Weight layouts repacked once at load for the kernels (kernels.h's Layout).
+//
+// Q4_0x8 and Q8_0x8: the rows of a Q4_0 / Q8_0 matrix in groups of 8, block by block. Both block
+// types are an fp16 scale followed by Q quant bytes (Q = 16 for Q4_0's 32 nibbles, 32 for Q8_0).
+// For each block index b of a group, 16 + 8 Q bytes (exactly the 8 original blocks, so a group
+// covers the same bytes as its 8 rows did):
+//   [16 B]   the 8 rows' fp16 scales, row k at bytes 2k..2k+1
+//   [8 Q B]  Q/4 vectors of 32 bytes; vector j, 32-bit lane k = quant bytes 4j..4j+3 of row k
+// so one 32-byte load feeds 8 rows (one per lane) with no transposition at run time, the 8 scales
+// arrive as one 16-byte load, and each thread reads one contiguous stream per group instead of 8.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+
+namespace origami::cpu {
+
+inline constexpr int64_t kRepackRows = 8;
+
+// The layout `k` has kernels for that the row-major matrix `w` can be repacked to (kRows: none).
+Layout RepackTarget(const KernelTable& k, const MatrixView& w);
+// The type a layout holds (kQ4_0x8: Q4_0, ...), and the layout's kernels in `k` (null: none).
+DType LayoutType(Layout layout);
+const TypeKernels* LayoutKernels(const KernelTable& k, Layout layout);
+
+// Writes a row-major matrix of LayoutType(to) (rows a multiple of 8) in layout `to` at dst (the
+// same number of bytes); dst may equal src (in place) but must not otherwise overlap it.
+void Repack(Layout to, const void* src, void* dst, int64_t rows, int64_t cols);
+// The inverse, in place.
+void Unpack(Layout from, void* data, int64_t rows, int64_t cols);
+// Row `row` of a repacked matrix as row-major blocks (RowBytes(LayoutType(from), cols) at dst).
+void ReadRow(Layout from, const void* data, int64_t cols, int64_t row, void* dst);
+
+inline void RepackQ4_0x8(void* data, int64_t rows, int64_t cols) { Repack(Layout::kQ4_0x8, data, data, rows, cols); }
+
+namespace ref {
+// Scalar twins of the repacked kernels (kernels.h's VecDotRowsFn / VecDotTileFn; w points at a
+// group boundary, rows a multiple of 8, stride = RowBytes(type, n)). Same sums in the same order
+// as the scalar Q4_0 / Q8_0 vec_dot of each row.
+void VecDotRowsQ4_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ4_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                      const void* a, size_t a_stride, int64_t n_tok);
+void VecDotRowsQ8_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ8_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                      const void* a, size_t a_stride, int64_t n_tok);
+}  // namespace ref
+
+}  // namespace origami::cpu

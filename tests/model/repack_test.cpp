@@ -1,0 +1,131 @@
+// Model::PrepareWeights: a model whose Q4_0 matrices were repacked for the kernels gives the same
+// logits, bit for bit, as the file's own layout, in decode and in prefill, and the embeddings it
+// reads from a repacked (tied) table are the original rows; Q8_0 matrices give the same logits up
+// to float summation order. On a CPU whose kernels keep these types as they are, nothing is
+// repacked and the comparisons still hold.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "model/model.h"
+#include "model/synth.h"
+#include "runtime/session.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace origami {
+namespace {
+
+std::string SynthQ4_0(const std::string& arch, const std::string& vocab = "", const std::string& type = "Q4_0") {
+  const auto path = std::filesystem::temp_directory_path() / ("origami_repack_" + arch + type + ".gguf");
+  SynthOptions o;
+  o.arch = arch;
+  o.vocab = vocab;
+  o.preset = "tiny";
+  o.type = type;
+  o.seed = 7;
+  o.output = path.string();
+  WriteSynthModel(o);
+  return o.output;
+}
+
+std::vector<float> Logits(const Model& m, const std::vector<int32_t>& prompt, int steps) {
+  ThreadPool pool(2);
+  Session s(m, pool, 64);
+  std::vector<float> all;
+  auto l = s.Eval(prompt);  // prefill (several tokens at once)
+  all.insert(all.end(), l.begin(), l.end());
+  for (int i = 0; i < steps; ++i) {  // decode, one token at a time
+    const int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    l = s.Eval(std::vector<int32_t>{next});
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  return all;
+}
+
+TEST(PrepareWeights, RepackedModelGivesIdenticalLogits) {
+  for (const std::string arch : {"llama", "qwen3"}) {
+    const std::string path = SynthQ4_0(arch);
+    auto plain = Model::Open(path);
+    auto packed = Model::Open(path);
+    const Model::Prepared plan = packed->PlanWeights(cpu::Kernels());
+    const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
+    EXPECT_EQ(plan.tensors, p.tensors);  // what `origami info` states is what the load does
+    EXPECT_EQ(plan.bytes, p.bytes);
+    EXPECT_EQ(plan.layout, p.layout);
+    if (cpu::Kernels().q4_0x8.vec_dot_rows) {
+      EXPECT_GT(p.tensors, 0) << arch;
+      EXPECT_EQ(p.layout, cpu::Layout::kQ4_0x8);
+      EXPECT_EQ(packed->spec().layers[0].wq.layout, cpu::Layout::kQ4_0x8);
+    } else {
+      EXPECT_EQ(p.tensors, 0) << arch;
+    }
+    const std::vector<int32_t> prompt = {1, 70, 101, 108, 108, 111, 32, 119};
+    EXPECT_EQ(Logits(*plain, prompt, 6), Logits(*packed, prompt, 6)) << arch;
+    std::filesystem::remove(path);
+  }
+}
+
+// qwen2 ties its output to the embeddings; with a 128256-token vocabulary (a multiple of 8) the
+// shared table is repacked, and every embedding lookup must still read the original row.
+TEST(PrepareWeights, TiedOutputAndEmbeddingsShareTheRepackedTable) {
+  const std::string vocab = std::string(ORIGAMI_SHARED_DIR) + "/tokenizer/ggml-vocab-llama-bpe.gguf";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "shared data missing: " << vocab;
+  const std::string path = SynthQ4_0("qwen2", vocab);
+  auto plain = Model::Open(path);
+  auto packed = Model::Open(path);
+  packed->PrepareWeights(cpu::Kernels());
+  ASSERT_TRUE(packed->spec().tied_output);
+  if (cpu::Kernels().q4_0x8.vec_dot_rows) {
+    EXPECT_EQ(packed->spec().output.layout, cpu::Layout::kQ4_0x8);
+    EXPECT_EQ(packed->spec().tok_embd.layout, cpu::Layout::kQ4_0x8);
+    EXPECT_EQ(packed->spec().tok_embd.data, packed->spec().output.data);
+  }
+  const std::vector<int32_t> prompt = {9906, 11, 1917, 0, 128000, 128255, 17, 3};
+  EXPECT_EQ(Logits(*plain, prompt, 4), Logits(*packed, prompt, 4));
+  std::filesystem::remove(path);
+}
+
+// Q8_0x8 sums each row in 8 lanes with one FMA per block where the row-major kernel sums per row:
+// the same exact block products added in another order. Over a few layers of a tiny model that
+// moves logits by float32 rounding only (~1e-7 relative per matmul); 1e-4 of the largest logit
+// leaves room for the propagation, and the greedy choices must not change.
+TEST(PrepareWeights, RepackedQ8_0ModelMatchesWithinSummationError) {
+  const std::string path = SynthQ4_0("llama", "", "Q8_0");
+  auto plain = Model::Open(path);
+  auto packed = Model::Open(path);
+  const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
+  if (cpu::Kernels().q8_0x8.vec_dot_rows) EXPECT_EQ(p.layout, cpu::Layout::kQ8_0x8);
+  const std::vector<int32_t> prompt = {1, 70, 101, 108, 108, 111, 32, 119};
+  const auto a = Logits(*plain, prompt, 6), b = Logits(*packed, prompt, 6);
+  ASSERT_EQ(a.size(), b.size());
+  float amax = 0, diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    amax = std::max(amax, std::fabs(a[i]));
+    diff = std::max(diff, std::fabs(a[i] - b[i]));
+  }
+  EXPECT_LE(diff, 1e-4f * amax) << "largest logit " << amax;
+  const size_t n_vocab = plain->spec().n_vocab;
+  for (size_t row = 0; row < a.size() / n_vocab; ++row)
+    EXPECT_EQ(std::max_element(a.begin() + row * n_vocab, a.begin() + (row + 1) * n_vocab) - a.begin(),
+              std::max_element(b.begin() + row * n_vocab, b.begin() + (row + 1) * n_vocab) - b.begin());
+  std::filesystem::remove(path);
+}
+
+TEST(PrepareWeights, RejectsABadLayerRange) {
+  const std::string path = SynthQ4_0("llama");
+  auto m = Model::Open(path);
+  const int n = static_cast<int>(m->spec().layers.size());
+  EXPECT_THROW(m->PrepareWeights(cpu::Kernels(), 0, n + 1, false), Error);
+  EXPECT_THROW(m->PrepareWeights(cpu::Kernels(), 2, 1, false), Error);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace origami
