@@ -41,7 +41,7 @@ void AddQuantizeCommand(CLI::App& app, Action& action) {
   sub->add_option("output", o->q.output, "output GGUF")->required();
   sub->add_option("type", o->q.type,
                   "F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q3_K_M, Q4_K, Q4_K_S, Q4_K_M, Q5_K, Q5_K_S, "
-                  "Q5_K_M, Q6_K")
+                  "Q5_K_M, Q6_K, NVFP4")
       ->required();
   AddThreadsOption(*sub, o->threads);
   sub->callback([o, &action] { action = [o] { return Quantize(*o); }; });

@@ -38,6 +38,7 @@ struct ServeOptions {
   bool cors = false;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
+  dist::ServeClusterOptions cluster;  // under mpirun
 };
 
 std::string ReadFile(const std::string& path, const char* what) {
@@ -86,7 +87,7 @@ int Serve(const ServeOptions& o) {
   ThreadPool pool(o.threads);
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
   std::unique_ptr<dist::ServeCluster> cluster;
-  if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo)))
+  if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo, o.cluster)))
     return 0;
   if (!cluster) model->PrepareWeights(cpu::Kernels());  // a cluster prepared each rank's own layers
   Engine engine(*model, pool, eo);
@@ -170,6 +171,15 @@ void AddServeCommand(CLI::App& app, Action& action) {
   sub->add_flag("--cors", o->cors, "allow cross-origin requests (Access-Control-Allow-Origin: *)");
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "do not reuse KV blocks of earlier prompts");
+  sub->add_option("--split", o->cluster.split,
+                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each "
+                  "rank's free memory");
+  sub->add_option("--wire", o->cluster.wire,
+                  "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
+      ->capture_default_str();
+  sub->add_option("--dist-timeout", o->cluster.timeout_s,
+                  "under mpirun: seconds to wait for a stage before giving up (default 300, or "
+                  "ORIGAMI_DIST_TIMEOUT)");
   AddThreadsOption(*sub, o->threads);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }

@@ -357,8 +357,8 @@ PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool
 
 namespace origami::dist {
 
-std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
-                                                 EngineOptions& eo) {
+std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool, EngineOptions& eo,
+                                                 const ServeClusterOptions& opts) {
   auto world = World::Init();
   const int rank = world->rank();
   try {
@@ -371,9 +371,14 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
       po.timeout_s = std::strtod(t, &end);
       if (*end || !(po.timeout_s > 0)) Fail("ORIGAMI_DIST_TIMEOUT must be seconds > 0, got '{}'", t);
     }
+    if (opts.timeout_s > 0) po.timeout_s = opts.timeout_s;
+    if (opts.wire == "bf16")
+      po.wire = Wire::kBf16;
+    else if (opts.wire != "f32")
+      Fail("--wire must be f32 or bf16, got '{}'", opts.wire);
     std::vector<uint64_t> free_memory;
     // KV per rank is planned for the whole pool (kv_tokens positions of its layers).
-    auto plan = PlanForWorld(*world, model, SplitRequest{}, eo.kv_tokens, &free_memory,
+    auto plan = PlanForWorld(*world, model, ParseSplit(opts.split), eo.kv_tokens, &free_memory,
                              HeadAt::kFirstRank);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const Stage& own = plan[static_cast<size_t>(rank)];

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dist/pipeline.h"
@@ -66,6 +67,14 @@ class EnginePipeline : public BatchForward {
   bool started_ = false, shut_down_ = false;
 };
 
+// serve's flags for the cluster (as run's): empty split = by free memory, wire "f32" or "bf16",
+// timeout_s <= 0: ORIGAMI_DIST_TIMEOUT or the default.
+struct ServeClusterOptions {
+  std::string split;
+  std::string wire = "f32";
+  double timeout_s = 0;
+};
+
 // `serve` under mpirun, as the serve command sees it.
 class ServeCluster {
  public:
@@ -73,8 +82,8 @@ class ServeCluster {
   // on rank 0). Ranks 1..n-1 run their stages here until rank 0 shuts down, then get null (and
   // exit 0). Rank 0 gets the cluster, with `eo` set to compute through it. An error on any rank
   // ends the whole job, naming the rank.
-  static std::unique_ptr<ServeCluster> Join(Model& model, ThreadPool& pool,
-                                            EngineOptions& eo);
+  static std::unique_ptr<ServeCluster> Join(Model& model, ThreadPool& pool, EngineOptions& eo,
+                                            const ServeClusterOptions& opts = {});
   ~ServeCluster();
   // Sends the engine's KV geometry to the workers (before the server takes requests).
   void Start(const Engine& engine);

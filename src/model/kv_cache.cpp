@@ -17,15 +17,23 @@ KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_wind
   for (const auto& l : spec.layers) window_ = std::max(window_, l.sliding_window);
   if (n_window_blocks < 0) n_window_blocks = n_blocks;
   if (window_ > 0 && n_window_blocks == 0) Fail("KV pool with sliding layers needs window blocks");
+  std::vector<size_t> offsets;  // per layer: where its K starts, in floats (V follows K)
+  size_t total = 0;
   for (const auto& l : spec.layers) {
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
     const bool sliding = window_ > 0 && l.sliding_window > 0;
     const int64_t positions = static_cast<int64_t>(sliding ? n_window_blocks : n_blocks) * block_size;
     sliding_.push_back(sliding);
     row_.push_back(row);
-    k_.emplace_back(static_cast<size_t>(row * positions));
-    v_.emplace_back(static_cast<size_t>(row * positions));
+    offsets.push_back(total);
+    total += 2 * static_cast<size_t>(row * positions);
     (sliding ? win_block_bytes_ : main_block_bytes_) += 2 * static_cast<uint64_t>(row) * block_size * sizeof(float);
+  }
+  mem_ = std::make_unique<AnonymousBuffer>(total * sizeof(float));
+  auto* base = reinterpret_cast<float*>(mem_->data());
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    k_.push_back(base + offsets[i]);
+    v_.push_back(base + offsets[i] + (i + 1 < offsets.size() ? offsets[i + 1] - offsets[i] : total - offsets[i]) / 2);
   }
   blocks_.resize(n_blocks);
   free_.reserve(n_blocks);
@@ -38,9 +46,7 @@ KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_wind
 }
 
 uint64_t KvPool::Bytes() const {
-  uint64_t b = 0;
-  for (size_t i = 0; i < k_.size(); ++i) b += 2 * k_[i].size() * sizeof(float);
-  return b;
+  return mem_ ? mem_->size() : 0;
 }
 
 int KvPool::Allocate() {

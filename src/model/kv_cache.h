@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "model/spec.h"
+#include "util/mapped_file.h"
 
 namespace origami {
 
@@ -76,10 +77,10 @@ class KvPool {
 
   // Rows of [n_head_kv * head_dim] floats. A sliding layer's rows live in the block's window part.
   float* K(int layer, int block, int offset) {
-    return k_[layer].data() + Row(layer, Slot(layer, block), offset);
+    return k_[layer] + Row(layer, Slot(layer, block), offset);
   }
   float* V(int layer, int block, int offset) {
-    return v_[layer].data() + Row(layer, Slot(layer, block), offset);
+    return v_[layer] + Row(layer, Slot(layer, block), offset);
   }
   uint64_t Bytes() const;
   // Bytes of one block's full-attention rows, and of one window part.
@@ -111,7 +112,10 @@ class KvPool {
   int block_size_;
   int shift_;
   std::vector<int64_t> row_;               // per layer: n_head_kv * head_dim
-  std::vector<std::vector<float>> k_, v_;  // per layer: [n_blocks, block_size, row]
+  // Every layer's K and V in one anonymous mapping: pages are zero until written, so a pool sized
+  // for the whole context costs memory (and start-up time) only for the positions in use.
+  std::unique_ptr<AnonymousBuffer> mem_;
+  std::vector<float*> k_, v_;              // per layer: [n_blocks (or window parts), block_size, row]
   std::vector<Block> blocks_;
   std::vector<int> free_;
   std::list<int> lru_;  // indexed blocks with refcount 0, oldest first

@@ -28,7 +28,7 @@ class Model {
   };
   // Rewrites the matrices of layers [first_layer, last_layer) (and the output matrix when
   // `output`; a tied output is the embedding table too, which then reads rows from the new layout)
-  // into the layouts `kernels` read fastest (kernels/cpu/repack.h). The new copy lives in huge-page
+  // into the layouts `kernels` read fastest (kernels/cpu/repack.h). The new copy lives in
   // anonymous memory and each source range is dropped from the mapping as soon as it is copied, so
   // resident memory does not grow by more than a chunk. Only those layers' pages are touched, so a
   // pipeline stage stays resident in its own layers. Call before any decoding;

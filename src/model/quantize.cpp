@@ -33,6 +33,7 @@ constexpr Scheme kSchemes[] = {
     {"Q4_K_S", "Q4_K", nullptr, "Q6_K", 14},  {"Q4_K_M", "Q4_K", "Q6_K", "Q6_K", 15},
     {"Q5_K", "Q5_K", nullptr, "Q6_K", 16},    {"Q5_K_S", "Q5_K", nullptr, "Q6_K", 16},
     {"Q5_K_M", "Q5_K", "Q6_K", "Q6_K", 17},   {"Q6_K", "Q6_K", nullptr, "Q6_K", 18},
+    {"NVFP4", "NVFP4", nullptr, nullptr, 39},  // LLAMA_FTYPE_MOSTLY_NVFP4
 };
 
 const Scheme* FindScheme(const std::string& name) {

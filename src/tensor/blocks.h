@@ -10,6 +10,7 @@ namespace origami {
 
 inline constexpr int kQK4_0 = 32, kQK4_1 = 32, kQK5_0 = 32, kQK5_1 = 32, kQK8_0 = 32, kQK8_1 = 32;
 inline constexpr int kQKMxfp4 = 32;
+inline constexpr int kQKNvfp4 = 64;
 inline constexpr int kKScaleSize = 12;
 
 struct BlockQ4_0 {    // x = (q - 8) * d
@@ -75,6 +76,10 @@ struct BlockMxfp4 {   // x = kE2M1[q] * 2^(e - 127) / 2  (E8M0 shared exponent)
   uint8_t e;
   uint8_t qs[16];     // element j low nibble of byte j, element j+16 high nibble
 };
+struct BlockNvfp4 {   // x = kE2M1[q] * ue4m3(d[s]) for the 16-element sub-block s (see tensor/nvfp4.h)
+  uint8_t d[4];       // one UE4M3 scale per sub-block of 16
+  uint8_t qs[32];     // sub-block s: bytes 8s..8s+7, element j low nibble, element j+8 high nibble
+};
 
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
@@ -89,5 +94,6 @@ static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockMxfp4) == 17);
+static_assert(sizeof(BlockNvfp4) == 36);
 
 }  // namespace origami

@@ -16,6 +16,9 @@ namespace ref {
 // dtype_mxfp4.cpp
 void DequantMxfp4(const void* src, float* dst, int64_t n);
 void QuantMxfp4(const float* src, void* dst, int64_t n);
+// dtype_nvfp4.cpp
+void DequantNvfp4(const void* src, float* dst, int64_t n);
+void QuantNvfp4(const float* src, void* dst, int64_t n);
 }  // namespace ref
 
 namespace {
@@ -44,6 +47,7 @@ constexpr TypeTraits kTable[] = {
     {DType::kI64, "I64", 1, 8, false, nullptr, nullptr},
     {DType::kF64, "F64", 1, 8, false, nullptr, nullptr},
     {DType::kMXFP4, "MXFP4", kQKMxfp4, sizeof(BlockMxfp4), true, DequantMxfp4, QuantMxfp4},
+    {DType::kNVFP4, "NVFP4", kQKNvfp4, sizeof(BlockNvfp4), true, DequantNvfp4, QuantNvfp4},
 };
 
 }  // namespace

@@ -30,6 +30,7 @@ enum class DType : uint32_t {
   kF64 = 28,
   kBF16 = 30,
   kMXFP4 = 39,
+  kNVFP4 = 40,
 };
 
 // Elements per super-block of the K-quants.

@@ -67,12 +67,12 @@ void MappedFile::Prefetch(size_t offset, size_t len) const {
   Advise(data_, size_, offset, len, MADV_WILLNEED);
 }
 
-AnonymousBuffer::AnonymousBuffer(size_t bytes) : size_(bytes) {
+AnonymousBuffer::AnonymousBuffer(size_t bytes, bool huge_pages) : size_(bytes) {
   if (bytes == 0) return;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) FailKind(ErrorKind::kIo, "cannot allocate {} bytes: {}", bytes, std::strerror(errno));
 #ifdef MADV_HUGEPAGE
-  ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint; without huge pages the buffer works the same
+  if (huge_pages) ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint; without them it works the same
 #endif
   data_ = static_cast<uint8_t*>(p);
 }

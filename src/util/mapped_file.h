@@ -31,12 +31,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Anonymous memory from the kernel (not the heap), backed by transparent huge pages where the
-// system allows: a large buffer filled once (repacked weights) costs a few hundred page faults
-// instead of one per 4 KiB page.
+// Anonymous memory from the kernel (not the heap): zero pages until written, so untouched parts
+// cost nothing. huge_pages asks for transparent huge pages (fewer faults and TLB misses), but on a
+// fragmented machine their first faults can stall on memory compaction.
 class AnonymousBuffer {
  public:
-  explicit AnonymousBuffer(size_t bytes);
+  explicit AnonymousBuffer(size_t bytes, bool huge_pages = false);
   ~AnonymousBuffer();
   AnonymousBuffer(const AnonymousBuffer&) = delete;
   AnonymousBuffer& operator=(const AnonymousBuffer&) = delete;

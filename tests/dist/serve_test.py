@@ -38,8 +38,9 @@ def env():
 class Server:
     """One `origami serve` (under mpirun when ranks > 0) on a free port; stderr is collected."""
 
-    def __init__(self, model, ranks, extra_env=None):
+    def __init__(self, model, ranks, extra_env=None, extra_args=()):
         cmd = [ARGS.origami, "serve", "-m", model, "--port", "0", "-t", "1", "--parallel", "4", "-c", "2048"]
+        cmd += list(extra_args)
         if ranks > 0:
             cmd = [ARGS.mpirun, "--allow-run-as-root", "--oversubscribe", "-np", str(ranks)] + cmd
         e = env()
@@ -132,13 +133,19 @@ def reference(model):
         s.wait(60)
 
 
-def test_identical(model, name, ranks, ref):
+def test_identical(model, name, ranks, ref, split=None):
     # With 3 ranks every step is cut into 3 micro-batches (decode steps too, which the automatic
     # choice keeps whole), so sequences straddle micro-batches; with 2 the automatic choice runs.
-    label = "%s, %d ranks%s" % (name, ranks, ", 3 micro-batches per step" if ranks == 3 else "")
-    s = Server(model, ranks, {"ORIGAMI_MICRO_BATCHES": "3"} if ranks == 3 else None)
+    label = "%s, %d ranks%s%s" % (name, ranks, ", 3 micro-batches per step" if ranks == 3 else "",
+                                  ", --split " + split if split else "")
+    s = Server(model, ranks, {"ORIGAMI_MICRO_BATCHES": "3"} if ranks == 3 else None,
+               ("--split", split) if split else ())
     try:
         check("pipeline plan" in s.text() and "output head" in s.text(), label + ": rank 0 prints the plan")
+        if split:
+            first = int(split.split(",")[0])
+            check(re.search(r"rank 0: layers +0-%d +\( *%d layers\)" % (first - 1, first), s.text()) is not None,
+                  label + ": the plan follows --split")
         # Round 1: everything at once (batched decode steps cut into micro-batches); round 2 again,
         # now with the shared opening's blocks taken from the prefix cache on every rank.
         for rnd in (1, 2):
@@ -270,6 +277,7 @@ def main():
             check(all(len(t) > 0 for t in texts(ref)), name + ": one process answers every prompt")
             for ranks in (2, 3):
                 test_identical(model, name, ranks, ref)
+        test_identical(tiny, "synthetic", 2, reference(tiny), split="3,1")
     if ARGS.only in ("", "death"):
         test_worker_killed(ARGS.stories, 2, 1)
         test_worker_dies(ARGS.stories, 3, 2, 6)

@@ -13,6 +13,7 @@
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/dtype_ref.h"
+#include "tensor/nvfp4.h"
 #include "util/fp16.h"
 
 namespace origami::cpu::testing {
@@ -20,7 +21,8 @@ namespace origami::cpu::testing {
 inline const std::vector<DType>& WeightTypes() {
   static const std::vector<DType> t = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ5_0,
                                        DType::kQ8_0, DType::kQ4_1, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
-                                       DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4};
+                                       DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kMXFP4,
+                                       DType::kNVFP4};
   return t;
 }
 
@@ -56,6 +58,13 @@ inline std::vector<uint8_t> RandomRow(DType t, int64_t n, std::mt19937& rng, flo
     const int e0 = 127 + static_cast<int>(std::lround(std::log2(scale)));
     for (size_t off = 0; off < row.size(); off += sizeof(BlockMxfp4))
       row[off] = static_cast<uint8_t>(std::clamp(e0 - byte(rng) % 3, 0, 255));
+    return row;
+  }
+  if (t == DType::kNVFP4) {
+    // Each UE4M3 byte decodes (halved, as the doubled E2M1 values expect) to about `scale` x [0.5, 1],
+    // saturating at 0x7E for huge scales; random bytes would include the NaN-as-zero 0x7F only.
+    for (size_t off = 0; off < row.size(); off += sizeof(BlockNvfp4))
+      for (size_t s = 0; s < 4; ++s) row[off + s] = Fp32ToUe4m3(2 * scale * (0.5f + 0.5f * std::fabs(u(rng))));
     return row;
   }
   const size_t bs = Traits(t).type_size;

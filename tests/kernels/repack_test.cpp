@@ -167,8 +167,9 @@ TEST_P(RepackedMatMul, ARepackedMatrixWithoutKernelsIsAnError) {
     // 12 rows cannot be a repacked matrix whatever the ISA; nor can a matrix of another type.
     EXPECT_THROW(MatMul(*k, MatrixView{t, 12, 64, w.data(), l}, x.data(), 1, y.data(), pool, ws), Error);
     EXPECT_THROW(MatMul(*k, MatrixView{DType::kF16, 8, 64, w.data(), l}, x.data(), 1, y.data(), pool, ws), Error);
-    if (!LayoutKernels(*k, l))
+    if (!LayoutKernels(*k, l)) {
       EXPECT_THROW(MatMul(*k, MatrixView{t, 8, 64, w.data(), l}, x.data(), 1, y.data(), pool, ws), Error);
+    }
     // RepackTarget only offers a layout when the table has its kernels.
     EXPECT_EQ(RepackTarget(*k, MatrixView{t, 8, 64, w.data()}), LayoutKernels(*k, l) ? l : Layout::kRows);
     EXPECT_EQ(RepackTarget(*k, MatrixView{t, 12, 64, w.data()}), Layout::kRows);

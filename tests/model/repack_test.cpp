@@ -101,7 +101,9 @@ TEST(PrepareWeights, RepackedQ8_0ModelMatchesWithinSummationError) {
   auto plain = Model::Open(path);
   auto packed = Model::Open(path);
   const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
-  if (cpu::Kernels().q8_0x8.vec_dot_rows) EXPECT_EQ(p.layout, cpu::Layout::kQ8_0x8);
+  if (cpu::Kernels().q8_0x8.vec_dot_rows) {
+    EXPECT_EQ(p.layout, cpu::Layout::kQ8_0x8);
+  }
   const std::vector<int32_t> prompt = {1, 70, 101, 108, 108, 111, 32, 119};
   const auto a = Logits(*plain, prompt, 6), b = Logits(*packed, prompt, 6);
   ASSERT_EQ(a.size(), b.size());

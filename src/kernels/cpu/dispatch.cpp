@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/ref/vec_dot_mxfp4.h"
+#include "kernels/cpu/ref/vec_dot_nvfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -92,6 +93,8 @@ KernelTable ScalarTable() {
   // MXFP4 pairs with Q8_0 activations, as in ggml: the E2M1 values are small integers, so the block
   // dot product is exact in int32 (ref::VecDotMxfp4 with F32 activations stays as the oracle).
   Set(t, DType::kMXFP4, DType::kQ8_0, ref::VecDotMxfp4Q8_0);
+  // NVFP4 likewise (ggml's vec_dot_type for it is Q8_0); its per-16 scales are applied per sub-block.
+  Set(t, DType::kNVFP4, DType::kQ8_0, ref::VecDotNvfp4Q8_0);
   t.quantize[static_cast<uint32_t>(DType::kF32)] = ref::QuantizeActF32;
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = ref::QuantizeActQ8_0;
   t.quantize[static_cast<uint32_t>(DType::kQ8_1)] = ref::QuantizeActQ8_1;
@@ -112,6 +115,7 @@ KernelTable Avx2Table() {
   Set(t, DType::kQ4_K, DType::kQ8_K, x86::VecDotQ4_KAvx2, x86::VecDotRowsQ4_KAvx2, x86::VecDotTileQ4_KAvx2);
   Set(t, DType::kQ6_K, DType::kQ8_K, x86::VecDotQ6_KAvx2, x86::VecDotRowsQ6_KAvx2);
   Set(t, DType::kMXFP4, DType::kQ8_0, x86::VecDotMxfp4Avx2, x86::VecDotRowsMxfp4Avx2, x86::VecDotTileMxfp4Avx2);
+  Set(t, DType::kNVFP4, DType::kQ8_0, x86::VecDotNvfp4Avx2, x86::VecDotRowsNvfp4Avx2, x86::VecDotTileNvfp4Avx2);
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = x86::QuantizeQ8_0Avx2;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = x86::QuantizeQ8_KAvx2;
   // Q4_0 and Q8_0 matrices are repacked at load for these (Model::PrepareWeights).

@@ -46,6 +46,11 @@ void VecDotMxfp4Avx2(int64_t n, float* out, const void* w, const void* a);
 void VecDotRowsMxfp4Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileMxfp4Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                          const void* a, size_t a_stride, int64_t n_tok);
+// NVFP4 x Q8_0 (nvfp4_avx2.cpp).
+void VecDotNvfp4Avx2(int64_t n, float* out, const void* w, const void* a);
+void VecDotRowsNvfp4Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileNvfp4Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                         const void* a, size_t a_stride, int64_t n_tok);
 // Same bytes as ref::QuantizeActQ8_0 / QuantizeActQ8_K (tested bit-exact).
 void QuantizeQ8_0Avx2(const float* x, void* dst, int64_t n);
 void QuantizeQ8_KAvx2(const float* x, void* dst, int64_t n);
