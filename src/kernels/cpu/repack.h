@@ -32,8 +32,6 @@ void Unpack(Layout from, void* data, int64_t rows, int64_t cols);
 // Row `row` of a repacked matrix as row-major blocks (RowBytes(LayoutType(from), cols) at dst).
 void ReadRow(Layout from, const void* data, int64_t cols, int64_t row, void* dst);
 
-inline void RepackQ4_0x8(void* data, int64_t rows, int64_t cols) { Repack(Layout::kQ4_0x8, data, data, rows, cols); }
-
 namespace ref {
 // Scalar twins of the repacked kernels (kernels.h's VecDotRowsFn / VecDotTileFn; w points at a
 // group boundary, rows a multiple of 8, stride = RowBytes(type, n)). Same sums in the same order

@@ -34,19 +34,6 @@ inline __m256i Bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// 8 * sum(qy) of one activation block (the -8 offset of Q4_0 applied once per block) and its scale.
-inline void ActTables(const BlockQ8_0* y, int64_t nb, int32_t* corr, float* dy) {
-  const __m256i ones16 = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
-    const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, ya), ones16);
-    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    corr[b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
-    dy[b] = _cvtsh_ss(y[b].d);
-  }
-}
-
 // One 144-byte group block against one activation block: 8 rows, one per lane.
 inline __m256 Block8(const uint8_t* g, const BlockQ8_0& y, int32_t corr, float dy, __m256 acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -104,7 +91,7 @@ void VecDotRowsQ4_0x8Avx2(int64_t n, float* out, const void* w, size_t stride, i
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += kMaxBlocks) {
       const int64_t len = nb - b0 < kMaxBlocks ? nb - b0 : kMaxBlocks;
-      if (r == 0 || nb > kMaxBlocks) ActTables(y + b0, len, corr, dy);
+      if (r == 0 || nb > kMaxBlocks) Q4_0ActTablesAvx2(y + b0, len, corr, dy);
       int64_t b = 0;
       for (; b + 2 <= len; b += 2) {
         const uint8_t* g = group + (b0 + b) * kGroupBlock;
@@ -138,7 +125,7 @@ void VecDotTileQ4_0x8Avx2(int64_t n, float* out, size_t out_stride, const void* 
     const BlockQ8_0* y[kTileTokens];
     for (int64_t t = 0; t < nt; ++t) {
       y[t] = reinterpret_cast<const BlockQ8_0*>(a + (t0 + t) * a_stride);
-      ActTables(y[t], nb, corr + t * nb, dy + t * nb);
+      Q4_0ActTablesAvx2(y[t], nb, corr + t * nb, dy + t * nb);
     }
     float* ot = out + t0 * out_stride;
     for (int64_t r = 0; r + 8 <= rows; r += 8) {

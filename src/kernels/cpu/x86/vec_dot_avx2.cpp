@@ -276,6 +276,17 @@ inline __m256 Q4_0Group8(const uint8_t* const* q, size_t off, const BlockQ8_0& y
 
 }  // namespace
 
+void Q4_0ActTablesAvx2(const void* act, int64_t nb, int32_t* corr, float* dy) {
+  const auto* y = static_cast<const BlockQ8_0*>(act);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i s = DotU8I8(_mm256_set1_epi8(8), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    corr[b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
+    dy[b] = H2F(y[b].d);
+  }
+}
+
 void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
   const char* base = static_cast<const char*>(w);
@@ -284,14 +295,7 @@ void VecDotRowsQ4_0Avx2(int64_t n, float* out, const void* w, size_t stride, int
   if (rows >= 8 && nb <= kMaxStackBlocks) {
     int32_t corr[kMaxStackBlocks];
     float dy[kMaxStackBlocks];
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m256i ya = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
-      const __m256i s = DotU8I8(_mm256_set1_epi8(8), ya);
-      const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-      const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-      corr[b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
-      dy[b] = H2F(y[b].d);
-    }
+    Q4_0ActTablesAvx2(y, nb, corr, dy);
     for (; r + 8 <= rows; r += 8) {
       const char* row0 = base + r * stride;
       const uint8_t* q[8];
@@ -504,13 +508,7 @@ void VecDotTileQ4_0Avx2(int64_t n, float* out, size_t out_stride, const void* w,
     const BlockQ8_0* y[kTileTokens];
     for (int64_t t = 0; t < nt; ++t) {
       y[t] = reinterpret_cast<const BlockQ8_0*>(a + (t0 + t) * a_stride);
-      for (int64_t b = 0; b < nb; ++b) {
-        const __m256i s = DotU8I8(_mm256_set1_epi8(8), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][b].qs)));
-        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-        corr[t * nb + b] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xb1)));
-        dy[t * nb + b] = H2F(y[t][b].d);
-      }
+      Q4_0ActTablesAvx2(y[t], nb, corr + t * nb, dy + t * nb);
     }
     float* ot = out + t0 * out_stride;
     int64_t r = 0;
