@@ -89,9 +89,13 @@ void EnginePipeline::Start(int n_blocks, int block_size) {
   world_.Send(1, kTagStage, std::move(msg), opts_.base.timeout_s);
 }
 
-void EnginePipeline::Forward(const BatchToken* batch, int n, float* logits) {
+int EnginePipeline::depth() const {
+  return opts_.depth > 0 ? opts_.depth : world_.size();
+}
+
+void EnginePipeline::Submit(const BatchToken* batch, int n) {
   if (!started_ || shut_down_) Fail("internal: the pipeline is not running");
-  if (n <= 0) return;
+  if (n <= 0) Fail("internal: an empty batch");
   // Contiguous cuts of near-equal size. A sequence's tokens may straddle two cuts: every rank runs
   // micro-batches in order, so the earlier cut's K/V are written before the later one reads them.
   // Automatic: one cut per rank, but only cuts of at least kMinAutoCut tokens. A decode step of a
@@ -100,20 +104,28 @@ void EnginePipeline::Forward(const BatchToken* batch, int n, float* logits) {
   // (measured: 8 streams of llama-1b Q4_0 on 2 ranks, 11.5 tokens/s cut in two vs 15.8 whole).
   constexpr int kMinAutoCut = 32;
   const int m = opts_.micro_batches > 0
-                    ? std::clamp(opts_.micro_batches, 1, n)
+                    ? std::clamp(opts_.micro_batches, 1, std::max(n, 1))
                     : std::clamp(n / kMinAutoCut, 1, world_.size());
-  std::vector<int> rows(m, 0);
-  std::vector<uint32_t> ids(m);
+  Pending p;
+  p.rows.assign(m, 0);
+  p.ids.resize(m);
   for (int k = 0, begin = 0; k < m; ++k) {
     const int len = n / m + (k < n % m ? 1 : 0);
-    for (int i = begin; i < begin + len; ++i) rows[k] += batch[i].logits ? 1 : 0;
-    ids[k] = SubmitMicroBatch(batch + begin, len);
+    for (int i = begin; i < begin + len; ++i) p.rows[k] += batch[i].logits ? 1 : 0;
+    p.ids[k] = SubmitMicroBatch(batch + begin, len);
     begin += len;
   }
+  pending_.push_back(std::move(p));
+}
+
+void EnginePipeline::Collect(float* logits) {
+  if (pending_.empty()) Fail("internal: nothing submitted to collect");
+  const Pending p = std::move(pending_.front());
+  pending_.pop_front();
   int64_t row0 = 0;
-  for (int k = 0; k < m; ++k) {
-    CollectMicroBatch(ids[k], logits + row0 * spec_.n_vocab, rows[k]);
-    row0 += rows[k];
+  for (size_t k = 0; k < p.ids.size(); ++k) {
+    CollectMicroBatch(p.ids[k], logits + row0 * spec_.n_vocab, p.rows[k]);
+    row0 += p.rows[k];
   }
 }
 
@@ -404,6 +416,13 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
       epo.micro_batches = static_cast<int>(std::strtol(m, &end, 10));
       if (*end || epo.micro_batches < 1 || epo.micro_batches > Decoder::kMaxBatch)
         Fail("ORIGAMI_MICRO_BATCHES must be 1 to {}, got '{}'", Decoder::kMaxBatch, m);
+    }
+    // Steps in flight across the engine's steps (default: one per rank); 1 waits for each step.
+    if (const char* d = std::getenv("ORIGAMI_PIPELINE_DEPTH"); d && *d) {
+      char* end = nullptr;
+      epo.depth = static_cast<int>(std::strtol(d, &end, 10));
+      if (*end || epo.depth < 1 || epo.depth > 64)
+        Fail("ORIGAMI_PIPELINE_DEPTH must be 1 to 64, got '{}'", d);
     }
     c->pipe_ = std::make_unique<EnginePipeline>(*world, model, pool, plan, epo);
     eo.forward = c->pipe_.get();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ struct EnginePipelineOptions {
   // rank 0 computes micro-batch k+1 while rank 1 computes k. 0: automatic, one per rank for
   // steps of many tokens (prompt chunks), none for small decode steps (see Forward).
   int micro_batches = 0;
+  // Steps kept in flight across the engine's steps (BatchForward::depth): the engine samples one
+  // group of sequences while the next ranks compute the others. 0: one per rank.
+  int depth = 0;
 };
 
 // Rank 0: runs stage 0 and the output head, drives the other ranks.
@@ -40,7 +44,9 @@ class EnginePipeline : public BatchForward {
                  EnginePipelineOptions opts);
   // Tells the workers the KV pool's geometry (call once the Engine exists, before any request).
   void Start(int n_blocks, int block_size);
-  void Forward(const BatchToken* batch, int n, float* logits) override;
+  int depth() const override;
+  void Submit(const BatchToken* batch, int n) override;
+  void Collect(float* logits) override;
   // Ends the workers' loops and gathers the statistics (a collective with RunEngineWorker's end).
   PipelineStats Shutdown();
 
@@ -53,6 +59,11 @@ class EnginePipeline : public BatchForward {
   // Receives micro-batch `id`'s final hidden states (the oldest in flight) and writes its logits.
   void CollectMicroBatch(uint32_t id, float* logits, int rows_expected);
 
+  struct Pending {  // a submitted step: its micro-batches and their logits rows
+    std::vector<uint32_t> ids;
+    std::vector<int> rows;
+  };
+
   World& world_;
   const DecoderSpec& spec_;
   ThreadPool& pool_;
@@ -61,6 +72,7 @@ class EnginePipeline : public BatchForward {
   Decoder decoder_;
   cpu::Workspace ws_;
   std::vector<float> hidden_, xn_;
+  std::deque<Pending> pending_;
   uint32_t next_id_ = 0;
   uint64_t tokens_ = 0;
   uint64_t stage_bytes_ = 0;

@@ -101,9 +101,10 @@ struct Engine::Sequence {
   bool register_ok = true;
   int n_cached = -1;  // prompt tokens found in the prefix cache at first admission
   int n_generated = 0;
-  int n_sched = 0;     // tokens in this step's batch
+  int n_sched = 0;     // tokens in the batch being assembled or in flight
   uint64_t order = 0;  // admission order (preemption takes the youngest)
   bool done = false, preempted = false;
+  bool in_flight = false;  // in a submitted batch: not schedulable, cancellable or preemptable
 };
 
 Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
@@ -124,6 +125,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
   n_vocab_ = static_cast<int>(spec.n_vocab);
   logits_.resize(static_cast<size_t>(opt_.max_batch_tokens) * n_vocab_);
   scratch_.resize(n_vocab_);
+  depth_ = opt_.forward ? std::max(1, opt_.forward->depth()) : 1;
   stats_.kv_blocks_total = kv_.n_blocks();
   stats_.block_size = kv_.block_size();
   window_t0_ = NowSeconds();
@@ -205,7 +207,7 @@ void Engine::Loop() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !waiting_.empty() || !live_.empty(); });
-      if (stop_) return;
+      if (stop_) break;
     }
     try {
       Step();
@@ -217,9 +219,18 @@ void Engine::Loop() {
         return;
       }
       // A failed forward pass fails the sequences in it, never the process.
+      flights_.clear();
       for (auto& s : live_) Finish(*s, FinishReason::kError, e.what());
       live_.clear();
     }
+  }
+  // Batches still in the pipeline are collected, so no rank is left holding a result nobody
+  // receives; their sequences are then cancelled with the rest by Shutdown.
+  try {
+    while (!flights_.empty()) Land();
+  } catch (const std::exception& e) {
+    flights_.clear();
+    if (opt_.forward && opt_.on_fatal) opt_.on_fatal(e.what());
   }
 }
 
@@ -231,6 +242,7 @@ void Engine::FailAll(const std::string& error) {
     stop_ = true;
     waiting.swap(waiting_);
   }
+  flights_.clear();
   for (auto& s : live_) Finish(*s, FinishReason::kError, error);
   live_.clear();
   for (auto& s : waiting) Finish(*s, FinishReason::kError, error);
@@ -324,13 +336,21 @@ void Engine::Preempt(Sequence& s) {
 bool Engine::Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& rows) {
   int budget = opt_.max_batch_tokens;
   const int bs = kv_.block_size();
+  // With batches in flight, only sequences in none are scheduled, and a batch takes at most its
+  // share of the active sequences, so the pipeline's depth_ groups stay about equal in size.
   std::vector<Sequence*> order;
-  for (auto& s : live_) order.push_back(s.get());
+  int active = 0;
+  for (auto& s : live_) {
+    if (s->done || s->preempted) continue;
+    ++active;
+    if (!s->in_flight) order.push_back(s.get());
+  }
+  int seats = depth_ > 1 ? (active + depth_ - 1) / depth_ : active;
   std::sort(order.begin(), order.end(),
             [](Sequence* a, Sequence* b) { return a->order < b->order; });
   for (int pass = 0; pass < 2; ++pass) {
     for (Sequence* s : order) {
-      if (s->preempted || s->done || budget == 0) continue;
+      if (s->preempted || s->done || budget == 0 || seats == 0) continue;
       const int64_t remaining = static_cast<int64_t>(s->tokens.size()) - s->n_computed;
       const bool decoding = remaining == 1;
       if (decoding != (pass == 0)) continue;
@@ -360,10 +380,11 @@ bool Engine::Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& ro
       }
       s->n_sched = n;
       budget -= n;
+      --seats;
       if (batch.back().logits) rows.push_back(s);
     }
   }
-  if (batch.empty()) {
+  if (batch.empty() && flights_.empty()) {
     // Every live sequence is mid-prompt and the pool is dry (admission does not reserve a
     // prompt's blocks): the youngest steps back so the older ones can finish their prompts.
     Sequence* victim = nullptr;
@@ -384,7 +405,7 @@ bool Engine::Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& ro
 void Engine::Step() {
   // Cancelled requests go first, so their blocks are free for this step.
   for (auto& s : live_)
-    if (s->stream->cancelled()) Finish(*s, FinishReason::kCancelled);
+    if (!s->in_flight && s->stream->cancelled()) Finish(*s, FinishReason::kCancelled);
   std::erase_if(live_, [](const auto& s) { return s->done; });
   {
     std::lock_guard lock(mu_);
@@ -402,45 +423,72 @@ void Engine::Step() {
   }
   Admit();
 
-  std::vector<BatchToken> batch;
-  std::vector<Sequence*> rows;
-  const bool any = Schedule(batch, rows);
-  // Preempted sequences go back to the front of the queue, oldest first; they keep their tokens
-  // and sampler, and the prefix cache usually gives their blocks back.
-  std::vector<std::unique_ptr<Sequence>> back;
-  for (auto& s : live_)
-    if (s->preempted) back.push_back(std::move(s));
-  std::erase_if(live_, [](const auto& s) { return !s; });
-  if (!back.empty()) {
-    std::sort(back.begin(), back.end(),
-              [](const auto& a, const auto& b) { return a->order > b->order; });
-    std::lock_guard lock(mu_);
-    for (auto& s : back) waiting_.push_front(std::move(s));
-    stats_.preemptions += static_cast<int64_t>(back.size());
+  bool launched = false;
+  if (static_cast<int>(flights_.size()) < depth_) {
+    std::vector<BatchToken> batch;
+    std::vector<Sequence*> rows;
+    const bool any = Schedule(batch, rows);
+    // Preempted sequences go back to the front of the queue, oldest first; they keep their tokens
+    // and sampler, and the prefix cache usually gives their blocks back.
+    std::vector<std::unique_ptr<Sequence>> back;
+    for (auto& s : live_)
+      if (s->preempted) back.push_back(std::move(s));
+    std::erase_if(live_, [](const auto& s) { return !s; });
+    if (!back.empty()) {
+      std::sort(back.begin(), back.end(),
+                [](const auto& a, const auto& b) { return a->order > b->order; });
+      std::lock_guard lock(mu_);
+      for (auto& s : back) waiting_.push_front(std::move(s));
+      stats_.preemptions += static_cast<int64_t>(back.size());
+    }
+    if (any) {
+      Launch(std::move(batch), std::move(rows));
+      launched = true;
+    }
   }
-  if (!any) {
+  // The oldest batch lands when the pipeline is full or nothing else can go in.
+  if (!flights_.empty() && (static_cast<int>(flights_.size()) >= depth_ || !launched)) {
+    Land();
+  } else if (!launched) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(5));
-    return;
   }
+}
 
+void Engine::Launch(std::vector<BatchToken> batch, std::vector<Sequence*> rows) {
+  Flight f;
+  for (auto& s : live_)
+    if (s->n_sched > 0 && !s->in_flight) f.members.push_back(s.get());
+  f.rows = std::move(rows);
   const double t0 = NowSeconds();
   if (opt_.forward)
-    opt_.forward->Forward(batch.data(), static_cast<int>(batch.size()), logits_.data());
+    opt_.forward->Submit(batch.data(), static_cast<int>(batch.size()));
   else
     decoder_.ForwardBatch(batch.data(), static_cast<int>(batch.size()), logits_.data());
+  for (Sequence* s : f.members) s->in_flight = true;
+  flights_.push_back(std::move(f));
+  std::lock_guard lock(mu_);
+  stats_.busy_seconds += NowSeconds() - t0;
+}
+
+void Engine::Land() {
+  const Flight f = std::move(flights_.front());
+  flights_.pop_front();
+  const double t0 = NowSeconds();
+  if (opt_.forward) opt_.forward->Collect(logits_.data());  // (the local decoder wrote them)
   const double t1 = NowSeconds();
-  for (auto& s : live_) {
+  for (Sequence* s : f.members) {
     s->n_computed += s->n_sched;
     s->n_sched = 0;
+    s->in_flight = false;
   }
   int generated = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const int before = rows[r]->n_generated;
-    SampleRow(*rows[r], logits_.data() + r * static_cast<size_t>(n_vocab_));
-    generated += rows[r]->n_generated - before;
+  for (size_t r = 0; r < f.rows.size(); ++r) {
+    const int before = f.rows[r]->n_generated;
+    SampleRow(*f.rows[r], logits_.data() + r * static_cast<size_t>(n_vocab_));
+    generated += f.rows[r]->n_generated - before;
   }
-  for (auto& s : live_)
+  for (Sequence* s : f.members)
     if (!s->done) RegisterBlocks(*s);
   std::erase_if(live_, [](const auto& s) { return s->done; });
 

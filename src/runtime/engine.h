@@ -104,12 +104,21 @@ class OverloadedError : public Error {
 
 // Where a step's batch is computed: this process's decoder by default; under mpirun, rank 0 plugs
 // in a pipeline of ranks (src/dist). Called on the engine thread only.
+//
+// A pipeline of n stages is busy only with n batches in flight, so the seam is asynchronous: the
+// engine submits up to depth() batches of disjoint sequences and collects their logits in
+// submission order, sampling one group while the others are still in the pipeline.
 class BatchForward {
  public:
   virtual ~BatchForward() = default;
-  // As Decoder::ForwardBatch: one logits row (n_vocab floats) per token that asks, in batch order.
-  // The tokens' caches are the engine's paged caches; block ids index the engine's KvPool.
-  virtual void Forward(const BatchToken* batch, int n, float* logits) = 0;
+  // Batches that may be in flight at once (1: Submit then Collect, every step).
+  virtual int depth() const { return 1; }
+  // Starts a batch, as Decoder::ForwardBatch takes it: the tokens' caches are the engine's paged
+  // caches and block ids index the engine's KvPool. `batch` need not outlive the call.
+  virtual void Submit(const BatchToken* batch, int n) = 0;
+  // The logits of the oldest batch not yet collected: one row (n_vocab floats) per token that
+  // asks, in batch order.
+  virtual void Collect(float* logits) = 0;
 };
 
 // The model's shape with K/V widths zeroed outside layers [first_layer, last_layer): a KvPool made
@@ -168,9 +177,16 @@ class Engine {
  private:
   struct Sequence;
   void Loop();
+  // A batch submitted to the forward seam: its sequences (none of them schedulable until it
+  // lands) and, in batch order, those whose logits come back.
+  struct Flight {
+    std::vector<Sequence*> members, rows;
+  };
   void Step();
   void Admit();
   bool Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& rows);
+  void Launch(std::vector<BatchToken> batch, std::vector<Sequence*> rows);
+  void Land();  // collects and samples the oldest batch in flight
   void SampleRow(Sequence& s, float* logits);
   void RegisterBlocks(Sequence& s);
   void Preempt(Sequence& s);
@@ -190,6 +206,8 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> waiting_;  // guarded by mu_
   bool stop_ = false;                              // guarded by mu_
   std::vector<std::unique_ptr<Sequence>> live_;    // engine thread only
+  std::deque<Flight> flights_;                     // batches submitted, not yet collected
+  int depth_ = 1;                                  // batches kept in flight at most
   std::vector<float> logits_;
   std::vector<float> scratch_;
   EngineStats stats_;        // guarded by mu_

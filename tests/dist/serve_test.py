@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 ARGS = None
@@ -70,8 +71,14 @@ class Server:
                            "logprobs": 1}).encode()
         req = urllib.request.Request("http://127.0.0.1:%d/v1/completions" % self.port, data=body,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                out = json.loads(r.read())
+                out["_status"] = r.status
+        except urllib.error.HTTPError as e:  # an error answer: its body and status
+            out = json.loads(e.read())
+            out["_status"] = e.code
+        return out
 
     def concurrent(self, prompts, **kw):
         """All prompts at once, one thread each; returns the responses (or the exceptions) in order."""
@@ -244,6 +251,9 @@ def test_worker_hangs(model):
     errors = [r["error"]["message"] for r in got if isinstance(r, dict) and "error" in r]
     check(len(errors) == len(got) and all("stuck in the pipeline" in e for e in errors),
           label + ": every request gets the error (%d of %d)" % (len(errors), len(got)))
+    # The failure comes within the wait before keep-alive spaces commit the response to a 200.
+    statuses = [r.get("_status") for r in got if isinstance(r, dict)]
+    check(statuses == [500] * len(got), label + ": answered with status 500 (%s)" % statuses)
     check("stuck in the pipeline of ranks 1..2" in s.text(), label + ": rank 0 names the stalled ranks")
     if rc is None or "stuck in the pipeline" not in s.text():
         print(s.text()[-3000:])

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -278,7 +280,32 @@ class TwoStageForward : public BatchForward {
     holder_ = std::make_unique<KvCache>(*mirror_, n_blocks * block_size);
     ASSERT_TRUE(holder_->Grow(n_blocks * block_size));
   }
-  void Forward(const BatchToken* batch, int n, float* logits) override {
+  int depth() const override { return depth_; }
+  // Computes at once and queues the logits: what the engine may not do is schedule a sequence
+  // again before its batch has been collected, and that is what this seam checks.
+  void Submit(const BatchToken* batch, int n) override {
+    for (int i = 0; i < n; ++i)
+      if (std::find(in_flight_.begin(), in_flight_.end(), batch[i].cache) != in_flight_.end())
+        ADD_FAILURE() << "a sequence is in two batches in flight";
+    int rows = 0;
+    for (int i = 0; i < n; ++i) rows += batch[i].logits ? 1 : 0;
+    std::vector<float> logits(static_cast<size_t>(std::max(rows, 1)) * spec_.n_vocab);
+    Compute(batch, n, logits.data());
+    std::vector<const KvCache*> caches;
+    for (int i = 0; i < n; ++i) caches.push_back(batch[i].cache);
+    queued_.push_back({std::move(logits), std::move(caches)});
+    in_flight_.clear();
+    for (const auto& q : queued_) in_flight_.insert(in_flight_.end(), q.caches.begin(), q.caches.end());
+    max_in_flight = std::max(max_in_flight, static_cast<int>(queued_.size()));
+  }
+  void Collect(float* logits) override {
+    ASSERT_FALSE(queued_.empty());
+    std::copy(queued_.front().logits.begin(), queued_.front().logits.end(), logits);
+    queued_.pop_front();
+    in_flight_.clear();
+    for (const auto& q : queued_) in_flight_.insert(in_flight_.end(), q.caches.begin(), q.caches.end());
+  }
+  void Compute(const BatchToken* batch, int n, float* logits) {
     if (++calls == fail_at) {
       // Fails only once the test has queued every request (else Submit would race the failure).
       while (!armed.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -300,11 +327,18 @@ class TwoStageForward : public BatchForward {
     }
     second_.ForwardStage(second.data(), n, split_, spec_.n_layer(), hidden.data(), nullptr, logits);
   }
-  int calls = 0, fail_at = -1;
+  int calls = 0, fail_at = -1, max_in_flight = 0;
   std::atomic<bool> armed{false};
   int64_t tokens = 0;
+  int depth_ = 1;
 
  private:
+  struct Queued {
+    std::vector<float> logits;
+    std::vector<const KvCache*> caches;
+  };
+  std::deque<Queued> queued_;
+  std::vector<const KvCache*> in_flight_;
   const DecoderSpec& spec_;
   Decoder first_, second_;
   int split_;
@@ -313,29 +347,97 @@ class TwoStageForward : public BatchForward {
 };
 
 TEST(Engine, ForwardSeamWithMirrorPoolsGivesTheSameTokens) {
-  ThreadPool pool(1);
-  TwoStageForward fwd(*SharedModel(), pool, 2);
-  EngineOptions opt;
-  opt.n_parallel = 4;
-  opt.kv_tokens = 1024;
-  opt.prefill_chunk = 7;
-  opt.forward = &fwd;
-  opt.kv_first_layer = 0;
-  opt.kv_last_layer = 2;
-  Engine engine(*SharedModel(), pool, opt);
-  fwd.Start(engine.kv_blocks(), engine.kv_block_size());
-  // Two rounds of the same four prompts: the second takes shared prefix blocks from the cache,
-  // which must be valid in the mirror pool too.
-  for (int round = 0; round < 2; ++round) {
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (int i = 0; i < 4; ++i) streams.push_back(engine.Submit(Greedy(Prompt(i, 20 + 11 * i), 16)));
-    for (int i = 0; i < 4; ++i)
-      EXPECT_EQ(Drain(*streams[i]).tokens, SessionGreedy(Prompt(i, 20 + 11 * i), 16))
-          << "round " << round << " request " << i;
+  // Depth 1 waits for every step; 2 and 3 keep that many batches of disjoint sequences in flight
+  // (as a pipeline of 2 or 3 ranks does), sampling one group while the others are computed.
+  for (int depth : {1, 2, 3}) {
+    ThreadPool pool(1);
+    TwoStageForward fwd(*SharedModel(), pool, 2);
+    fwd.depth_ = depth;
+    EngineOptions opt;
+    opt.n_parallel = 4;
+    opt.kv_tokens = 1024;
+    opt.prefill_chunk = 7;
+    opt.forward = &fwd;
+    opt.kv_first_layer = 0;
+    opt.kv_last_layer = 2;
+    Engine engine(*SharedModel(), pool, opt);
+    fwd.Start(engine.kv_blocks(), engine.kv_block_size());
+    // Two rounds of the same four prompts: the second takes shared prefix blocks from the cache,
+    // which must be valid in the mirror pool too.
+    for (int round = 0; round < 2; ++round) {
+      std::vector<std::shared_ptr<RequestStream>> streams;
+      for (int i = 0; i < 4; ++i)
+        streams.push_back(engine.Submit(Greedy(Prompt(i, 20 + 11 * i), 16)));
+      for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(Drain(*streams[i]).tokens, SessionGreedy(Prompt(i, 20 + 11 * i), 16))
+            << "depth " << depth << " round " << round << " request " << i;
+    }
+    EXPECT_GT(engine.Stats().prompt_tokens_cached, 0);
+    EXPECT_GT(fwd.calls, 0);
+    EXPECT_EQ(fwd.max_in_flight, depth) << "the engine did not fill the pipeline";
+    EXPECT_EQ(engine.Stats().kv_blocks_in_use, 0);
   }
-  EXPECT_GT(engine.Stats().prompt_tokens_cached, 0);
-  EXPECT_GT(fwd.calls, 0);
-  EXPECT_EQ(engine.Stats().kv_blocks_in_use, 0);
+}
+
+TEST(Engine, PipelinedStepsKeepTokensThroughPreemptionAndCancellation) {
+  ThreadPool pool(1);
+  {
+    // A pool too small for four sequences: preemption takes only sequences not in flight.
+    TwoStageForward fwd(*SharedModel(), pool, 2);
+    fwd.depth_ = 2;
+    EngineOptions opt;
+    opt.n_parallel = 4;
+    opt.kv_tokens = 160;
+    opt.prefix_cache = false;
+    opt.forward = &fwd;
+    opt.kv_last_layer = 2;
+    Engine engine(*SharedModel(), pool, opt);
+    fwd.Start(engine.kv_blocks(), engine.kv_block_size());
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 4; ++i) streams.push_back(engine.Submit(Greedy(Prompt(i, 20), 60)));
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(Drain(*streams[i]).tokens, SessionGreedy(Prompt(i, 20), 60)) << "request " << i;
+    EXPECT_GT(engine.Stats().preemptions, 0);
+    EXPECT_EQ(fwd.max_in_flight, 2);
+    EXPECT_EQ(engine.Stats().kv_blocks_in_use, 0);
+  }
+  {
+    // Cancelling half the sequences while batches are in flight: the others go on unchanged.
+    TwoStageForward fwd(*SharedModel(), pool, 2);
+    fwd.depth_ = 2;
+    EngineOptions opt;
+    opt.n_parallel = 4;
+    opt.kv_tokens = 1024;
+    opt.forward = &fwd;
+    opt.kv_last_layer = 2;
+    Engine engine(*SharedModel(), pool, opt);
+    fwd.Start(engine.kv_blocks(), engine.kv_block_size());
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 4; ++i)
+      streams.push_back(engine.Submit(Greedy(Prompt(i, 30), i == 1 || i == 2 ? 900 : 40)));
+    for (auto& s : streams) {
+      StreamEvent ev;
+      ASSERT_TRUE(s->Next(ev, std::chrono::milliseconds(20000)));
+    }
+    streams[1]->Cancel();
+    streams[2]->Cancel();
+    for (int i = 0; i < 4; ++i) {
+      const Result r = Drain(*streams[i]);
+      if (i == 1 || i == 2) {
+        EXPECT_EQ(r.final.finish, FinishReason::kCancelled) << "request " << i;
+      } else {
+        // Drain saw the tokens after the first event; compare the tail of the greedy answer.
+        const std::vector<int32_t> all = SessionGreedy(Prompt(i, 30), 40);
+        ASSERT_LE(r.tokens.size(), all.size());
+        EXPECT_TRUE(std::equal(r.tokens.begin(), r.tokens.end(), all.end() - r.tokens.size()))
+            << "request " << i;
+        EXPECT_EQ(r.final.n_generated, 40);
+      }
+    }
+    for (int i = 0; i < 100 && engine.Stats().kv_blocks_in_use != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(engine.Stats().kv_blocks_in_use, 0);
+  }
 }
 
 TEST(Engine, FailingForwardSeamFailsEveryRequestAndRefusesNewOnes) {
