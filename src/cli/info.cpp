@@ -145,8 +145,10 @@ int Info(const InfoOptions& o) {
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()}};
       const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
+      nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
+      for (const auto& [layout, count] : plan.layouts) layouts[cpu::LayoutName(layout)] = count;
       j["kernel_layout"] = {{"isa", cpu::IsaName(cpu::Kernels().isa)}, {"repacked_tensors", plan.tensors},
-                            {"repacked_bytes", plan.bytes}, {"layout", cpu::LayoutName(plan.layout)}};
+                            {"repacked_bytes", plan.bytes}, {"layouts", layouts}};
       if (s.IsMoe())
         j["hparams"].update({{"n_expert", l.n_expert}, {"n_expert_used", l.n_expert_used},
                              {"n_parameters_total", s.TotalParameters()}, {"n_parameters_active", s.ActiveParameters()}});
@@ -181,9 +183,8 @@ int Info(const InfoOptions& o) {
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
     const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
     if (plan.tensors > 0)
-      fmt::print("  kernel layout: {} matrices ({}) repacked as {} at load for {} (ORIGAMI_REPACK=0: as in the file)\n",
-                 plan.tensors, HumanBytes(static_cast<double>(plan.bytes)), cpu::LayoutName(plan.layout),
-                 cpu::IsaName(cpu::Kernels().isa));
+      fmt::print("  kernel layout: {} ({}) at load for {} (ORIGAMI_REPACK=0: as in the file)\n", plan.Summary(),
+                 HumanBytes(static_cast<double>(plan.bytes)), cpu::IsaName(cpu::Kernels().isa));
     else
       fmt::print("  kernel layout: as in the file ({})\n", cpu::IsaName(cpu::Kernels().isa));
     if (s.IsMoe())

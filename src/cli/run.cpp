@@ -275,8 +275,11 @@ int Run(const RunOptions& o) {
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   ThreadPool pool(o.threads);
   Session session(*model, pool, n_ctx);
-  std::fprintf(stderr, "load:       %.3f s (%d matrices repacked as %s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open,
-               prep.tensors, cpu::LayoutName(prep.layout), static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
+  if (prep.tensors > 0)
+    std::fprintf(stderr, "load:       %.3f s (%s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open, prep.Summary().c_str(),
+                 static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
+  else
+    std::fprintf(stderr, "load:       %.3f s (%s)\n", NowSeconds() - t_open, prep.Summary().c_str());
   return Generate(o, p, n_ctx, session);
 }
 

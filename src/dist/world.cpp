@@ -75,6 +75,12 @@ struct World::Impl {
 };
 
 std::unique_ptr<World> World::Init() {
+  // Open MPI completes a send above its eager limit only once both ranks call into MPI again, and
+  // a rank computing a stage makes no MPI calls: a micro-batch above the limit would wait for its
+  // sender's next stage to end, serializing the pipeline. A decode micro-batch's hidden states are
+  // tens of KiB, over the shared-memory default (4 KiB), so raise it unless the user set it.
+  // Measured: 8 streams of llama-1b Q4_0 on 2 ranks x 1 thread, 36.2 -> 52.8 tokens/s.
+  setenv("OMPI_MCA_btl_vader_eager_limit", "65536", /*overwrite=*/0);
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
     FailKind(ErrorKind::kIo, "MPI_Init failed");

@@ -97,9 +97,12 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
 
     // Attention block: norm, Q/K/V, rope, cache, attention, output projection, residual.
     for (int t = 0; t < n; ++t) cpu::RmsNorm(&x_[t * e], l.attn_norm.data(), &xn_[t * e], e, spec_.norm_eps);
-    matmul(l.wq, xn_.data(), q_.data());
-    matmul(l.wk, xn_.data(), k_.data());
-    matmul(l.wv, xn_.data(), v_.data());
+    {
+      const cpu::MatMulJob qkv[3] = {{&l.wq, xn_.data(), n, q_.data()},
+                                     {&l.wk, xn_.data(), n, k_.data()},
+                                     {&l.wv, xn_.data(), n, v_.data()}};
+      cpu::MatMulGroup(kernels_, qkv, pool_, ws_);
+    }
     add_bias(l.bq, q_.data(), q_dim);
     add_bias(l.bk, k_.data(), kv_dim);
     add_bias(l.bv, v_.data(), kv_dim);
@@ -126,8 +129,9 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
     if (l.n_expert > 0) {
       moe_.Forward(spec_, l, xn_.data(), n, tmp_.data(), kernels_, pool_, ws_);
     } else {
-      matmul(l.w_gate, xn_.data(), gate_.data());
-      matmul(l.w_up, xn_.data(), up_.data());
+      const cpu::MatMulJob gate_up[2] = {{&l.w_gate, xn_.data(), n, gate_.data()},
+                                         {&l.w_up, xn_.data(), n, up_.data()}};
+      cpu::MatMulGroup(kernels_, gate_up, pool_, ws_);
       GatedActivation(spec_, gate_.data(), up_.data(), gate_.data(), static_cast<int64_t>(n) * l.n_ff);
       matmul(l.w_down, gate_.data(), tmp_.data());
     }

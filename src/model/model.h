@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gguf/gguf.h"
@@ -23,8 +24,15 @@ class Model {
   struct Prepared {
     int tensors = 0;        // matrices rewritten in a kernel layout
     uint64_t bytes = 0;     // their bytes
-    cpu::Layout layout = cpu::Layout::kRows;
+    // How many of them went to each layout, in the order first met (a Q4_K_M file has two).
+    std::vector<std::pair<cpu::Layout, int>> layouts;
     double seconds = 0;
+
+    void Count(cpu::Layout l);
+    int CountOf(cpu::Layout l) const;
+    // "113 matrices repacked: 97 as Q4_Kx8, 16 as Q6_Kx8", or "weights used as laid out in the
+    // file" when nothing was.
+    std::string Summary() const;
   };
   // Rewrites the matrices of layers [first_layer, last_layer) (and the output matrix when
   // `output`; a tied output is the embedding table too, which then reads rows from the new layout)

@@ -38,8 +38,12 @@ class MoeFfn {
  private:
   std::vector<float> logits_, weights_;  // [n, n_expert], [n, k]
   std::vector<int> ids_;                 // [n, k]
-  std::vector<float> xg_, gate_, up_, y_;  // gathered rows for one expert
+  // Rows gathered per expert, every routed expert's one after the other ([n * k, ...]).
+  std::vector<float> xg_, gate_, up_, y_;
   std::vector<std::vector<std::pair<int, float>>> by_expert_;  // expert -> (token, weight)
+  std::vector<int> used_, first_row_;      // experts with tokens, and each one's first row
+  std::vector<cpu::MatrixView> views_;     // [gate, up, down] per used expert
+  std::vector<cpu::MatMulJob> jobs_;
 };
 
 }  // namespace origami

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/repack.h"
@@ -25,6 +27,29 @@ bool RepackDisabled() {
 constexpr int64_t kChunkRows = 512;
 
 }  // namespace
+
+void Model::Prepared::Count(cpu::Layout l) {
+  for (auto& [layout, n] : layouts)
+    if (layout == l) {
+      ++n;
+      return;
+    }
+  layouts.emplace_back(l, 1);
+}
+
+int Model::Prepared::CountOf(cpu::Layout l) const {
+  for (const auto& [layout, n] : layouts)
+    if (layout == l) return n;
+  return 0;
+}
+
+std::string Model::Prepared::Summary() const {
+  if (tensors == 0) return "weights used as laid out in the file";
+  std::string s = std::to_string(tensors) + (tensors == 1 ? " matrix" : " matrices") + " repacked:";
+  for (size_t i = 0; i < layouts.size(); ++i)
+    s += (i ? ", " : " ") + std::to_string(layouts[i].second) + " as " + cpu::LayoutName(layouts[i].first);
+  return s;
+}
 
 const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels) {
   return PrepareWeights(kernels, 0, static_cast<int>(spec_.layers.size()), true);
@@ -77,7 +102,7 @@ Model::Prepared Model::PlanWeights(const cpu::KernelTable& kernels) const {
   for (const Job& j : CollectJobs(copy, kernels, 0, static_cast<int>(copy.layers.size()), true, views, total)) {
     plan.tensors += 1;
     plan.bytes += RowBytes(j.src->type, j.src->cols) * static_cast<uint64_t>(j.src->rows);
-    plan.layout = j.to;
+    plan.Count(j.to);
   }
   return plan;
 }
@@ -112,8 +137,11 @@ const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels, in
       const cpu::MatrixView& m = *jobs[t.job].src;
       const size_t row_bytes = RowBytes(m.type, m.cols);
       const auto* src = static_cast<const uint8_t*>(m.data) + t.row0 * row_bytes;
-      uint8_t* dst = buffer->data() + jobs[t.job].offset + t.row0 * row_bytes;
-      cpu::Repack(jobs[t.job].to, src, dst, t.rows, m.cols);
+      const size_t dst_offset = jobs[t.job].offset + t.row0 * row_bytes;
+      // One call maps the task's destination pages (zeroed by the kernel) instead of a page
+      // fault per 4 KiB; without MADV_POPULATE_WRITE the writes fault them in as before.
+      buffer->Populate(dst_offset, row_bytes * static_cast<size_t>(t.rows));
+      cpu::Repack(jobs[t.job].to, src, buffer->data() + dst_offset, t.rows, m.cols);
       map->Release(static_cast<size_t>(src - map->data()), row_bytes * static_cast<size_t>(t.rows));
     }
   };
@@ -127,7 +155,7 @@ const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels, in
     const void* old = j.src->data;
     prepared_.tensors += 1;
     prepared_.bytes += RowBytes(j.src->type, j.src->cols) * static_cast<uint64_t>(j.src->rows);
-    prepared_.layout = j.to;
+    prepared_.Count(j.to);
     // Every view of these bytes, the embeddings included when the output is tied.
     for (cpu::MatrixView* m : views)
       if (m->data == old) *m = {m->type, m->rows, m->cols, buffer->data() + j.offset, j.to};

@@ -140,9 +140,9 @@ class BpeModel final : public Model {
     std::priority_queue<Candidate> queue;
     auto try_add = [&](int32_t l, int32_t r) {
       if (l < 0 || r < 0 || sym[l].id < 0 || sym[r].id < 0) return;
-      auto it = v_.merges.find(Vocab::PairKey(sym[l].id, sym[r].id));
-      if (it == v_.merges.end()) return;
-      queue.push({it->second.rank, l, r, sym[l].id, sym[r].id, it->second.result});
+      const Vocab::Merge* m = v_.merges.Find(Vocab::PairKey(sym[l].id, sym[r].id));
+      if (!m) return;
+      queue.push({m->rank, l, r, sym[l].id, sym[r].id, m->result});
     };
     for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
     while (!queue.empty()) {

@@ -102,9 +102,17 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
     v->type[i] = static_cast<TokenType>(types[i]);
   }
 
-  v->to_id.reserve(n);
-  for (int32_t i = 0; i < n; ++i)
-    v->to_id.emplace(std::string_view(v->text[i]), i);  // first id wins
+  {
+    // The table is a few MiB, hit at random: each slot is prefetched some inserts ahead.
+    v->to_id.Reserve(static_cast<size_t>(n));
+    std::vector<uint64_t> hash(n);
+    for (int32_t i = 0; i < n; ++i) hash[i] = HashBytes(v->text[i]);
+    constexpr int32_t kAhead = 16;
+    for (int32_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) v->to_id.PrefetchSlot(hash[i + kAhead]);
+      v->to_id.Insert(std::string_view(v->text[i]), i, hash[i]);  // first id wins
+    }
+  }
 
   std::fill(std::begin(v->byte_token), std::end(v->byte_token), -1);
   for (int32_t i = 0; i < n; ++i) {
@@ -117,19 +125,60 @@ std::unique_ptr<Vocab> LoadVocab(const gguf::File& f) {
   }
 
   if (const gguf::Value* merges = f.GetArray("tokenizer.ggml.merges", gguf::ValueType::kString)) {
-    v->merges.reserve(merges->strings.size());
-    int32_t rank = 0;
-    std::string joined;
-    for (std::string_view m : merges->strings) {
-      const size_t sp = m.find(' ', 1);
-      const int32_t r = rank++;
-      if (sp == std::string_view::npos) continue;  // malformed merge: it can never fire
-      const int32_t a = v->Find(m.substr(0, sp)), b = v->Find(m.substr(sp + 1));
-      joined.assign(m.substr(0, sp));
-      joined.append(m.substr(sp + 1));
-      const int32_t c = v->Find(joined);
-      if (a < 0 || b < 0 || c < 0) continue;
-      v->merges.emplace(Vocab::PairKey(a, b), Vocab::Merge{r, c});  // the first (lowest) rank wins
+    v->merges.Reserve(merges->strings.size());
+    // Three vocabulary lookups and one insert per merge, all at random in tables of several MiB:
+    // done a batch at a time, with every table access of the batch prefetched before it is made.
+    const std::vector<std::string_view>& all = merges->strings;
+    constexpr size_t kBatch = 32;
+    struct Pending {
+      std::string_view part[3];  // left, right, and their concatenation
+      uint64_t hash[3];
+      uint64_t key;
+      int32_t rank, result;
+    };
+    Pending batch[kBatch];
+    std::string joined;  // the concatenations of the batch
+    for (size_t base = 0; base < all.size(); base += kBatch) {
+      const size_t end = std::min(all.size(), base + kBatch);
+      size_t count = 0;
+      joined.clear();
+      size_t joined_at[kBatch];
+      for (size_t i = base; i < end; ++i) {
+        const std::string_view m = all[i];
+        const size_t sp = m.find(' ', 1);
+        if (sp == std::string_view::npos) continue;  // malformed merge: it can never fire
+        Pending& p = batch[count];
+        p.rank = static_cast<int32_t>(i);
+        p.part[0] = m.substr(0, sp);
+        p.part[1] = m.substr(sp + 1);
+        joined_at[count++] = joined.size();
+        joined.append(p.part[0]);
+        joined.append(p.part[1]);
+      }
+      for (size_t k = 0; k < count; ++k) {
+        Pending& p = batch[k];
+        p.part[2] = std::string_view(joined).substr(joined_at[k], p.part[0].size() + p.part[1].size());
+        for (int s = 0; s < 3; ++s) {
+          p.hash[s] = HashBytes(p.part[s]);
+          v->to_id.PrefetchSlot(p.hash[s]);
+        }
+      }
+      for (size_t k = 0; k < count; ++k)
+        for (int s = 0; s < 3; ++s) v->to_id.PrefetchText(batch[k].hash[s]);
+      size_t kept = 0;
+      for (size_t k = 0; k < count; ++k) {
+        Pending& p = batch[k];
+        const int32_t a = v->to_id.Find(p.part[0], p.hash[0]), b = v->to_id.Find(p.part[1], p.hash[1]);
+        const int32_t c = a < 0 || b < 0 ? -1 : v->to_id.Find(p.part[2], p.hash[2]);
+        if (c < 0) continue;
+        Pending& q = batch[kept++];  // kept <= k: compacting in place keeps the rank order
+        q.key = Vocab::PairKey(a, b);
+        q.rank = p.rank;
+        q.result = c;
+        v->merges.PrefetchSlot(q.key);
+      }
+      for (size_t k = 0; k < kept; ++k)  // in rank order: the first (lowest) rank wins
+        v->merges.Insert(batch[k].key, Vocab::Merge{batch[k].rank, batch[k].result});
     }
   } else if (v->kind == ModelKind::kBpe) {
     Fail("{}: BPE tokenizer without tokenizer.ggml.merges", f.path());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,11 +12,13 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "util/flat_hash.h"
 #include "util/utf8.h"
 
 namespace origami::tok {
 
 enum class ModelKind { kSpm, kBpe, kWordPiece, kUnigram };
+
 
 struct Vocab {
   Vocab() = default;
@@ -29,8 +32,9 @@ struct Vocab {
   std::vector<std::string> text;  // [n_vocab]
   std::vector<float> score;       // [n_vocab]; 0 when the file has none
   std::vector<TokenType> type;    // [n_vocab]
-  // Views into `text`; built once `text` is final and never touched again.
-  std::unordered_map<std::string_view, int32_t> to_id;
+  // Views into `text`; built once `text` is final and never touched again. The first id of a
+  // duplicated string wins.
+  StringIdMap to_id;
 
   // BPE merges: (left id, right id) -> rank and merged id. Only merges whose three strings are all
   // in the vocabulary are kept (a merge producing an unknown string could never fire).
@@ -38,7 +42,7 @@ struct Vocab {
     int32_t rank;
     int32_t result;
   };
-  std::unordered_map<uint64_t, Merge> merges;
+  U64Map<Merge> merges;  // keyed by PairKey(left, right)
 
   int32_t bos = -1, eos = -1, unk = -1, eot = -1, eom = -1, sep = -1, pad = -1, cls = -1, mask = -1;
   bool add_bos = false, add_eos = false, add_sep = false;
@@ -54,10 +58,7 @@ struct Vocab {
   int32_t byte_token[256];   // <0xHH> token ids (-1 when absent)
   std::vector<int32_t> eog;  // end-of-generation ids, sorted
 
-  int32_t Find(std::string_view s) const {
-    auto it = to_id.find(s);
-    return it == to_id.end() ? -1 : it->second;
-  }
+  int32_t Find(std::string_view s) const { return to_id.Find(s); }
   int32_t n_vocab() const { return static_cast<int32_t>(text.size()); }
   static uint64_t PairKey(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);

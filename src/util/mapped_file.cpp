@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -43,8 +44,8 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-static void Advise(const uint8_t* base, size_t size, size_t offset, size_t len, int advice) {
-  if (!base || offset >= size) return;
+static bool Advise(const uint8_t* base, size_t size, size_t offset, size_t len, int advice) {
+  if (!base || offset >= size) return false;
   if (len > size - offset) len = size - offset;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   // Only whole pages inside the range: never touch a neighbour's bytes.
@@ -56,7 +57,23 @@ static void Advise(const uint8_t* base, size_t size, size_t offset, size_t len, 
   } else {
     begin &= ~(page - 1);
   }
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, advice);
+  return end > begin && ::madvise(reinterpret_cast<void*>(begin), end - begin, advice) == 0;
+}
+
+// MADV_POPULATE_WRITE: Linux 5.14+. Once the kernel refuses it (EINVAL on older ones), later
+// calls do nothing.
+static bool PopulateWrite(const uint8_t* base, size_t size, size_t offset, size_t len) {
+#ifdef MADV_POPULATE_WRITE
+  static std::atomic<bool> unsupported{false};
+  if (unsupported.load(std::memory_order_relaxed)) return false;
+  errno = 0;
+  if (Advise(base, size, offset, len, MADV_POPULATE_WRITE)) return true;
+  if (errno == EINVAL) unsupported.store(true, std::memory_order_relaxed);
+  return false;
+#else
+  (void)base, (void)size, (void)offset, (void)len;
+  return false;
+#endif
 }
 
 void MappedFile::Release(size_t offset, size_t len) const {
@@ -75,6 +92,10 @@ AnonymousBuffer::AnonymousBuffer(size_t bytes, bool huge_pages) : size_(bytes) {
   if (huge_pages) ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint; without them it works the same
 #endif
   data_ = static_cast<uint8_t*>(p);
+}
+
+bool AnonymousBuffer::Populate(size_t offset, size_t len) const {
+  return PopulateWrite(data_, size_, offset, len);
 }
 
 AnonymousBuffer::~AnonymousBuffer() {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kernels/cpu/kernels.h"
@@ -92,6 +93,58 @@ TEST_P(MatMulTest, RejectsPartialBlocks) {
   std::vector<float> x(100), y(4);
   EXPECT_THROW(MatMul(*k, MatrixView{DType::kQ4_0, 2, 48, w.data()}, x.data(), 1, y.data(), pool, ws), Error);
   EXPECT_THROW(MatMul(*k, MatrixView{DType::kI32, 2, 16, w.data()}, x.data(), 1, y.data(), pool, ws), Error);
+}
+
+// A group runs each product exactly as MatMul alone does: same kernels, same grain, and a shared
+// activation conversion that is the conversion each would have made. Products of different types,
+// shared and distinct inputs, decode and prefill token counts, and an empty product, in one group.
+TEST_P(MatMulTest, GroupEqualsSeparateProductsBitForBit) {
+  const KernelTable* k = KernelsFor(GetParam());
+  if (!k) GTEST_SKIP() << IsaName(GetParam()) << " not available on this CPU/build";
+  std::mt19937 rng(7);
+  const int64_t cols = 256;
+  const std::vector<DType> types = WeightTypes();
+  std::vector<std::vector<uint8_t>> store;
+  std::vector<MatrixView> views;
+  for (size_t i = 0; i < types.size(); ++i) {
+    const int64_t rows = 24 + 8 * static_cast<int64_t>(i % 5);
+    std::vector<uint8_t> w;
+    for (int64_t r = 0; r < rows; ++r) {
+      auto row = RandomRow(types[i], cols, rng);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    store.push_back(std::move(w));
+    views.push_back({types[i], rows, cols, store.back().data()});
+  }
+  const auto xa = RandomFloats(9 * cols, rng), xb = RandomFloats(9 * cols, rng);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    Workspace ws;
+    for (int64_t n_tok : {1, 3, 9}) {
+      std::vector<MatMulJob> jobs;
+      std::vector<std::vector<float>> got(views.size()), want(views.size());
+      for (size_t i = 0; i < views.size(); ++i) {
+        // Every other product reads xa (shared conversions); the rest read xb; one product of
+        // each group has a different token count, one has none.
+        const float* x = i % 2 ? xb.data() : xa.data();
+        const int64_t n = i == 3 ? 1 : i == 4 ? 0 : n_tok;
+        got[i].assign(static_cast<size_t>(std::max<int64_t>(n, 1) * views[i].rows), -1.0f);
+        want[i] = got[i];
+        MatMul(*k, views[i], x, n, want[i].data(), pool, ws);
+        jobs.push_back({&views[i], x, n, got[i].data()});
+      }
+      MatMulGroup(*k, jobs, pool, ws);
+      for (size_t i = 0; i < views.size(); ++i)
+        for (size_t j = 0; j < got[i].size(); ++j)
+          ASSERT_EQ(std::memcmp(&got[i][j], &want[i][j], 4), 0)
+              << IsaName(k->isa) << " " << TypeName(views[i].type) << " threads " << threads << " tokens "
+              << n_tok << " element " << j << ": " << got[i][j] << " vs " << want[i][j];
+    }
+  }
+  std::vector<MatMulJob> too_many(65, MatMulJob{&views[0], xa.data(), 1, nullptr});
+  ThreadPool pool(1);
+  Workspace ws;
+  EXPECT_THROW(MatMulGroup(*k, too_many, pool, ws), Error);
 }
 
 std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) { return IsaName(info.param); }

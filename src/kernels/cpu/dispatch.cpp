@@ -121,6 +121,9 @@ KernelTable Avx2Table() {
   // Q4_0 and Q8_0 matrices are repacked at load for these (Model::PrepareWeights).
   t.q4_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ4_0x8Avx2, x86::VecDotTileQ4_0x8Avx2};
   t.q8_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ8_0x8Avx2, x86::VecDotTileQ8_0x8Avx2};
+  // Q4_K and Q6_K likewise (Q4_Kx8, Q6_Kx8); the AVX-512 table inherits all four.
+  t.q4_kx8 = TypeKernels{DType::kQ8_K, nullptr, x86::VecDotRowsQ4_Kx8Avx2, x86::VecDotTileQ4_Kx8Avx2};
+  t.q6_kx8 = TypeKernels{DType::kQ8_K, nullptr, x86::VecDotRowsQ6_Kx8Avx2, x86::VecDotTileQ6_Kx8Avx2};
   return t;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct KernelTable {
   // matrices as they are in the file).
   TypeKernels q4_0x8;              // Q4_0 as Layout::kQ4_0x8
   TypeKernels q8_0x8;              // Q8_0 as Layout::kQ8_0x8
+  TypeKernels q4_kx8;              // Q4_K as Layout::kQ4_Kx8
+  TypeKernels q6_kx8;              // Q6_K as Layout::kQ6_Kx8
   QuantizeRowFn quantize[64] = {}; // activation converters, indexed by the activation type id
 
   const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
@@ -63,9 +66,10 @@ std::vector<Isa> AvailableIsas();
 // this machine cannot run, or an unknown name, also gives the best available.
 Isa SelectIsa(const char* requested);
 
-// How a matrix's bytes are ordered. kRows: as in the GGUF file. kQ4_0x8 / kQ8_0x8: Q4_0 / Q8_0
-// rows interleaved in groups of 8 for the kernels, made once at load (repack.h); same bytes.
-enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8 };
+// How a matrix's bytes are ordered. kRows: as in the GGUF file. kQ4_0x8 / kQ8_0x8 / kQ4_Kx8 /
+// kQ6_Kx8: Q4_0 / Q8_0 / Q4_K / Q6_K rows interleaved in groups of 8 for the kernels, made once at load
+// (repack.h); same bytes.
+enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8, kQ4_Kx8, kQ6_Kx8 };
 const char* LayoutName(Layout layout);
 
 // A weight matrix: rows x cols in `type`, row stride RowBytes(type, cols) (kRows: rows contiguous).
@@ -93,6 +97,19 @@ class Workspace {
 // Activations are converted once per token row; rows are split across the pool's threads.
 void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
             ThreadPool& pool, Workspace& ws);
+
+// One product of a group: y[t * w->rows + r] = dot(W[r, :], x[t * cols : (t+1) * cols]).
+struct MatMulJob {
+  const MatrixView* w;
+  const float* x;
+  int64_t n_tokens;
+  float* y;
+};
+
+// Several products in one parallel region (a layer's Q, K and V projections; gate and up; the
+// routed experts of a token): one hand-off to the threads instead of one per matrix, and products
+// reading the same x convert it once. Results equal separate MatMul calls bit for bit. At most 64.
+void MatMulGroup(const KernelTable& k, std::span<const MatMulJob> jobs, ThreadPool& pool, Workspace& ws);
 
 // Reads one row of any matrix (e.g. a token embedding) as floats.
 void DequantizeRow(const MatrixView& w, int64_t row, float* out);

@@ -26,9 +26,28 @@ void DotRows(const TypeKernels& tk, int64_t n, float* out, const uint8_t* w, siz
 
 }  // namespace
 
-void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
-            ThreadPool& pool, Workspace& ws) {
-  if (n_tokens <= 0 || w.rows <= 0) return;
+namespace {
+
+// One product of a group, checked and with its kernels chosen.
+struct Product {
+  const TypeKernels* tk;
+  const uint8_t* w;
+  size_t w_stride;
+  int64_t cols, rows, n_tok;
+  const float* x;
+  float* y;
+  const uint8_t* act;  // the converted activations (x itself for F32 kernels)
+  size_t a_stride;
+  int64_t grain;  // rows per task: a decode chunk or a prefill tile
+};
+
+struct Task {
+  int32_t product;
+  int64_t r0, r1;
+};
+
+Product Check(const KernelTable& k, const MatMulJob& job) {
+  const MatrixView& w = *job.w;
   if (static_cast<uint32_t>(w.type) >= 64) FailKind(ErrorKind::kUnsupported, "matmul: unknown weight type");
   const bool repacked = w.layout != Layout::kRows;
   const TypeKernels* lk = repacked ? LayoutKernels(k, w.layout) : nullptr;
@@ -42,62 +61,129 @@ void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n
   const TypeTraits& at = Traits(tk.act_type);
   if (w.cols <= 0 || w.cols % wt.block_size != 0 || w.cols % at.block_size != 0)
     Fail("matmul: {} weight with {} columns is not a whole number of blocks", wt.name, w.cols);
+  if (tk.act_type != DType::kF32 && !k.quantize[static_cast<uint32_t>(tk.act_type)])
+    FailKind(ErrorKind::kInternal, "matmul: no {} activation converter", at.name);
+  Product p{&tk, static_cast<const uint8_t*>(w.data), RowBytes(w.type, w.cols), w.cols, w.rows, job.n_tokens,
+            job.x, job.y, nullptr, 0, 0};
+  return p;
+}
 
-  const int64_t n = w.cols;
-  const size_t w_stride = RowBytes(w.type, n);
-  const auto* wbase = static_cast<const uint8_t*>(w.data);
-
-  // Activations: converted once per token row into the workspace (F32 is used in place).
-  const uint8_t* act;
-  size_t a_stride;
-  if (tk.act_type == DType::kF32) {
-    act = reinterpret_cast<const uint8_t*>(x);
-    a_stride = static_cast<size_t>(n) * sizeof(float);
-  } else {
-    const QuantizeRowFn quant = k.quantize[static_cast<uint32_t>(tk.act_type)];
-    if (!quant) FailKind(ErrorKind::kInternal, "matmul: no {} activation converter", at.name);
-    a_stride = RowBytes(tk.act_type, n);
-    auto* buf = static_cast<uint8_t*>(ws.Get(a_stride * static_cast<size_t>(n_tokens)));
-    if (n_tokens == 1 || pool.size() == 1) {
-      for (int64_t t = 0; t < n_tokens; ++t) quant(x + t * n, buf + t * a_stride, n);
-    } else {
-      pool.Run(n_tokens, [&](int64_t t, int) { quant(x + t * n, buf + t * a_stride, n); });
-    }
-    act = buf;
+// Rows per task. Decode: small chunks handed out dynamically, so both threads finish together even
+// when one is slowed by other work on the machine. Prefill: a tile of rows kept in L2 while every
+// token passes over it, so each weight row is read from memory once.
+int64_t Grain(const Product& p, int threads) {
+  if (p.n_tok == 1) {
+    const int64_t per_thread = (p.rows + threads - 1) / threads;
+    const int64_t chunk = std::clamp<int64_t>(per_thread / 8, kDecodeGrain, 256);
+    return (chunk + 7) / 8 * 8;  // whole groups of the 8-row kernels
   }
-
-  if (n_tokens == 1) {
-    // Decode: small chunks of rows handed out dynamically, so both threads finish together even
-    // when one is slowed by the other work on the machine.
-    const int64_t per_thread = (w.rows + pool.size() - 1) / pool.size();
-    int64_t chunk = std::clamp<int64_t>(per_thread / 8, kDecodeGrain, 256);
-    chunk = (chunk + 7) / 8 * 8;  // whole groups of the 8-row kernels
-    const int64_t n_chunks = (w.rows + chunk - 1) / chunk;
-    pool.Run(n_chunks, [&](int64_t c, int) {
-      const int64_t r0 = c * chunk, r1 = std::min(w.rows, r0 + chunk);
-      DotRows(tk, n, y + r0, wbase + r0 * w_stride, w_stride, r1 - r0, act);
-    });
-    return;
-  }
-
-  // Prefill: each task takes a tile of rows and runs every token over it, so each weight row is
-  // read from memory once and then served from cache.
-  int64_t tile = static_cast<int64_t>(kPrefillTileBytes / std::max<size_t>(w_stride, 1));
+  int64_t tile = static_cast<int64_t>(kPrefillTileBytes / std::max<size_t>(p.w_stride, 1));
   tile = std::clamp<int64_t>(tile / 8 * 8, 8, 64);
   // Enough tiles for every thread to stay busy.
-  while (tile > 8 && (w.rows + tile - 1) / tile < 4 * pool.size()) tile /= 2;
-  tile = std::max<int64_t>(tile / 8 * 8, 8);
-  const int64_t n_tiles = (w.rows + tile - 1) / tile;
-  pool.Run(n_tiles, [&](int64_t c, int) {
-    const int64_t r0 = c * tile, r1 = std::min(w.rows, r0 + tile);
-    if (tk.vec_dot_tile) {
-      tk.vec_dot_tile(n, y + r0, static_cast<size_t>(w.rows), wbase + r0 * w_stride, w_stride, r1 - r0, act, a_stride,
-                      n_tokens);
-      return;
+  while (tile > 8 && (p.rows + tile - 1) / tile < 4 * threads) tile /= 2;
+  return std::max<int64_t>(tile / 8 * 8, 8);
+}
+
+void RunTask(const Product& p, int64_t r0, int64_t r1) {
+  const TypeKernels& tk = *p.tk;
+  const uint8_t* w = p.w + r0 * p.w_stride;
+  if (p.n_tok == 1) {
+    DotRows(tk, p.cols, p.y + r0, w, p.w_stride, r1 - r0, p.act);
+  } else if (tk.vec_dot_tile) {
+    tk.vec_dot_tile(p.cols, p.y + r0, static_cast<size_t>(p.rows), w, p.w_stride, r1 - r0, p.act, p.a_stride,
+                    p.n_tok);
+  } else {
+    for (int64_t t = 0; t < p.n_tok; ++t)
+      DotRows(tk, p.cols, p.y + t * p.rows + r0, w, p.w_stride, r1 - r0, p.act + t * p.a_stride);
+  }
+}
+
+constexpr size_t Align64(size_t n) { return (n + 63) & ~size_t{63}; }
+
+}  // namespace
+
+void MatMulGroup(const KernelTable& k, std::span<const MatMulJob> jobs, ThreadPool& pool, Workspace& ws) {
+  constexpr size_t kMaxProducts = 64;
+  if (jobs.size() > kMaxProducts) Fail("matmul: {} products in one group (at most {})", jobs.size(), kMaxProducts);
+  Product prod[kMaxProducts];
+  int np = 0;
+  int64_t n_tasks = 0;
+  for (const MatMulJob& j : jobs) {
+    if (j.n_tokens <= 0 || j.w->rows <= 0) continue;
+    Product p = Check(k, j);
+    p.grain = Grain(p, pool.size());
+    n_tasks += (p.rows + p.grain - 1) / p.grain;
+    prod[np++] = p;
+  }
+  if (np == 0) return;
+
+  // One workspace block: the task list, then each distinct activation conversion. Products that
+  // read the same x with the same activation type (Q, K and V; gate and up) share one.
+  int owner[kMaxProducts];
+  size_t offset[kMaxProducts];
+  size_t bytes = Align64(static_cast<size_t>(n_tasks) * sizeof(Task));
+  for (int i = 0; i < np; ++i) {
+    Product& p = prod[i];
+    owner[i] = i;
+    if (p.tk->act_type == DType::kF32) {
+      p.act = reinterpret_cast<const uint8_t*>(p.x);
+      p.a_stride = static_cast<size_t>(p.cols) * sizeof(float);
+      continue;
     }
-    for (int64_t t = 0; t < n_tokens; ++t)
-      DotRows(tk, n, y + t * w.rows + r0, wbase + r0 * w_stride, w_stride, r1 - r0, act + t * a_stride);
-  });
+    p.a_stride = RowBytes(p.tk->act_type, p.cols);
+    for (int o = 0; o < i; ++o)
+      if (owner[o] == o && prod[o].x == p.x && prod[o].tk->act_type == p.tk->act_type && prod[o].cols == p.cols &&
+          prod[o].n_tok == p.n_tok)
+        owner[i] = o;
+    if (owner[i] == i) {
+      offset[i] = bytes;
+      bytes += Align64(p.a_stride * static_cast<size_t>(p.n_tok));
+    }
+  }
+  auto* base = static_cast<uint8_t*>(ws.Get(bytes + 64));
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  auto* tasks = reinterpret_cast<Task*>(base);
+
+  // Activations: converted once per token row; every conversion of the group in one region.
+  int64_t n_rows = 0;
+  for (int i = 0; i < np; ++i) {
+    if (prod[i].tk->act_type == DType::kF32) continue;
+    if (owner[i] == i) {
+      prod[i].act = base + offset[i];
+      n_rows += prod[i].n_tok;
+    } else {
+      prod[i].act = prod[owner[i]].act;
+    }
+  }
+  auto convert = [&](int64_t row) {
+    for (int i = 0; i < np; ++i) {
+      const Product& p = prod[i];
+      if (p.tk->act_type == DType::kF32 || owner[i] != i) continue;
+      if (row < p.n_tok) {
+        k.quantize[static_cast<uint32_t>(p.tk->act_type)](p.x + row * p.cols,
+                                                          const_cast<uint8_t*>(p.act) + row * p.a_stride, p.cols);
+        return;
+      }
+      row -= p.n_tok;
+    }
+  };
+  if (n_rows <= np || pool.size() == 1) {
+    for (int64_t r = 0; r < n_rows; ++r) convert(r);
+  } else {
+    pool.Run(n_rows, [&](int64_t r, int) { convert(r); });
+  }
+
+  int64_t t = 0;
+  for (int i = 0; i < np; ++i)
+    for (int64_t r0 = 0; r0 < prod[i].rows; r0 += prod[i].grain)
+      tasks[t++] = {i, r0, std::min(prod[i].rows, r0 + prod[i].grain)};
+  pool.Run(n_tasks, [&](int64_t c, int) { RunTask(prod[tasks[c].product], tasks[c].r0, tasks[c].r1); });
+}
+
+void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+            ThreadPool& pool, Workspace& ws) {
+  const MatMulJob job{&w, x, n_tokens, y};
+  MatMulGroup(k, std::span<const MatMulJob>(&job, 1), pool, ws);
 }
 
 void DequantizeRow(const MatrixView& w, int64_t row, float* out) {
@@ -122,6 +208,8 @@ const char* LayoutName(Layout layout) {
     case Layout::kRows: return "rows";
     case Layout::kQ4_0x8: return "Q4_0x8";
     case Layout::kQ8_0x8: return "Q8_0x8";
+    case Layout::kQ4_Kx8: return "Q4_Kx8";
+    case Layout::kQ6_Kx8: return "Q6_Kx8";
   }
   return "?";
 }

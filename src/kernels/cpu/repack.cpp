@@ -1,6 +1,7 @@
 // Row-major <-> interleaved (Q4_0x8, Q8_0x8) repacking and the scalar twins of their kernels.
 #include "kernels/cpu/repack.h"
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -13,19 +14,30 @@ namespace origami::cpu {
 namespace {
 
 static_assert(sizeof(BlockQ4_0) == 2 + 16 && sizeof(BlockQ8_0) == 2 + 32);
+static_assert(sizeof(BlockQ4_K) == 144 && offsetof(BlockQ4_K, scales) == 4);
+static_assert(sizeof(BlockQ6_K) == 210 && offsetof(BlockQ6_K, qh) == 128 && offsetof(BlockQ6_K, scales) == 192 &&
+              offsetof(BlockQ6_K, d) == 208);
 
-// Geometry of one layout: the source block and its quant bytes.
+// A run of bytes of a block interleaved across the 8 rows of a group in units of `unit` bytes.
+struct Field {
+  size_t offset, size, unit;
+};
+
+// A layout: its block and the block's fields, in block order, covering it exactly (repack.h).
 struct Geometry {
-  size_t block;  // bytes of one row-major block (fp16 scale + quants)
-  size_t qs;     // quant bytes per block
+  size_t block;  // bytes of one row-major block
   int64_t qk;    // elements per block
+  Field fields[4];
+  int n_fields;
   size_t group_block() const { return kRepackRows * block; }
 };
 
 Geometry GeometryOf(Layout l) {
   switch (l) {
-    case Layout::kQ4_0x8: return {sizeof(BlockQ4_0), 16, kQK4_0};
-    case Layout::kQ8_0x8: return {sizeof(BlockQ8_0), 32, kQK8_0};
+    case Layout::kQ4_0x8: return {sizeof(BlockQ4_0), kQK4_0, {{0, 2, 2}, {2, 16, 4}}, 2};
+    case Layout::kQ8_0x8: return {sizeof(BlockQ8_0), kQK8_0, {{0, 2, 2}, {2, 32, 4}}, 2};
+    case Layout::kQ4_Kx8: return {sizeof(BlockQ4_K), kQK_K, {{0, 2, 2}, {2, 2, 2}, {4, 140, 4}}, 3};
+    case Layout::kQ6_Kx8: return {sizeof(BlockQ6_K), kQK_K, {{0, 128, 4}, {128, 64, 4}, {192, 16, 4}, {208, 2, 2}}, 4};
     case Layout::kRows: break;
   }
   FailKind(ErrorKind::kInternal, "repack: layout {} has no geometry", LayoutName(l));
@@ -37,24 +49,55 @@ void CheckShape(Layout l, const Geometry& g, int64_t rows, int64_t cols) {
          cols, g.qk);
 }
 
-// One group: 8 row-major rows of nb blocks (src) -> nb interleaved blocks (dst).
-void PackGroup(const Geometry& g, const uint8_t* src, uint8_t* dst, int64_t nb) {
-  const size_t row_bytes = static_cast<size_t>(nb) * g.block;
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* out = dst + b * g.group_block();
-    for (int k = 0; k < kRepackRows; ++k) {
-      const uint8_t* blk = src + k * row_bytes + b * g.block;
-      std::memcpy(out + 2 * k, blk, 2);
-      for (size_t j = 0; j < g.qs / 4; ++j) std::memcpy(out + 16 + 32 * j + 4 * k, blk + 2 + 4 * j, 4);
+// Copies one block between row-major form (blk) and its slot for row k in a group block (gb);
+// to_group: blk -> gb, else gb -> blk.
+template <bool to_group>
+void MoveBlock(const Geometry& g, uint8_t* gb, int k, uint8_t* blk) {
+  for (int f = 0; f < g.n_fields; ++f) {
+    const Field& fd = g.fields[f];
+    uint8_t* base = gb + kRepackRows * fd.offset + fd.unit * k;
+    for (size_t o = 0; o < fd.size; o += fd.unit) {
+      uint8_t* slot = base + kRepackRows * o;
+      uint8_t* b = blk + fd.offset + o;
+      if (fd.unit == 4) {
+        if (to_group) std::memcpy(slot, b, 4); else std::memcpy(b, slot, 4);
+      } else {
+        if (to_group) std::memcpy(slot, b, 2); else std::memcpy(b, slot, 2);
+      }
     }
   }
 }
 
+// One group: 8 row-major rows of nb blocks (src) -> nb interleaved blocks (dst).
+void PackGroup(const Geometry& g, const uint8_t* src, uint8_t* dst, int64_t nb) {
+  const size_t row_bytes = static_cast<size_t>(nb) * g.block;
+  // Q4_0 / Q8_0 (an fp16 scale, then quants in 4-byte units) with the geometry as compile-time
+  // constants, so every copy is a fixed-size move and the loops unroll: the load-time repack of
+  // the common files. Same bytes as the generic form below.
+  auto pack = [&]<size_t kQs, size_t kBlock>() {
+    constexpr size_t kGroup = kRepackRows * kBlock;
+    const uint8_t* rows[kRepackRows];
+    for (int k = 0; k < kRepackRows; ++k) rows[k] = src + k * row_bytes;
+    for (int64_t b = 0; b < nb; ++b, dst += kGroup) {
+      uint8_t out[kGroup];
+      for (int k = 0; k < kRepackRows; ++k) {
+        const uint8_t* blk = rows[k] + b * kBlock;
+        std::memcpy(out + 2 * k, blk, 2);
+        for (size_t j = 0; j < kQs / 4; ++j) std::memcpy(out + 16 + 32 * j + 4 * k, blk + 2 + 4 * j, 4);
+      }
+      std::memcpy(dst, out, kGroup);
+    }
+  };
+  if (g.block == sizeof(BlockQ4_0) && g.n_fields == 2) return pack.template operator()<16, sizeof(BlockQ4_0)>();
+  if (g.block == sizeof(BlockQ8_0) && g.n_fields == 2) return pack.template operator()<32, sizeof(BlockQ8_0)>();
+  for (int64_t b = 0; b < nb; ++b)
+    for (int k = 0; k < kRepackRows; ++k)
+      MoveBlock<true>(g, dst + b * g.group_block(), k, const_cast<uint8_t*>(src + k * row_bytes + b * g.block));
+}
+
 // Block b of row k of a group, back in row-major block form.
 void UnpackBlock(const Geometry& g, const uint8_t* group, int64_t b, int k, uint8_t* blk) {
-  const uint8_t* in = group + b * g.group_block();
-  std::memcpy(blk, in + 2 * k, 2);
-  for (size_t j = 0; j < g.qs / 4; ++j) std::memcpy(blk + 2 + 4 * j, in + 16 + 32 * j + 4 * k, 4);
+  MoveBlock<false>(g, const_cast<uint8_t*>(group + b * g.group_block()), k, blk);
 }
 
 }  // namespace
@@ -63,20 +106,26 @@ DType LayoutType(Layout layout) {
   switch (layout) {
     case Layout::kQ4_0x8: return DType::kQ4_0;
     case Layout::kQ8_0x8: return DType::kQ8_0;
+    case Layout::kQ4_Kx8: return DType::kQ4_K;
+    case Layout::kQ6_Kx8: return DType::kQ6_K;
     case Layout::kRows: break;
   }
   FailKind(ErrorKind::kInternal, "repack: layout {} holds no single type", LayoutName(layout));
 }
 
 const TypeKernels* LayoutKernels(const KernelTable& k, Layout layout) {
-  const TypeKernels* tk = layout == Layout::kQ4_0x8 ? &k.q4_0x8 : layout == Layout::kQ8_0x8 ? &k.q8_0x8 : nullptr;
+  const TypeKernels* tk = layout == Layout::kQ4_0x8   ? &k.q4_0x8
+                          : layout == Layout::kQ8_0x8 ? &k.q8_0x8
+                          : layout == Layout::kQ4_Kx8 ? &k.q4_kx8
+                          : layout == Layout::kQ6_Kx8 ? &k.q6_kx8
+                                                      : nullptr;
   return tk && tk->vec_dot_rows ? tk : nullptr;
 }
 
 Layout RepackTarget(const KernelTable& k, const MatrixView& w) {
   if (w.layout != Layout::kRows || !w.data || w.rows <= 0 || w.rows % kRepackRows != 0) return Layout::kRows;
-  for (Layout l : {Layout::kQ4_0x8, Layout::kQ8_0x8})
-    if (w.type == LayoutType(l) && LayoutKernels(k, l) && w.cols % GeometryOf(l).qk == 0) return l;
+  for (Layout l : {Layout::kQ4_0x8, Layout::kQ8_0x8, Layout::kQ4_Kx8, Layout::kQ6_Kx8})
+    if (w.type == LayoutType(l) && LayoutKernels(k, l) && w.cols % Traits(LayoutType(l)).block_size == 0) return l;
   return Layout::kRows;
 }
 

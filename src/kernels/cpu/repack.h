@@ -8,6 +8,27 @@
 //   [8 Q B]  Q/4 vectors of 32 bytes; vector j, 32-bit lane k = quant bytes 4j..4j+3 of row k
 // so one 32-byte load feeds 8 rows (one per lane) with no transposition at run time, the 8 scales
 // arrive as one 16-byte load, and each thread reads one contiguous stream per group instead of 8.
+//
+// Q4_Kx8: the same idea for Q4_K super-blocks (144 bytes: fp16 d, fp16 dmin, 12 bytes of packed
+// 6-bit scales and mins, 128 nibble bytes). For each super-block index b of a group, 1152 bytes
+// (exactly the 8 original blocks; the scales stay packed, the kernel unpacks 8 rows at once with
+// a few 32-bit lane operations):
+//   [16 B]    the 8 rows' d, row k at bytes 2k..2k+1
+//   [16 B]    the 8 rows' dmin, row k at 16 + 2k
+//   [35 x 32 B] vector j (j = 0..34) at 32 + 32j, 32-bit lane k = bytes 4 + 4j..7 + 4j of row k's
+//            block: vectors 0..2 hold scales bytes 0..3, 4..7, 8..11; vector 3 + i holds
+//            qs[4i..4i+3]
+// i.e. a block's 2-byte fields, then its 4-byte words, are interleaved row by row in block order
+// (the byte at offset o of a field with unit u lands at 8 * field_offset + u * (8 * (o / u) + k)
+// + o % u). Q4_0x8 and Q8_0x8 above are the same rule for a block of one 2-byte field and one of
+// 4-byte words; repack.cpp has one table of fields per layout and one copy loop for all.
+//
+// Q6_Kx8: Q6_K super-blocks (210 bytes: ql[128], qh[64], int8 scales[16], fp16 d) by the same
+// rule, 1680 bytes per super-block index of a group:
+//   [32 x 32 B] ql: vector j, lane k = ql[4j..4j+3] of row k
+//   [16 x 32 B] qh at 1024: vector j, lane k = qh[4j..4j+3]
+//   [4 x 32 B]  scales at 1536: vector j, lane k = scales[4j..4j+3]
+//   [16 B]      d at 1664, row k at 1664 + 2k
 #pragma once
 
 #include <cstdint>
@@ -42,6 +63,15 @@ void VecDotTileQ4_0x8(int64_t n, float* out, size_t out_stride, const void* w, s
 void VecDotRowsQ8_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ8_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok);
+// Q4_Kx8 / Q6_Kx8 against Q8_K activations: each row read back and summed exactly as
+// ref::VecDotQ4_K / ref::VecDotQ6_K does.
+void VecDotRowsQ4_Kx8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ4_Kx8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                      const void* a, size_t a_stride, int64_t n_tok);
+void VecDotRowsQ6_Kx8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ6_Kx8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                      const void* a, size_t a_stride, int64_t n_tok);
 }  // namespace ref
+
 
 }  // namespace origami::cpu

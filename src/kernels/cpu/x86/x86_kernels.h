@@ -39,6 +39,13 @@ void VecDotTileQ4_0x8Avx2(int64_t n, float* out, size_t out_stride, const void* 
 void VecDotRowsQ8_0x8Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ8_0x8Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                           const void* a, size_t a_stride, int64_t n_tok);
+// Q4_K / Q6_K repacked as Q4_Kx8 / Q6_Kx8 against Q8_K activations (repacked_kquant_avx2.cpp).
+void VecDotRowsQ4_Kx8Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ4_Kx8Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                          const void* a, size_t a_stride, int64_t n_tok);
+void VecDotRowsQ6_Kx8Avx2(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
+void VecDotTileQ6_Kx8Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                          const void* a, size_t a_stride, int64_t n_tok);
 // For the one-row-per-lane Q4_0 kernels (here and in repacked_avx2.cpp): per Q8_0 activation block,
 // 8 * sum(qy) (Q4_0's -8 offset, applied once per block) and the block's scale as a float.
 void Q4_0ActTablesAvx2(const void* act, int64_t nb, int32_t* corr, float* dy);
