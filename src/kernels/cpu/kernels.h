@@ -107,8 +107,9 @@ struct MatMulJob {
 };
 
 // Several products in one parallel region (a layer's Q, K and V projections; gate and up; the
-// routed experts of a token): one hand-off to the threads instead of one per matrix, and products
-// reading the same x convert it once. Results equal separate MatMul calls bit for bit. At most 64.
+// routed experts of a token): decode products share one hand-off to the threads instead of one per
+// matrix, prefill products keep one each, and products reading the same x convert it once. Results
+// equal separate MatMul calls bit for bit. At most 64.
 void MatMulGroup(const KernelTable& k, std::span<const MatMulJob> jobs, ThreadPool& pool, Workspace& ws);
 
 // Reads one row of any matrix (e.g. a token embedding) as floats.

@@ -1,5 +1,6 @@
 // MatMul (decode mat-vec and prefill mat-mat over the kernel table) and DequantizeRow.
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
@@ -173,11 +174,30 @@ void MatMulGroup(const KernelTable& k, std::span<const MatMulJob> jobs, ThreadPo
     pool.Run(n_rows, [&](int64_t r, int) { convert(r); });
   }
 
-  int64_t t = 0;
-  for (int i = 0; i < np; ++i)
+  // Decode products (one token: memory-bound, short) share one region. A prefill product keeps a
+  // region of its own: interleaving the tiles of several (measured: F16 pp512 on 2 threads, 27.7
+  // tok/s grouped vs 30.8 one by one) costs more than the hand-offs it saves.
+  auto add_tasks = [&, t = int64_t{0}](int i) mutable {
+    const int64_t begin = t;
     for (int64_t r0 = 0; r0 < prod[i].rows; r0 += prod[i].grain)
       tasks[t++] = {i, r0, std::min(prod[i].rows, r0 + prod[i].grain)};
-  pool.Run(n_tasks, [&](int64_t c, int) { RunTask(prod[tasks[c].product], tasks[c].r0, tasks[c].r1); });
+    return std::pair<int64_t, int64_t>{begin, t};
+  };
+  auto run = [&](int64_t begin, int64_t end) {
+    pool.Run(end - begin, [&](int64_t c, int) {
+      const Task& task = tasks[begin + c];
+      RunTask(prod[task.product], task.r0, task.r1);
+    });
+  };
+  int64_t decode_end = 0;
+  for (int i = 0; i < np; ++i)
+    if (prod[i].n_tok == 1) decode_end = add_tasks(i).second;
+  run(0, decode_end);
+  for (int i = 0; i < np; ++i)
+    if (prod[i].n_tok > 1) {
+      const auto [begin, end] = add_tasks(i);
+      run(begin, end);
+    }
 }
 
 void MatMul(const KernelTable& k, const MatrixView& w, const float* x, int64_t n_tokens, float* y,
