@@ -17,8 +17,11 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORIGAMI_SA
 asan_targets=(origami_util_test origami_gguf_test origami_tensor_test origami_kernels_test origami_tokenizer_test
               origami_chat_test origami_sampling_test gguf_fuzz gguf_fuzz_seeds tokenizer_fuzz chat_template_fuzz)
 present=()
+# The target list is read once: `ninja ... | grep -q` under pipefail failed at random when grep
+# exited before ninja had written everything (SIGPIPE), dropping targets that exist.
+all_targets=$(ninja -C build-asan -t targets all 2>/dev/null)
 for t in "${asan_targets[@]}"; do
-  ninja -C build-asan -t targets all 2>/dev/null | grep -q "^$t:" && present+=("$t")
+  grep -q "^$t:" <<<"$all_targets" && present+=("$t")
 done
 if ninja -C build-asan -j"$jobs" "${present[@]}" >build-asan/build.log 2>&1; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
