@@ -115,13 +115,17 @@ ORIGAMI_BENCH_TYPE(F16);
 ORIGAMI_BENCH_TYPE(BF16);
 ORIGAMI_BENCH_TYPE(Q8_0);
 ORIGAMI_BENCH_TYPE(Q4_0);
-// Q4_0 and Q8_0 as the engine runs them after Model::PrepareWeights (repacked, kernels/cpu/repack.h).
+// Q4_0, Q8_0, Q4_K and Q6_K as the engine runs them after Model::PrepareWeights (repacked, kernels/cpu/repack.h).
 BENCHMARK_CAPTURE(BM_MatMul, Q4_0x8, DType::kQ4_0, Layout::kQ4_0x8)->Apply(Shapes1);
 BENCHMARK_CAPTURE(BM_MatMul, Q4_0x8, DType::kQ4_0, Layout::kQ4_0x8)->Apply(Shapes2);
 BENCHMARK_CAPTURE(BM_MatMul, Q8_0x8, DType::kQ8_0, Layout::kQ8_0x8)->Apply(Shapes1);
 BENCHMARK_CAPTURE(BM_MatMul, Q8_0x8, DType::kQ8_0, Layout::kQ8_0x8)->Apply(Shapes2);
 ORIGAMI_BENCH_TYPE(Q4_K);
 ORIGAMI_BENCH_TYPE(Q6_K);
+BENCHMARK_CAPTURE(BM_MatMul, Q4_Kx8, DType::kQ4_K, Layout::kQ4_Kx8)->Apply(Shapes1);
+BENCHMARK_CAPTURE(BM_MatMul, Q4_Kx8, DType::kQ4_K, Layout::kQ4_Kx8)->Apply(Shapes2);
+BENCHMARK_CAPTURE(BM_MatMul, Q6_Kx8, DType::kQ6_K, Layout::kQ6_Kx8)->Apply(Shapes1);
+BENCHMARK_CAPTURE(BM_MatMul, Q6_Kx8, DType::kQ6_K, Layout::kQ6_Kx8)->Apply(Shapes2);
 
 }  // namespace
 }  // namespace origami::cpu

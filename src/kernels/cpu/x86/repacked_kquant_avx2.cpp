@@ -65,13 +65,29 @@ inline void UnpackScales8(const uint8_t* g, __m256i sc[2], __m256i m[2]) {
   m[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 4), k0f), _mm256_and_si256(_mm256_srli_epi32(b, 2), k30));
 }
 
+// pshufb masks that spread byte j (0..3) of each 32-bit lane over the lane's two int16 halves: as
+// (s, 0) pairs (kPickU, zero-extended) or (0, s) pairs (kPickS, for an arithmetic shift that keeps
+// the sign). Loaded from a table: masks built from a loop index cost ~20 scalar and insert
+// instructions each when the compiler does not unroll the loop.
+struct PickMasks {
+  alignas(32) int8_t u[4][32];
+  alignas(32) int8_t s[4][32];
+};
+constexpr PickMasks MakePickMasks() {
+  PickMasks m{};
+  for (int j = 0; j < 4; ++j)
+    for (int b = 0; b < 32; ++b) {
+      const int lane_byte = 4 * ((b % 16) / 4) + j;  // pshufb indexes within each 128-bit half
+      m.u[j][b] = b % 2 == 0 ? static_cast<int8_t>(lane_byte) : static_cast<int8_t>(-128);
+      m.s[j][b] = b % 2 == 1 ? static_cast<int8_t>(lane_byte) : static_cast<int8_t>(-128);
+    }
+  return m;
+}
+constexpr PickMasks kPick = MakePickMasks();
+
 // Lane k = (s, s) as int16, s = byte j (0..3) of lane k of v.
 inline __m256i PickScale(__m256i v, int j) {
-  const char z = static_cast<char>(0x80);
-  const char b0 = static_cast<char>(j), b1 = static_cast<char>(4 + j), b2 = static_cast<char>(8 + j),
-             b3 = static_cast<char>(12 + j);
-  return _mm256_shuffle_epi8(v, _mm256_setr_epi8(b0, z, b0, z, b1, z, b1, z, b2, z, b2, z, b3, z, b3, z, b0, z, b0, z,
-                                                 b1, z, b1, z, b2, z, b2, z, b3, z, b3, z));
+  return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPick.u[j])));
 }
 
 // sum_j m[j] * bs[j] per lane (int32).
@@ -87,10 +103,12 @@ inline __m256i MinSums(const __m256i m[2], const int32_t* pairs) {
 inline __m256i NibbleSums(const uint8_t* g, const int8_t* yq, const __m256i sc[2]) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256i isum = _mm256_setzero_si256();
+  #pragma GCC unroll 8
   for (int c = 0; c < 4; ++c) {
     const uint8_t* v = g + 128 + 256 * c;
     const int8_t* y = yq + 64 * c;
     __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+    #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
       const __m256i q = Load(v + 32 * i);
       plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(q, m4), Bcast4(y + 4 * i)));
@@ -130,10 +148,12 @@ void Tile8(const uint8_t* group, int64_t nb, const BlockQ8_K* const* y, const Ac
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    #pragma GCC unroll 8
     for (int c = 0; c < 4; ++c) {
       const uint8_t* v = g + 128 + 256 * c;
       __m256i plo[T], phi[T];
       for (int t = 0; t < T; ++t) plo[t] = phi[t] = _mm256_setzero_si256();
+      #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         const __m256i q = Load(v + 32 * i);
         const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -226,13 +246,7 @@ constexpr size_t kGroupBlock6 = 8 * sizeof(BlockQ6_K);  // 1680: ql 1024, qh 512
 
 // Lane k = (s, s) as int16, s = signed byte j (0..3) of lane k of v.
 inline __m256i PickScaleSigned(__m256i v, int j) {
-  const char z = static_cast<char>(0x80);
-  const char b0 = static_cast<char>(j), b1 = static_cast<char>(4 + j), b2 = static_cast<char>(8 + j),
-             b3 = static_cast<char>(12 + j);
-  return _mm256_srai_epi16(_mm256_shuffle_epi8(v, _mm256_setr_epi8(z, b0, z, b0, z, b1, z, b1, z, b2, z, b2, z, b3, z,
-                                                                   b3, z, b0, z, b0, z, b1, z, b1, z, b2, z, b2, z,
-                                                                   b3, z, b3)),
-                           8);
+  return _mm256_srai_epi16(_mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPick.s[j]))), 8);
 }
 
 // Per activation block: dy and the 16-element sums as int16 pairs (bs[4v], bs[4v + 2]) and
@@ -281,13 +295,17 @@ inline void Quants6(const uint8_t* g, int h, int i, __m256i q[4]) {
 // sum of sc[j] * q * qy over the block, per lane (without the -32 offset).
 template <int T>
 inline void QuantSums6(const uint8_t* g, const int8_t* const* yq, const __m256i sc[4], __m256i* isum) {
+  #pragma GCC unroll 8
   for (int h = 0; h < 2; ++h)
+    #pragma GCC unroll 8
     for (int half = 0; half < 2; ++half) {
       // Sub-block 8h + 2s + half: byte (2s + half) % 4 of scale vector 2h + (2s + half) / 4.
       __m256i scv[4];
       for (int s = 0; s < 4; ++s) scv[s] = PickScaleSigned(sc[(8 * h + 2 * s + half) / 4], (2 * s + half) % 4);
+      #pragma GCC unroll 8
       for (int u = 0; u < 2; ++u) {
         __m256i p[T][4];
+        #pragma GCC unroll 8
         for (int i2 = 0; i2 < 2; ++i2) {
           const int i = 4 * half + 2 * u + i2;
           __m256i q[4];
