@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
@@ -184,6 +185,8 @@ TEST_P(VecDotTest, NonFiniteActivationsPropagate) {
 // The prefill tile form (rows x tokens) against the reference, row by row and token by token, for
 // row counts that fill the kernels' row groups and leave tails, and token counts that fill the
 // token tiles and leave tails; one token carries a NaN, which must reach every row of that token.
+// 19 rows x 11 tokens: a 16-row float panel strip (6 + 5 tokens) and 3 rows of the dot-product
+// tile; 13 x 27: an 8-row strip (12 + 12 + 3 tokens) and 5 rows.
 TEST_P(VecDotTest, TileMatchesReference) {
   if (!KernelsFor(GetParam())) GTEST_SKIP() << IsaName(GetParam()) << " not available on this CPU/build";
   const KernelTable* fast = KernelsFor(GetParam());
@@ -195,41 +198,43 @@ TEST_P(VecDotTest, TileMatchesReference) {
     const DType at = fk.act_type;
     for (int64_t n : Sizes(t)) {
       if (n % Traits(at).block_size != 0) continue;
-      const Case c{fast, scalar, t, n};
-      const int64_t rows = 19, n_tok = 11, nan_tok = 6;
-      const size_t stride = RowBytes(t, n), a_stride = RowBytes(at, n);
-      std::vector<uint8_t> w, act;
-      for (int64_t r = 0; r < rows; ++r) {
-        auto row = RandomRow(t, n, rng);
-        w.insert(w.end(), row.begin(), row.end());
-      }
-      for (int64_t k = 0; k < n_tok; ++k) {
-        auto x = RandomFloats(n, rng, k % 3 == 2 ? 1e4f : 1.0f);
-        if (k == nan_tok) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
-        auto q = Quantize(c, x);
-        act.insert(act.end(), q.begin(), q.end());
-      }
-      const size_t out_stride = rows + 3;
-      std::vector<float> out(n_tok * out_stride, -7.0f);
-      fk.vec_dot_tile(n, out.data(), out_stride, w.data(), stride, rows, act.data(), a_stride, n_tok);
-      for (int64_t k = 0; k < n_tok; ++k) {
-        const uint8_t* ak = act.data() + k * a_stride;
+      for (const auto& [rows, n_tok] : {std::pair<int64_t, int64_t>{19, 11}, {13, 27}}) {
+        const Case c{fast, scalar, t, n};
+        const int64_t nan_tok = 6;
+        const size_t stride = RowBytes(t, n), a_stride = RowBytes(at, n);
+        std::vector<uint8_t> w, act;
         for (int64_t r = 0; r < rows; ++r) {
-          const uint8_t* wr = w.data() + r * stride;
-          float ref;
-          scalar->For(t).vec_dot(n, &ref, wr, ak);
-          const float got = out[k * out_stride + r];
-          const std::string ctx = std::string(IsaName(fast->isa)) + " " + TypeName(t) + " n=" + std::to_string(n) +
-                                  " token " + std::to_string(k) + " row " + std::to_string(r);
-          if (!std::isfinite(ref)) {
-            EXPECT_FALSE(std::isfinite(got)) << ctx << ": reference " << ref << ", tile " << got;
-            continue;
-          }
-          EXPECT_LE(std::fabs(static_cast<double>(got) - ref), Bound(c, Magnitude(c, wr, ak)))
-              << ctx << ": reference " << ref << ", tile " << got;
+          auto row = RandomRow(t, n, rng);
+          w.insert(w.end(), row.begin(), row.end());
         }
-        for (int64_t r = rows; r < static_cast<int64_t>(out_stride); ++r)
-          EXPECT_EQ(out[k * out_stride + r], -7.0f) << "tile wrote past its rows, token " << k;
+        for (int64_t k = 0; k < n_tok; ++k) {
+          auto x = RandomFloats(n, rng, k % 3 == 2 ? 1e4f : 1.0f);
+          if (k == nan_tok) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+          auto q = Quantize(c, x);
+          act.insert(act.end(), q.begin(), q.end());
+        }
+        const size_t out_stride = rows + 3;
+        std::vector<float> out(n_tok * out_stride, -7.0f);
+        fk.vec_dot_tile(n, out.data(), out_stride, w.data(), stride, rows, act.data(), a_stride, n_tok);
+        for (int64_t k = 0; k < n_tok; ++k) {
+          const uint8_t* ak = act.data() + k * a_stride;
+          for (int64_t r = 0; r < rows; ++r) {
+            const uint8_t* wr = w.data() + r * stride;
+            float ref;
+            scalar->For(t).vec_dot(n, &ref, wr, ak);
+            const float got = out[k * out_stride + r];
+            const std::string ctx = std::string(IsaName(fast->isa)) + " " + TypeName(t) + " n=" + std::to_string(n) +
+                                    " token " + std::to_string(k) + " row " + std::to_string(r);
+            if (!std::isfinite(ref)) {
+              EXPECT_FALSE(std::isfinite(got)) << ctx << ": reference " << ref << ", tile " << got;
+              continue;
+            }
+            EXPECT_LE(std::fabs(static_cast<double>(got) - ref), Bound(c, Magnitude(c, wr, ak)))
+                << ctx << ": reference " << ref << ", tile " << got;
+          }
+          for (int64_t r = rows; r < static_cast<int64_t>(out_stride); ++r)
+            EXPECT_EQ(out[k * out_stride + r], -7.0f) << "tile wrote past its rows, token " << k;
+        }
       }
     }
   }

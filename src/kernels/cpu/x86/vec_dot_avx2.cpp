@@ -446,6 +446,128 @@ void FloatTile(int64_t n, float* out, size_t out_stride, const void* w, size_t w
   }
 }
 
+// Float weights, many tokens: packed panels. From kPanelMinTokens tokens on, each strip of 16 (or
+// 8) weight rows is converted once per slice of kPanelCols columns into a panel of floats, column by
+// column (panel[k * R + j] = W[r0 + j][k0 + k]), and an outer-product micro-kernel runs over it:
+// per column k, R / 8 panel vectors and one broadcast activation per token feed R / 8 x T FMAs into
+// as many accumulators (16 rows x 6 tokens or 8 rows x 12 tokens: 12 of the 16 registers). That is
+// 8 loads per 12 FMAs, all from L1, where the dot-product tile above needs 7 per 10 (5 of them
+// 32-byte activation vectors streaming from L2) and a horizontal sum per output; the conversion
+// is paid once per slice for a pass of up to kPanelTokens tokens. Each output sums one slice's
+// columns in order in one FMA chain, then adds the slices in order.
+constexpr int64_t kPanelMinTokens = 8;
+constexpr int64_t kPanelCols = 256;     // a 16-row panel is 16 KB, and stays in L1
+constexpr int64_t kPanelTokens = 128;   // a pass reads 128 x 1 KB of activations per slice (L2)
+
+// In place: r[c] becomes column c of the 8 x 8 block whose row j was r[j].
+inline void Transpose8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    const __m256 *lo = t + 4 * h, *hi = t + 4 * h + 2;
+    s[4 * h + 0] = _mm256_shuffle_ps(lo[0], hi[0], 0x44);  // columns 0 and 4
+    s[4 * h + 1] = _mm256_shuffle_ps(lo[0], hi[0], 0xee);  // 1 and 5
+    s[4 * h + 2] = _mm256_shuffle_ps(lo[1], hi[1], 0x44);  // 2 and 6
+    s[4 * h + 3] = _mm256_shuffle_ps(lo[1], hi[1], 0xee);  // 3 and 7
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x20);
+    r[4 + c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x31);
+  }
+}
+
+// Columns [k0, k0 + kc) of R rows (row j at w + j * w_stride) as a panel (32-byte aligned).
+template <typename WT, __m256 (*LoadW)(const WT*), float (*Scalar)(WT)>
+void PackPanel(const char* w, size_t w_stride, int R, int64_t k0, int64_t kc, float* panel) {
+  for (int j0 = 0; j0 < R; j0 += 8) {
+    const WT* x[8];
+    for (int j = 0; j < 8; ++j) x[j] = reinterpret_cast<const WT*>(w + (j0 + j) * w_stride) + k0;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = LoadW(x[j] + k);
+      Transpose8(r);
+      for (int c = 0; c < 8; ++c) _mm256_store_ps(panel + (k + c) * R + j0, r[c]);
+    }
+    for (; k < kc; ++k)
+      for (int j = 0; j < 8; ++j) panel[k * R + j0 + j] = Scalar(x[j][k]);
+  }
+}
+
+// out[t][0..R) (+)= sum over the panel's kc columns of panel[k][.] * a[t][k], for T tokens.
+template <int R, int T>
+void PanelTile(const float* panel, int64_t kc, const float* a, size_t a_floats, float* out, size_t out_stride,
+               bool add) {
+  constexpr int V = R / 8;
+  // A flat array and fully unrolled loops over it: otherwise GCC keeps the accumulators in memory
+  // and stores every one of them back on every column.
+  __m256 c[T * V];
+  #pragma GCC unroll 16
+  for (int i = 0; i < T * V; ++i) c[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 wv[V];
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) wv[v] = _mm256_load_ps(panel + k * R + 8 * v);
+    #pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const __m256 av = _mm256_broadcast_ss(a + t * a_floats + k);
+      #pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) c[t * V + v] = _mm256_fmadd_ps(wv[v], av, c[t * V + v]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int t = 0; t < T; ++t)
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      float* o = out + t * out_stride + 8 * v;
+      _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), c[t * V + v]) : c[t * V + v]);
+    }
+}
+
+using PanelTileFn = void (*)(const float*, int64_t, const float*, size_t, float*, size_t, bool);
+constexpr PanelTileFn kPanelTile16[6] = {PanelTile<16, 1>, PanelTile<16, 2>, PanelTile<16, 3>,
+                                         PanelTile<16, 4>, PanelTile<16, 5>, PanelTile<16, 6>};
+constexpr PanelTileFn kPanelTile8[12] = {PanelTile<8, 1>, PanelTile<8, 2>,  PanelTile<8, 3>,  PanelTile<8, 4>,
+                                         PanelTile<8, 5>, PanelTile<8, 6>,  PanelTile<8, 7>,  PanelTile<8, 8>,
+                                         PanelTile<8, 9>, PanelTile<8, 10>, PanelTile<8, 11>, PanelTile<8, 12>};
+
+// The float tile: panels for the rows in whole groups of 8 when there are enough tokens, the
+// dot-product tile for the rest.
+template <typename WT, __m256 (*LoadW)(const WT*), float (*Scalar)(WT), VecDotFnPtr Single>
+void FloatTileAny(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
+                  const void* act, size_t a_stride, int64_t n_tok) {
+  const char* base = static_cast<const char*>(w);
+  const int64_t full = n_tok >= kPanelMinTokens ? rows / 8 * 8 : 0;
+  if (full > 0) {
+    const auto* a = static_cast<const float*>(act);
+    const size_t a_floats = a_stride / sizeof(float);
+    alignas(32) float panel[16 * kPanelCols];
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kPanelTokens) {
+      const int64_t t1 = n_tok - t0 > kPanelTokens ? t0 + kPanelTokens : n_tok;
+      for (int64_t k0 = 0; k0 < n; k0 += kPanelCols) {
+        const int64_t kc = n - k0 > kPanelCols ? kPanelCols : n - k0;
+        for (int64_t r0 = 0; r0 < full;) {
+          const int R = r0 + 16 <= full ? 16 : 8;
+          PackPanel<WT, LoadW, Scalar>(base + r0 * w_stride, w_stride, R, k0, kc, panel);
+          const int64_t step = R == 16 ? 6 : 12;
+          for (int64_t t = t0; t < t1; t += step) {
+            const int64_t nt = t1 - t < step ? t1 - t : step;
+            const PanelTileFn fn = R == 16 ? kPanelTile16[nt - 1] : kPanelTile8[nt - 1];
+            fn(panel, kc, a + t * a_floats + k0, a_floats, out + t * out_stride + r0, out_stride, k0 > 0);
+          }
+          r0 += R;
+        }
+      }
+    }
+  }
+  if (full < rows)
+    FloatTile<WT, LoadW, Scalar, Single>(n, out + full, out_stride, base + full * w_stride, w_stride, rows - full,
+                                         act, a_stride, n_tok);
+}
+
 // Q4_0: 8 rows (one per lane, as VecDotRowsQ4_0Avx2) x T tokens.
 template <int T>
 void Q4_0Tile8(const uint8_t* const* q, int64_t nb, const BlockQ8_0* const* y, const int32_t* corr,
@@ -484,12 +606,12 @@ constexpr int64_t kMaxTileBlocks = 1024;  // per-token tables on the stack: n <=
 
 void VecDotTileF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                        const void* a, size_t a_stride, int64_t n_tok) {
-  FloatTile<uint16_t, LoadF16, H2F, VecDotF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
+  FloatTileAny<uint16_t, LoadF16, H2F, VecDotF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
 }
 
 void VecDotTileBF16Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                         const void* a, size_t a_stride, int64_t n_tok) {
-  FloatTile<uint16_t, LoadBf16, Bf16, VecDotBF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
+  FloatTileAny<uint16_t, LoadBf16, Bf16, VecDotBF16Avx2>(n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
 }
 
 void VecDotTileQ4_0Avx2(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
