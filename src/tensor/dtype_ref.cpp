@@ -12,10 +12,54 @@
 namespace origami::ref {
 
 namespace {
+
 template <typename Block>
 const Block* Blocks(const void* p) {
   return static_cast<const Block*>(p);
 }
+
+// The reciprocal every quantizer scales by: 1 / d, or 0 for a block of zeros (d = 0).
+float Reciprocal(float d) { return d != 0 ? 1.0f / d : 0.0f; }
+
+// max |x| over a block (a NaN is passed over: std::max keeps its first argument).
+float AbsMax(const float* x, int n) {
+  float amax = 0;
+  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  return amax;
+}
+
+// ggml's `max`: the first element of largest magnitude, with its sign; 0 when all are zero.
+float SignedAbsMax(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
+// The block's minimum and maximum, from element 0 on as ggml's Q4_1 / Q5_1 quantizers.
+void MinMax(const float* x, int n, float* min, float* max) {
+  *min = x[0];
+  *max = x[0];
+  for (int j = 1; j < n; ++j) {
+    *min = std::min(*min, x[j]);
+    *max = std::max(*max, x[j]);
+  }
+}
+
+// Q8_0 and Q8_1 dequantize alike (Q8_1's s is only for the dot products): x = q * d.
+template <typename Block>
+void DequantQ8(const void* src, float* dst, int64_t n) {
+  const auto* b = Blocks<Block>(src);
+  for (int64_t i = 0; i < n / 32; ++i, dst += 32) {
+    const float d = Fp16ToFp32(b[i].d);
+    for (int j = 0; j < 32; ++j) dst[j] = static_cast<float>(b[i].qs[j]) * d;
+  }
+}
+
 }  // namespace
 
 // ---- float types -------------------------------------------------------------------------------
@@ -56,21 +100,8 @@ void DequantQ4_0(const void* src, float* dst, int64_t n) {
   }
 }
 
-void DequantQ8_0(const void* src, float* dst, int64_t n) {
-  const auto* b = Blocks<BlockQ8_0>(src);
-  for (int64_t i = 0; i < n / kQK8_0; ++i, dst += kQK8_0) {
-    const float d = Fp16ToFp32(b[i].d);
-    for (int j = 0; j < 32; ++j) dst[j] = static_cast<float>(b[i].qs[j]) * d;
-  }
-}
-
-void DequantQ8_1(const void* src, float* dst, int64_t n) {
-  const auto* b = Blocks<BlockQ8_1>(src);
-  for (int64_t i = 0; i < n / kQK8_1; ++i, dst += kQK8_1) {
-    const float d = Fp16ToFp32(b[i].d);
-    for (int j = 0; j < 32; ++j) dst[j] = static_cast<float>(b[i].qs[j]) * d;
-  }
-}
+void DequantQ8_0(const void* src, float* dst, int64_t n) { DequantQ8<BlockQ8_0>(src, dst, n); }
+void DequantQ8_1(const void* src, float* dst, int64_t n) { DequantQ8<BlockQ8_1>(src, dst, n); }
 
 void DequantQ8_K(const void* src, float* dst, int64_t n) {
   const auto* b = Blocks<BlockQ8_K>(src);
@@ -82,10 +113,8 @@ void DequantQ8_K(const void* src, float* dst, int64_t n) {
 void QuantQ8_0(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / kQK8_0; ++i, src += kQK8_0) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float d = AbsMax(src, 32) / 127.0f;
+    const float id = Reciprocal(d);
     b[i].d = Fp32ToFp16(d);
     for (int j = 0; j < 32; ++j) b[i].qs[j] = static_cast<int8_t>(std::lround(src[j] * id));
   }
@@ -94,10 +123,8 @@ void QuantQ8_0(const float* src, void* dst, int64_t n) {
 void QuantQ8_1(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kQK8_1; ++i, src += kQK8_1) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const float d = AbsMax(src, 32) / 127.0f;
+    const float id = Reciprocal(d);
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
       b[i].qs[j] = static_cast<int8_t>(std::lround(src[j] * id));
@@ -112,14 +139,8 @@ void QuantQ8_1(const float* src, void* dst, int64_t n) {
 void QuantQ8_K(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK_K; ++j) {
-      if (std::fabs(src[j]) > amax) {
-        amax = std::fabs(src[j]);
-        max = src[j];
-      }
-    }
-    if (amax == 0) {
+    const float max = SignedAbsMax(src, kQK_K);
+    if (max == 0) {  // every element 0 (or NaN)
       std::memset(&b[i], 0, sizeof(BlockQ8_K));
       continue;
     }
@@ -134,62 +155,6 @@ void QuantQ8_K(const float* src, void* dst, int64_t n) {
       b[i].bsums[g] = static_cast<int16_t>(s);
     }
     b[i].d = 1.0f / iscale;
-  }
-}
-
-// Q4_0: the value of largest magnitude maps to -8; d = max / -8, q = clamp(round(x/d) + 8).
-void QuantQ4_0(const float* src, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ4_0*>(dst);
-  for (int64_t i = 0; i < n / kQK4_0; ++i, src += kQK4_0) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; ++j) {
-      if (std::fabs(src[j]) > amax) {
-        amax = std::fabs(src[j]);
-        max = src[j];
-      }
-    }
-    const float d = max / -8.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = Fp32ToFp16(d);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = std::min(15, static_cast<int>(src[j] * id + 8.5f));
-      const int q1 = std::min(15, static_cast<int>(src[j + 16] * id + 8.5f));
-      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
-}
-
-// Q4_1: an asymmetric 4-bit grid from the block minimum: d = (max - min) / 15, m = min,
-// q = min(15, trunc((x - min) / d + 0.5)). Matches ggml's quantize_row_q4_1_ref.
-void QuantQ4_1(const float* src, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ4_1*>(dst);
-  for (int64_t i = 0; i < n / kQK4_1; ++i, src += kQK4_1) {
-    float min = src[0], max = src[0];
-    for (int j = 1; j < 32; ++j) {
-      min = std::min(min, src[j]);
-      max = std::max(max, src[j]);
-    }
-    const float d = (max - min) / 15.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = Fp32ToFp16(d);
-    b[i].m = Fp32ToFp16(min);
-    for (int j = 0; j < 16; ++j) {
-      const int q0 = std::min(15, static_cast<int>((src[j] - min) * id + 0.5f));
-      const int q1 = std::min(15, static_cast<int>((src[j + 16] - min) * id + 0.5f));
-      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
-}
-
-void DequantQ4_1(const void* src, float* dst, int64_t n) {
-  const auto* b = Blocks<BlockQ4_1>(src);
-  for (int64_t i = 0; i < n / kQK4_1; ++i, dst += kQK4_1) {
-    const float d = Fp16ToFp32(b[i].d);
-    const float m = Fp16ToFp32(b[i].m);
-    for (int j = 0; j < 16; ++j) {
-      dst[j] = static_cast<float>(b[i].qs[j] & 0x0f) * d + m;
-      dst[j + 16] = static_cast<float>(b[i].qs[j] >> 4) * d + m;
-    }
   }
 }
 
@@ -217,26 +182,68 @@ int UnpackQ5(const uint8_t qs[16], uint32_t qh, int j) {
   const int lo = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
   return lo | static_cast<int>((qh >> j) & 1) << 4;
 }
-}  // namespace
+// Packs 32 four-bit quants: elements j and j + 16 share byte j (low, high nibble).
+void PackQ4(const int q[32], uint8_t qs[16]) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
+}
+template <typename Block>
+void PackQuants(const int q[32], Block& b) {
+  if constexpr (requires { b.qh; })
+    PackQ5(q, b.qs, b.qh);
+  else
+    PackQ4(q, b.qs);
+}
 
-// Q5_0: as Q4_0 with one more bit: the value of largest magnitude maps to -16, d = max / -16,
-// q = min(31, trunc(x / d + 16.5)). Matches ggml's quantize_row_q5_0_ref.
-void QuantQ5_0(const float* src, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ5_0*>(dst);
-  for (int64_t i = 0; i < n / kQK5_0; ++i, src += kQK5_0) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; ++j) {
-      if (std::fabs(src[j]) > amax) {
-        amax = std::fabs(src[j]);
-        max = src[j];
-      }
-    }
-    const float d = max / -16.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+// Q4_0 / Q5_0 with kHalf = 8 / 16: the value of largest magnitude maps to -kHalf, d = max / -kHalf,
+// q = min(2 kHalf - 1, trunc(x / d + kHalf + 0.5)). Q5_0 matches ggml's quantize_row_q5_0_ref.
+template <typename Block, int kHalf>
+void QuantSymmetric(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<Block*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i, src += 32) {
+    const float d = SignedAbsMax(src, 32) / -static_cast<float>(kHalf);
+    const float id = Reciprocal(d);
     b[i].d = Fp32ToFp16(d);
     int q[32];
-    for (int j = 0; j < 32; ++j) q[j] = std::min(31, static_cast<int>(src[j] * id + 16.5f));
-    PackQ5(q, b[i].qs, b[i].qh);
+    for (int j = 0; j < 32; ++j) q[j] = std::min(2 * kHalf - 1, static_cast<int>(src[j] * id + (kHalf + 0.5f)));
+    PackQuants(q, b[i]);
+  }
+}
+
+// Q4_1 / Q5_1 with kTop = 15 / 31: an asymmetric grid from the block minimum: d = (max - min) / kTop,
+// m = min, q = min(kTop, trunc((x - min) / d + 0.5)). Matches ggml's quantize_row_q4_1_ref; for Q5_1
+// ggml does not clamp, but (x - min) / d <= 31 up to rounding, so the clamp never changes a result
+// for finite input and only guards the bit packing.
+template <typename Block, int kTop>
+void QuantFromMin(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<Block*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i, src += 32) {
+    float min, max;
+    MinMax(src, 32, &min, &max);
+    const float d = (max - min) / static_cast<float>(kTop);
+    const float id = Reciprocal(d);
+    b[i].d = Fp32ToFp16(d);
+    b[i].m = Fp32ToFp16(min);
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = std::min(kTop, static_cast<int>((src[j] - min) * id + 0.5f));
+    PackQuants(q, b[i]);
+  }
+}
+}  // namespace
+
+void QuantQ4_0(const float* src, void* dst, int64_t n) { QuantSymmetric<BlockQ4_0, 8>(src, dst, n); }
+void QuantQ5_0(const float* src, void* dst, int64_t n) { QuantSymmetric<BlockQ5_0, 16>(src, dst, n); }
+void QuantQ4_1(const float* src, void* dst, int64_t n) { QuantFromMin<BlockQ4_1, 15>(src, dst, n); }
+void QuantQ5_1(const float* src, void* dst, int64_t n) { QuantFromMin<BlockQ5_1, 31>(src, dst, n); }
+
+void DequantQ4_1(const void* src, float* dst, int64_t n) {
+  const auto* b = Blocks<BlockQ4_1>(src);
+  for (int64_t i = 0; i < n / kQK4_1; ++i, dst += kQK4_1) {
+    const float d = Fp16ToFp32(b[i].d);
+    const float m = Fp16ToFp32(b[i].m);
+    for (int j = 0; j < 16; ++j) {
+      dst[j] = static_cast<float>(b[i].qs[j] & 0x0f) * d + m;
+      dst[j + 16] = static_cast<float>(b[i].qs[j] >> 4) * d + m;
+    }
   }
 }
 
@@ -246,27 +253,6 @@ void DequantQ5_0(const void* src, float* dst, int64_t n) {
     const float d = Fp16ToFp32(b[i].d);
     const uint32_t qh = LoadQh(b[i].qh);
     for (int j = 0; j < 32; ++j) dst[j] = static_cast<float>(UnpackQ5(b[i].qs, qh, j) - 16) * d;
-  }
-}
-
-// Q5_1: as Q4_1 with 31 levels: d = (max - min) / 31, q = trunc((x - min) / d + 0.5).
-// ggml does not clamp here; (x - min) / d <= 31 up to rounding, so the clamp to 31 never changes
-// a result for finite input and only guards the bit packing.
-void QuantQ5_1(const float* src, void* dst, int64_t n) {
-  auto* b = static_cast<BlockQ5_1*>(dst);
-  for (int64_t i = 0; i < n / kQK5_1; ++i, src += kQK5_1) {
-    float min = src[0], max = src[0];
-    for (int j = 1; j < 32; ++j) {
-      min = std::min(min, src[j]);
-      max = std::max(max, src[j]);
-    }
-    const float d = (max - min) / 31.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = Fp32ToFp16(d);
-    b[i].m = Fp32ToFp16(min);
-    int q[32];
-    for (int j = 0; j < 32; ++j) q[j] = std::min(31, static_cast<int>((src[j] - min) * id + 0.5f));
-    PackQ5(q, b[i].qs, b[i].qh);
   }
 }
 
@@ -347,30 +333,24 @@ void Q4KScaleMin(const uint8_t scales[12], int s, int* sc, int* m) {
   }
 }
 
+namespace {
 // Q4_K: 8 sub-blocks of 32, x = d * sc * q - dmin * m, q in [0, 15]. Each 32-byte group g of qs
 // holds sub-block 2g in its low nibbles and sub-block 2g + 1 in its high nibbles.
-void DequantQ4_K(const void* src, float* dst, int64_t n) {
-  const auto* b = Blocks<BlockQ4_K>(src);
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = Fp16ToFp32(b[i].d);
-    const float dmin = Fp16ToFp32(b[i].dmin);
-    for (int s = 0; s < 8; ++s) {
-      int sc, m;
-      Q4KScaleMin(b[i].scales, s, &sc, &m);
-      const float dl = d * static_cast<float>(sc);
-      const float ml = dmin * static_cast<float>(m);
-      const uint8_t* q = b[i].qs + 32 * (s / 2);
-      for (int l = 0; l < 32; ++l) {
-        const int v = (s % 2 == 0) ? (q[l] & 0x0f) : (q[l] >> 4);
-        *dst++ = dl * static_cast<float>(v) - ml;
-      }
-    }
-  }
+int QuantK(const BlockQ4_K& b, int s, int l) {
+  const uint8_t q = b.qs[32 * (s / 2) + l];
+  return (s % 2 == 0) ? (q & 0x0f) : (q >> 4);
+}
+// Q5_K: Q4_K plus a fifth bit: element l of sub-block s takes bit s of qh[l] as its bit 4.
+int QuantK(const BlockQ5_K& b, int s, int l) {
+  const uint8_t q = b.qs[32 * (s / 2) + l];
+  const int lo = (s % 2 == 0) ? (q & 0x0f) : (q >> 4);
+  return lo | ((b.qh[l] >> s) & 1) << 4;
 }
 
-// Q5_K: Q4_K plus a fifth bit: element l of sub-block s takes bit s of qh[l] as its bit 4.
-void DequantQ5_K(const void* src, float* dst, int64_t n) {
-  const auto* b = Blocks<BlockQ5_K>(src);
+// The Q4_K / Q5_K dequantizer: the two differ only in QuantK.
+template <typename Block>
+void DequantK4(const void* src, float* dst, int64_t n) {
+  const auto* b = Blocks<Block>(src);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = Fp16ToFp32(b[i].d);
     const float dmin = Fp16ToFp32(b[i].dmin);
@@ -379,15 +359,14 @@ void DequantQ5_K(const void* src, float* dst, int64_t n) {
       Q4KScaleMin(b[i].scales, s, &sc, &m);
       const float dl = d * static_cast<float>(sc);
       const float ml = dmin * static_cast<float>(m);
-      const uint8_t* q = b[i].qs + 32 * (s / 2);
-      for (int l = 0; l < 32; ++l) {
-        const int lo = (s % 2 == 0) ? (q[l] & 0x0f) : (q[l] >> 4);
-        const int v = lo | ((b[i].qh[l] >> s) & 1) << 4;
-        *dst++ = dl * static_cast<float>(v) - ml;
-      }
+      for (int l = 0; l < 32; ++l) *dst++ = dl * static_cast<float>(QuantK(b[i], s, l)) - ml;
     }
   }
 }
+}  // namespace
+
+void DequantQ4_K(const void* src, float* dst, int64_t n) { DequantK4<BlockQ4_K>(src, dst, n); }
+void DequantQ5_K(const void* src, float* dst, int64_t n) { DequantK4<BlockQ5_K>(src, dst, n); }
 
 // Q6_K: 16 sub-blocks of 16 with int8 scales, x = d * sc * (q - 32), q in [0, 63]. Each half h
 // of 128 elements uses ql[64h..64h+63] and qh[32h..32h+31]: element 128h + 32k + l (l < 32) has

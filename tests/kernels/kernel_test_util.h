@@ -1,5 +1,5 @@
-// Test helpers for the CPU kernels: random weight rows of every type with finite scales, and the
-// list of weight types the kernel table covers.
+// Test helpers for the CPU kernels: random weight rows and matrices of every type with finite scales,
+// the list of weight types the kernel table covers, Q8_0 activations, and a loop over every ISA.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/ref/vec_dot_ref.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/dtype_ref.h"
@@ -85,6 +86,39 @@ inline std::vector<float> RandomFloats(int64_t n, std::mt19937& rng, float scale
   std::vector<float> f(n);
   for (auto& v : f) v = u(rng);
   return f;
+}
+
+// The rows make_row(0), make_row(1), ... make_row(rows - 1) (byte vectors), one after another.
+template <typename MakeRow>
+std::vector<uint8_t> StackRows(int64_t rows, MakeRow make_row) {
+  std::vector<uint8_t> m;
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto row = make_row(r);
+    m.insert(m.end(), row.begin(), row.end());
+  }
+  return m;
+}
+
+// A row-major matrix of RandomRow rows.
+inline std::vector<uint8_t> RandomMatrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  return StackRows(rows, [&](int64_t) { return RandomRow(t, cols, rng); });
+}
+
+// x as Q8_0 activations, by the scalar table's converter (non-finite blocks get a NaN scale).
+inline std::vector<uint8_t> QuantizeQ8_0(const std::vector<float>& x) {
+  std::vector<uint8_t> q(RowBytes(DType::kQ8_0, static_cast<int64_t>(x.size())));
+  ref::QuantizeActQ8_0(x.data(), q.data(), static_cast<int64_t>(x.size()));
+  return q;
+}
+
+// check(result, isa) for type t's vec_dot of (w, a) on every ISA this machine runs.
+template <typename Check>
+void ForEachIsaVecDot(DType t, int64_t n, const void* w, const void* a, Check check) {
+  for (Isa isa : AvailableIsas()) {
+    float result;
+    KernelsFor(isa)->For(t).vec_dot(n, &result, w, a);
+    check(result, isa);
+  }
 }
 
 }  // namespace origami::cpu::testing

@@ -17,11 +17,16 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/ref/vec_dot_mxfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
+#include "kernels/kernel_test_util.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
 namespace origami::cpu {
 namespace {
+
+using testing::ForEachIsaVecDot;
+using testing::QuantizeQ8_0;
+using testing::StackRows;
 
 constexpr double kEps = std::numeric_limits<float>::epsilon();
 
@@ -35,12 +40,6 @@ std::vector<uint8_t> RandomMxfp4(int64_t n, std::mt19937& rng, const std::vector
   std::vector<uint8_t> out(b.size() * sizeof(BlockMxfp4));
   std::memcpy(out.data(), b.data(), out.size());
   return out;
-}
-
-std::vector<uint8_t> QuantQ8(const std::vector<float>& x) {
-  std::vector<uint8_t> q(RowBytes(DType::kQ8_0, static_cast<int64_t>(x.size())));
-  ref::QuantizeActQ8_0(x.data(), q.data(), static_cast<int64_t>(x.size()));
-  return q;
 }
 
 // The dot product of the dequantized operands in double, and M. The weights are dequantized here
@@ -77,7 +76,7 @@ TEST(Mxfp4Q8, TwinEqualsDequantizedDot) {
       const auto w = RandomMxfp4(n, rng, exps);
       std::vector<float> x(n);
       for (auto& v : x) v = u(rng);
-      const auto a = QuantQ8(x);
+      const auto a = QuantizeQ8_0(x);
       float got;
       ref::VecDotMxfp4Q8_0(n, &got, w.data(), a.data());
       const auto [want, m] = Oracle(w, a, n);
@@ -110,14 +109,10 @@ TEST(Mxfp4Q8, EveryIsaMatchesTwinAtExtremeScales) {
       for (int64_t n : {32, 64, 7 * 32, 129 * 32}) {
         const int64_t rows = 11;
         const size_t stride = RowBytes(DType::kMXFP4, n);
-        std::vector<uint8_t> w;
-        for (int64_t r = 0; r < rows; ++r) {
-          auto row = RandomMxfp4(n, rng, exps);
-          w.insert(w.end(), row.begin(), row.end());
-        }
+        const auto w = StackRows(rows, [&](int64_t) { return RandomMxfp4(n, rng, exps); });
         std::vector<float> x(n);
         for (auto& v : x) v = u(rng) * mag;
-        const auto a = QuantQ8(x);
+        const auto a = QuantizeQ8_0(x);
         std::vector<float> multi(rows, -1.0f);
         if (tk.vec_dot_rows) tk.vec_dot_rows(n, multi.data(), w.data(), stride, rows, a.data());
         for (int64_t r = 0; r < rows; ++r) {
@@ -148,15 +143,12 @@ TEST(Mxfp4Q8, OverflowIsNonFiniteEverywhere) {
   auto w = RandomMxfp4(n, rng, {255});
   w[1] = 0x77;  // element 0 and 16 = 12: a nonzero block sum is guaranteed with the activations below
   std::vector<float> x(n, 1000.0f);
-  const auto a = QuantQ8(x);
+  const auto a = QuantizeQ8_0(x);
   float twin;
   ref::VecDotMxfp4Q8_0(n, &twin, w.data(), a.data());
   ASSERT_FALSE(std::isfinite(twin));
-  for (Isa isa : AvailableIsas()) {
-    float fast;
-    KernelsFor(isa)->For(DType::kMXFP4).vec_dot(n, &fast, w.data(), a.data());
-    EXPECT_FALSE(std::isfinite(fast)) << IsaName(isa);
-  }
+  ForEachIsaVecDot(DType::kMXFP4, n, w.data(), a.data(),
+                   [](float fast, Isa isa) { EXPECT_FALSE(std::isfinite(fast)) << IsaName(isa); });
 }
 
 }  // namespace

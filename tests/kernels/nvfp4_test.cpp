@@ -16,11 +16,16 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/ref/vec_dot_nvfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
+#include "kernels/kernel_test_util.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
 namespace origami::cpu {
 namespace {
+
+using testing::ForEachIsaVecDot;
+using testing::QuantizeQ8_0;
+using testing::StackRows;
 
 constexpr double kEps = std::numeric_limits<float>::epsilon();
 
@@ -36,12 +41,6 @@ std::vector<uint8_t> RandomNvfp4(int64_t n, std::mt19937& rng, int first) {
   std::vector<uint8_t> out(b.size() * sizeof(BlockNvfp4));
   std::memcpy(out.data(), b.data(), out.size());
   return out;
-}
-
-std::vector<uint8_t> QuantQ8(const std::vector<float>& x) {
-  std::vector<uint8_t> q(RowBytes(DType::kQ8_0, static_cast<int64_t>(x.size())));
-  ref::QuantizeActQ8_0(x.data(), q.data(), static_cast<int64_t>(x.size()));
-  return q;
 }
 
 // The dot product of the dequantized operands in double, and M. The weights go through the dtype
@@ -68,7 +67,7 @@ TEST(Nvfp4Q8, TwinEqualsDequantizedDot) {
       const auto w = RandomNvfp4(n, rng, static_cast<int>(rng() % 256));
       std::vector<float> x(n);
       for (auto& v : x) v = u(rng) * (trial % 2 ? 1000.0f : 1.0f);
-      const auto a = QuantQ8(x);
+      const auto a = QuantizeQ8_0(x);
       float got;
       ref::VecDotNvfp4Q8_0(n, &got, w.data(), a.data());
       const auto [want, m] = Oracle(w.data(), a, n);
@@ -87,18 +86,16 @@ TEST(Nvfp4Q8, TwinEqualsDequantizedDot) {
   // Neighbours a wrong pairing would pick up instead: the same sub-block's other elements, the
   // other half of the activation block, the element at the same offset in block 0.
   x[56] = x[58] = -3.0f, x[41] = 5.0f, x[25] = 7.0f, x[9] = 11.0f;
-  const auto a = QuantQ8(x);
+  const auto a = QuantizeQ8_0(x);
   std::vector<float> af(64);
   Traits(DType::kQ8_0).to_float(a.data(), af.data(), 64);
   float got;
   ref::VecDotNvfp4Q8_0(64, &got, w.data(), a.data());
   EXPECT_NEAR(got, 6.0 * af[57], 1e-6 * std::fabs(6.0 * af[57]));
   EXPECT_NE(af[57], 0.0f);
-  for (Isa isa : AvailableIsas()) {
-    float fast;
-    KernelsFor(isa)->For(DType::kNVFP4).vec_dot(64, &fast, w.data(), a.data());
+  ForEachIsaVecDot(DType::kNVFP4, 64, w.data(), a.data(), [&](float fast, Isa isa) {
     EXPECT_NEAR(fast, 6.0 * af[57], 1e-6 * std::fabs(6.0 * af[57])) << IsaName(isa);
-  }
+  });
 }
 
 TEST(Nvfp4Q8, EveryIsaMatchesTwinOverAllScaleBytes) {
@@ -113,17 +110,13 @@ TEST(Nvfp4Q8, EveryIsaMatchesTwinOverAllScaleBytes) {
       for (float mag : {1.0f, 1e5f}) {
         const int64_t rows = 11, n_tok = 3;
         const size_t stride = RowBytes(DType::kNVFP4, n), a_stride = RowBytes(DType::kQ8_0, n);
-        std::vector<uint8_t> w, act;
-        for (int64_t r = 0; r < rows; ++r) {  // at n = 129 x 64 each row uses all 256 scale bytes
-          auto row = RandomNvfp4(n, rng, static_cast<int>(r * 37));
-          w.insert(w.end(), row.begin(), row.end());
-        }
-        for (int64_t t = 0; t < n_tok; ++t) {
+        // At n = 129 x 64 each row uses all 256 scale bytes.
+        const auto w = StackRows(rows, [&](int64_t r) { return RandomNvfp4(n, rng, static_cast<int>(r * 37)); });
+        const auto act = StackRows(n_tok, [&](int64_t) {
           std::vector<float> x(n);
           for (auto& v : x) v = u(rng) * mag;
-          const auto q = QuantQ8(x);
-          act.insert(act.end(), q.begin(), q.end());
-        }
+          return QuantizeQ8_0(x);
+        });
         std::vector<float> multi(rows, -1.0f), tile(n_tok * rows, -1.0f);
         if (tk.vec_dot_rows) tk.vec_dot_rows(n, multi.data(), w.data(), stride, rows, act.data());
         if (tk.vec_dot_tile) tk.vec_dot_tile(n, tile.data(), rows, w.data(), stride, rows, act.data(), a_stride, n_tok);
@@ -162,15 +155,12 @@ TEST(Nvfp4Q8, NanActivationPropagates) {
   const auto w = RandomNvfp4(n, rng, 0x30);
   std::vector<float> x(n, 1.0f);
   x[100] = std::numeric_limits<float>::quiet_NaN();
-  const auto a = QuantQ8(x);
+  const auto a = QuantizeQ8_0(x);
   float twin;
   ref::VecDotNvfp4Q8_0(n, &twin, w.data(), a.data());
   ASSERT_TRUE(std::isnan(twin));
-  for (Isa isa : AvailableIsas()) {
-    float fast;
-    KernelsFor(isa)->For(DType::kNVFP4).vec_dot(n, &fast, w.data(), a.data());
-    EXPECT_TRUE(std::isnan(fast)) << IsaName(isa);
-  }
+  ForEachIsaVecDot(DType::kNVFP4, n, w.data(), a.data(),
+                   [](float fast, Isa isa) { EXPECT_TRUE(std::isnan(fast)) << IsaName(isa); });
 }
 
 }  // namespace

@@ -22,18 +22,9 @@ namespace origami::cpu {
 namespace {
 
 using testing::RandomFloats;
-using testing::RandomRow;
+using testing::RandomMatrix;
 
 const Layout kLayouts[] = {Layout::kQ4_Kx8, Layout::kQ6_Kx8};
-
-std::vector<uint8_t> RandomMatrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
-  std::vector<uint8_t> w;
-  for (int64_t r = 0; r < rows; ++r) {
-    auto row = RandomRow(t, cols, rng);
-    w.insert(w.end(), row.begin(), row.end());
-  }
-  return w;
-}
 
 // Blocks at the edges of what the kernels' integer sums must hold, between random ones. Q4_K: all
 // nibbles 15 with every scale and min 63 and large d / dmin (either sign), all-zero nibbles with

@@ -19,18 +19,9 @@ namespace origami::cpu {
 namespace {
 
 using testing::RandomFloats;
-using testing::RandomRow;
+using testing::RandomMatrix;
 
 const Layout kLayouts[] = {Layout::kQ4_0x8, Layout::kQ8_0x8};
-
-std::vector<uint8_t> RandomMatrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
-  std::vector<uint8_t> w;
-  for (int64_t r = 0; r < rows; ++r) {
-    auto row = RandomRow(t, cols, rng);
-    w.insert(w.end(), row.begin(), row.end());
-  }
-  return w;
-}
 
 TEST(Repack, IsALosslessPermutationWithTheDocumentedPlacement) {
   std::mt19937 rng(1);

@@ -1,13 +1,14 @@
-// Row-major <-> interleaved (Q4_0x8, Q8_0x8) repacking and the scalar twins of their kernels.
+// Row-major <-> interleaved repacking (every layout), the scalar twins of the Q4_0x8 / Q8_0x8 kernels
+// and the two pieces all the twins are built from.
 #include "kernels/cpu/repack.h"
 
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/ref/vec_dot_ref.h"
 #include "tensor/blocks.h"
 #include "util/error.h"
-#include "util/fp16.h"
 
 namespace origami::cpu {
 
@@ -172,61 +173,38 @@ void ReadRow(Layout from, const void* data, int64_t cols, int64_t row, void* dst
 
 namespace ref {
 
-namespace {
-
-// Row k of a group: each block unpacked and handed to `dot(block, b)` returning its integer sum.
-template <typename Block, typename IntDot>
-void RowsOfGroups(Layout l, int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a,
-                  IntDot dot) {
-  const Geometry g = GeometryOf(l);
-  const int64_t nb = n / g.qk;
-  const auto* y = static_cast<const BlockQ8_0*>(a);
+void VecDotRowsVia(Layout l, VecDotFn dot, int64_t n, float* out, const void* w, size_t stride, int64_t rows,
+                   const void* a) {
+  std::vector<uint8_t> row(stride);
   const auto* base = static_cast<const uint8_t*>(w);
-  for (int64_t r = 0; r < rows; r += kRepackRows) {
-    const uint8_t* group = base + r * stride;
-    for (int k = 0; k < kRepackRows; ++k) {
-      float acc = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        Block x;
-        UnpackBlock(g, group, b, k, reinterpret_cast<uint8_t*>(&x));
-        acc += Fp16ToFp32(x.d) * Fp16ToFp32(y[b].d) * static_cast<float>(dot(x, y[b]));
-      }
-      out[r + k] = acc;
-    }
+  for (int64_t r = 0; r < rows; ++r) {
+    ReadRow(l, base + (r / kRepackRows) * kRepackRows * stride, n, r % kRepackRows, row.data());
+    dot(n, out + r, row.data(), a);
   }
 }
 
-}  // namespace
+void VecDotTileByRows(VecDotRowsFn dot_rows, int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride,
+                      int64_t rows, const void* a, size_t a_stride, int64_t n_tok) {
+  for (int64_t t = 0; t < n_tok; ++t)
+    dot_rows(n, out + t * out_stride, w, w_stride, rows, static_cast<const uint8_t*>(a) + t * a_stride);
+}
 
 void VecDotRowsQ4_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
-  RowsOfGroups<BlockQ4_0>(Layout::kQ4_0x8, n, out, w, stride, rows, a, [](const BlockQ4_0& x, const BlockQ8_0& y) {
-    int32_t isum = 0;
-    for (int j = 0; j < 16; ++j) {
-      isum += ((x.qs[j] & 0x0f) - 8) * y.qs[j];
-      isum += ((x.qs[j] >> 4) - 8) * y.qs[j + 16];
-    }
-    return isum;
-  });
+  VecDotRowsVia(Layout::kQ4_0x8, VecDotQ4_0, n, out, w, stride, rows, a);
 }
 
 void VecDotRowsQ8_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a) {
-  RowsOfGroups<BlockQ8_0>(Layout::kQ8_0x8, n, out, w, stride, rows, a, [](const BlockQ8_0& x, const BlockQ8_0& y) {
-    int32_t isum = 0;
-    for (int j = 0; j < 32; ++j) isum += x.qs[j] * y.qs[j];
-    return isum;
-  });
+  VecDotRowsVia(Layout::kQ8_0x8, VecDotQ8_0, n, out, w, stride, rows, a);
 }
 
 void VecDotTileQ4_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok) {
-  for (int64_t t = 0; t < n_tok; ++t)
-    VecDotRowsQ4_0x8(n, out + t * out_stride, w, w_stride, rows, static_cast<const uint8_t*>(a) + t * a_stride);
+  VecDotTileByRows(VecDotRowsQ4_0x8, n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
 }
 
 void VecDotTileQ8_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok) {
-  for (int64_t t = 0; t < n_tok; ++t)
-    VecDotRowsQ8_0x8(n, out + t * out_stride, w, w_stride, rows, static_cast<const uint8_t*>(a) + t * a_stride);
+  VecDotTileByRows(VecDotRowsQ8_0x8, n, out, out_stride, w, w_stride, rows, a, a_stride, n_tok);
 }
 
 }  // namespace ref

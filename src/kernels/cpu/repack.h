@@ -55,22 +55,29 @@ void ReadRow(Layout from, const void* data, int64_t cols, int64_t row, void* dst
 
 namespace ref {
 // Scalar twins of the repacked kernels (kernels.h's VecDotRowsFn / VecDotTileFn; w points at a
-// group boundary, rows a multiple of 8, stride = RowBytes(type, n)). Same sums in the same order
-// as the scalar Q4_0 / Q8_0 vec_dot of each row.
+// group boundary, rows a multiple of 8, stride = RowBytes(type, n)). Each row is read back to
+// row-major blocks and handed to the row-major scalar kernel, so a twin's sums are that kernel's
+// (ref::VecDotQ4_0, VecDotQ8_0, VecDotQ4_K, VecDotQ6_K) bit for bit, by construction.
 void VecDotRowsQ4_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ4_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok);
 void VecDotRowsQ8_0x8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ8_0x8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok);
-// Q4_Kx8 / Q6_Kx8 against Q8_K activations: each row read back and summed exactly as
-// ref::VecDotQ4_K / ref::VecDotQ6_K does.
+// Q4_Kx8 / Q6_Kx8 against Q8_K activations.
 void VecDotRowsQ4_Kx8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ4_Kx8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok);
 void VecDotRowsQ6_Kx8(int64_t n, float* out, const void* w, size_t stride, int64_t rows, const void* a);
 void VecDotTileQ6_Kx8(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride, int64_t rows,
                       const void* a, size_t a_stride, int64_t n_tok);
+
+// What every twin above is made of: the rows form of the row-major kernel `dot` over layout `l`,
+// and the tile form of a rows kernel (one `dot_rows` call per token).
+void VecDotRowsVia(Layout l, VecDotFn dot, int64_t n, float* out, const void* w, size_t stride, int64_t rows,
+                   const void* a);
+void VecDotTileByRows(VecDotRowsFn dot_rows, int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride,
+                      int64_t rows, const void* a, size_t a_stride, int64_t n_tok);
 }  // namespace ref
 
 
