@@ -6,6 +6,7 @@
 #include <array>
 #include <queue>
 
+#include "tokenizer/model_common.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
@@ -68,16 +69,7 @@ class BpeModel final : public Model {
       text = normalized;
     }
     if (v_.spaces_as_metaspace) {
-      std::string word;
-      word.reserve(text.size() + 8);
-      if (v_.add_space_prefix && first) word += kMetaspace;
-      for (char c : text) {
-        if (c == ' ')
-          word += kMetaspace;
-        else
-          word += c;
-      }
-      EncodeWord(word, out);
+      EncodeWord(SpacesToMetaspace(text, v_.add_space_prefix && first), out);
       return;
     }
     const ByteMap& bm = Bytes();
@@ -91,18 +83,8 @@ class BpeModel final : public Model {
 
   std::string Piece(int32_t id) const override {
     const std::string& t = v_.text[id];
+    if (v_.spaces_as_metaspace) return MetaspaceToSpaces(t);
     std::string out;
-    if (v_.spaces_as_metaspace) {
-      for (size_t i = 0; i < t.size(); ++i) {
-        if (t.compare(i, kMetaspace.size(), kMetaspace) == 0) {
-          out += ' ';
-          i += kMetaspace.size() - 1;
-        } else {
-          out += t[i];
-        }
-      }
-      return out;
-    }
     const ByteMap& bm = Bytes();
     for (size_t i = 0; i < t.size();) {
       const size_t start = i;

@@ -4,6 +4,7 @@
 // vocabulary become <0xHH> byte tokens (or <unk> when the vocabulary has no byte tokens).
 #include <queue>
 
+#include "tokenizer/model_common.h"
 #include "tokenizer/vocab.h"
 
 namespace origami::tok {
@@ -30,15 +31,7 @@ class SpmModel final : public Model {
   explicit SpmModel(const Vocab& v) : v_(v) {}
 
   void Encode(std::string_view raw, bool first, std::vector<int32_t>& out) const override {
-    std::string text;
-    text.reserve(raw.size() + 8);
-    if (v_.add_space_prefix && first) text += kMetaspace;
-    for (char c : raw) {
-      if (c == ' ')
-        text += kMetaspace;
-      else
-        text += c;
-    }
+    const std::string text = SpacesToMetaspace(raw, v_.add_space_prefix && first);
     if (text.empty()) return;
 
     std::vector<Symbol> sym;
@@ -93,20 +86,7 @@ class SpmModel final : public Model {
     }
   }
 
-  std::string Piece(int32_t id) const override {
-    const std::string& t = v_.text[id];
-    std::string out;
-    out.reserve(t.size());
-    for (size_t i = 0; i < t.size(); ++i) {
-      if (t.compare(i, kMetaspace.size(), kMetaspace) == 0) {
-        out += ' ';
-        i += kMetaspace.size() - 1;
-      } else {
-        out += t[i];
-      }
-    }
-    return out;
-  }
+  std::string Piece(int32_t id) const override { return MetaspaceToSpaces(v_.text[id]); }
 
  private:
   const Vocab& v_;

@@ -5,6 +5,7 @@
 // tokenizes differently from the reference.
 #include <limits>
 
+#include "tokenizer/model_common.h"
 #include "tokenizer/vocab.h"
 
 namespace origami::tok {
@@ -81,19 +82,7 @@ class UnigramModel final : public Model {
       if (*it >= 0) out.push_back(*it);
   }
 
-  std::string Piece(int32_t id) const override {
-    const std::string& t = v_.text[id];
-    std::string out;
-    for (size_t i = 0; i < t.size(); ++i) {
-      if (t.compare(i, kMetaspace.size(), kMetaspace) == 0) {
-        out += ' ';
-        i += kMetaspace.size() - 1;
-      } else {
-        out += t[i];
-      }
-    }
-    return out;
-  }
+  std::string Piece(int32_t id) const override { return MetaspaceToSpaces(v_.text[id]); }
 
  private:
   const Vocab& v_;
