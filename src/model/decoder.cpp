@@ -161,7 +161,10 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
   const float scale = l.attn_scale > 0 ? l.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   int64_t max_len = 0;
   for (int t = 0; t < n; ++t) max_len = std::max<int64_t>(max_len, batch[t].pos + 1);
-  if (scores_.size() < static_cast<size_t>(pool_.size() * max_len)) scores_.resize(pool_.size() * max_len);
+  if (scores_.size() < static_cast<size_t>(pool_.size() * max_len)) {
+    scores_.resize(pool_.size() * max_len);
+    rows_.resize(2 * pool_.size() * max_len);
+  }
 
   pool_.Run(static_cast<int64_t>(n) * l.n_head, [&](int64_t task, int thread) {
     const int t = static_cast<int>(task / l.n_head);
@@ -173,7 +176,13 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
     const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
     float* s = &scores_[thread * max_len];
     const int64_t len = pos - start + 1;
-    for (int64_t j = 0; j < len; ++j) s[j] = cpu::Dot(q, cache.K(il, start + j) + kvh * hd, hd) * scale;
+    const float** k_rows = &rows_[2 * thread * max_len];
+    const float** v_rows = k_rows + max_len;
+    for (int64_t j = 0; j < len; ++j) {
+      k_rows[j] = cache.K(il, start + j) + kvh * hd;
+      v_rows[j] = cache.V(il, start + j) + kvh * hd;
+    }
+    kernels_.attn_scores(q, k_rows, len, hd, scale, s);
     if (l.attn_sinks.empty()) {
       cpu::Softmax(s, len);
     } else {
@@ -186,8 +195,7 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
       for (int64_t j = 0; j < len; ++j) s[j] /= sum;
     }
     float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
-    std::fill_n(out, hd, 0.0f);
-    for (int64_t j = 0; j < len; ++j) cpu::Axpy(s[j], cache.V(il, start + j) + kvh * hd, out, hd);
+    kernels_.attn_values(s, v_rows, len, hd, out);
   });
 }
 

@@ -62,6 +62,7 @@ class Decoder {
   // Activations for a chunk of n tokens, row-major [n, dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
   std::vector<float> scores_;  // [threads, n_ctx]
+  std::vector<const float*> rows_;  // [threads, 2 (K, V), n_ctx]: cache rows of one head's attention
   MoeFfn moe_;
 };
 

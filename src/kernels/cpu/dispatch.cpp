@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/ref/vec_dot_mxfp4.h"
 #include "kernels/cpu/ref/vec_dot_nvfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
@@ -99,6 +100,8 @@ KernelTable ScalarTable() {
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = ref::QuantizeActQ8_0;
   t.quantize[static_cast<uint32_t>(DType::kQ8_1)] = ref::QuantizeActQ8_1;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = ref::QuantizeActQ8_K;
+  t.attn_scores = AttnScores;
+  t.attn_values = AttnValues;
   return t;
 }
 
@@ -118,6 +121,8 @@ KernelTable Avx2Table() {
   Set(t, DType::kNVFP4, DType::kQ8_0, x86::VecDotNvfp4Avx2, x86::VecDotRowsNvfp4Avx2, x86::VecDotTileNvfp4Avx2);
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = x86::QuantizeQ8_0Avx2;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = x86::QuantizeQ8_KAvx2;
+  t.attn_scores = x86::AttnScoresAvx2;
+  t.attn_values = x86::AttnValuesAvx2;
   // Q4_0 and Q8_0 matrices are repacked at load for these (Model::PrepareWeights).
   t.q4_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ4_0x8Avx2, x86::VecDotTileQ4_0x8Avx2};
   t.q8_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ8_0x8Avx2, x86::VecDotTileQ8_0x8Avx2};
@@ -130,9 +135,10 @@ KernelTable Avx2Table() {
 KernelTable Avx512Table() {
   KernelTable t = Avx2Table();
   t.isa = Isa::kAvx512;
-  Set(t, DType::kQ4_0, DType::kQ8_0, x86::VecDotQ4_0Avx512, x86::VecDotRowsQ4_0Avx512);
+  // The AVX2 prefill tiles stay where this ISA has no tile of its own.
+  Set(t, DType::kQ4_0, DType::kQ8_0, x86::VecDotQ4_0Avx512, x86::VecDotRowsQ4_0Avx512, x86::VecDotTileQ4_0Avx2);
   Set(t, DType::kQ8_0, DType::kQ8_0, x86::VecDotQ8_0Avx512, x86::VecDotRowsQ8_0Avx512);
-  Set(t, DType::kBF16, DType::kF32, x86::VecDotBF16Avx512);
+  Set(t, DType::kBF16, DType::kF32, x86::VecDotBF16Avx512, nullptr, x86::VecDotTileBF16Avx2);
   return t;
 }
 #endif

@@ -51,6 +51,10 @@ struct KernelTable {
   TypeKernels q4_kx8;              // Q4_K as Layout::kQ4_Kx8
   TypeKernels q6_kx8;              // Q6_K as Layout::kQ6_Kx8
   QuantizeRowFn quantize[64] = {}; // activation converters, indexed by the activation type id
+  // Attention over one head, rows given by pointers (the KV cache is paged): s[j] = scale * (q . k[j])
+  // and out = sum_j p[j] * v[j], for n rows of hd floats (cpu::AttnScores / AttnValues in scalar).
+  void (*attn_scores)(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s) = nullptr;
+  void (*attn_values)(const float* p, const float* const* v, int64_t n, int64_t hd, float* out) = nullptr;
 
   const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
 };

@@ -88,6 +88,15 @@ void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void AttnScores(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s) {
+  for (int64_t j = 0; j < n; ++j) s[j] = Dot(q, k[j], hd) * scale;
+}
+
+void AttnValues(const float* p, const float* const* v, int64_t n, int64_t hd, float* out) {
+  for (int64_t i = 0; i < hd; ++i) out[i] = 0;
+  for (int64_t j = 0; j < n; ++j) Axpy(p[j], v[j], out, hd);
+}
+
 void SwiGlu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];

@@ -35,6 +35,10 @@ void Softmax(float* x, int64_t n);
 float Dot(const float* a, const float* b, int64_t n);
 // y += a * x
 void Axpy(float a, const float* x, float* y, int64_t n);
+// Attention over one head, portable forms of KernelTable::attn_scores / attn_values:
+// s[j] = Dot(q, k[j], hd) * scale; out = 0, then Axpy(p[j], v[j], out, hd) for each j in order.
+void AttnScores(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValues(const float* p, const float* const* v, int64_t n, int64_t hd, float* out);
 
 // out = silu(gate) * up, element-wise; out may alias gate.
 void SwiGlu(const float* gate, const float* up, float* out, int64_t n);

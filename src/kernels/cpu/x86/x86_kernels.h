@@ -9,6 +9,9 @@
 namespace origami::cpu::x86 {
 
 // AVX2 + FMA + F16C.
+// Attention over one head (ops_avx2.cpp; KernelTable::attn_scores / attn_values).
+void AttnScoresAvx2(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesAvx2(const float* p, const float* const* v, int64_t n, int64_t hd, float* out);
 void VecDotF32Avx2(int64_t n, float* out, const void* w, const void* a);
 void VecDotF16Avx2(int64_t n, float* out, const void* w, const void* a);
 void VecDotBF16Avx2(int64_t n, float* out, const void* w, const void* a);
