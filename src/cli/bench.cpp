@@ -32,6 +32,7 @@ struct BenchOptions {
   int threads = 1;
   int n_prompt = 512;
   int n_gen = 128;
+  int n_depth = 0;  // tokens already in the context before each test (llama-bench's -d)
   int reps = 3;
   bool json = false;
 };
@@ -72,15 +73,16 @@ double MeasureReadBandwidth(ThreadPool& pool) {
   return best;
 }
 
-// Multiply-adds of one prompt of n tokens: every matrix once per token, attention over the prefix,
-// the classifier for the last token only.
-double PromptFlops(const DecoderSpec& s, int n) {
+// Multiply-adds of one prompt of n tokens after `depth` cached ones: every matrix once per token,
+// attention over the prefix, the classifier for the last token only.
+double PromptFlops(const DecoderSpec& s, int n, int depth) {
   double per_token = 0, attn = 0;
   for (const auto& l : s.layers) {
     per_token += static_cast<double>(l.wq.rows * l.wq.cols + l.wk.rows * l.wk.cols + l.wv.rows * l.wv.cols +
                                      l.wo.rows * l.wo.cols + l.w_gate.rows * l.w_gate.cols +
                                      l.w_up.rows * l.w_up.cols + l.w_down.rows * l.w_down.cols);
-    attn += 2.0 * l.n_head * l.head_dim * (static_cast<double>(n) * (n + 1) / 2);  // QK^T and PV
+    // QK^T and PV: token i of the prompt attends to depth + i + 1 positions.
+    attn += 2.0 * l.n_head * l.head_dim * (static_cast<double>(n) * depth + static_cast<double>(n) * (n + 1) / 2);
   }
   return 2.0 * (per_token * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
 }
@@ -143,14 +145,20 @@ int BenchTokenize(const BenchOptions& o) {
 
 int Bench(const BenchOptions& o) {
   if (o.tokenize) return BenchTokenize(o);
-  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps <= 0) Fail("bench: -p, -n must be >= 0 and -r > 0");
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps <= 0)
+    Fail("bench: -p, -n, -d must be >= 0 and -r > 0");
   auto model = Model::Open(o.model);
   model->PrepareWeights(cpu::Kernels());
   const DecoderSpec& spec = model->spec();
   ThreadPool pool(o.threads);
   const double bandwidth = MeasureReadBandwidth(pool);
   const double bytes_per_token = static_cast<double>(spec.WeightBytesPerToken());
-  const int n_ctx = std::max(o.n_prompt, o.n_gen) + 16;
+  const int n_ctx = o.n_depth + std::max(o.n_prompt, o.n_gen) + 16;
+  // Decode at depth also reads the cache: K and V rows of every layer for every earlier position
+  // (on average depth + n_gen / 2 of them), counted into the roofline's bytes per token.
+  double kv_bytes_per_pos = 0;
+  for (const auto& l : spec.layers) kv_bytes_per_pos += 2.0 * l.n_head_kv * l.head_dim * sizeof(float);
+  const std::string at_depth = o.n_depth > 0 ? "@d" + std::to_string(o.n_depth) : "";
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> dist(0, spec.n_vocab - 1);
   const std::string type = MainType(model->file());
@@ -169,7 +177,8 @@ int Bench(const BenchOptions& o) {
       nlohmann::json j = {{"test", test},          {"threads", o.threads},       {"tokens_per_second", s.mean},
                           {"stddev", s.sd},        {"model", o.model},           {"type", type},
                           {"model_bytes", model_bytes}, {"bandwidth_gbps", bandwidth / 1e9},
-                          {"weight_bytes_per_token", bytes_per_token}, {"reps", o.reps}};
+                          {"weight_bytes_per_token", bytes_per_token}, {"reps", o.reps},
+                          {"n_depth", o.n_depth}};
       if (gen) j["roofline_share"] = extra;
       else j["gflops"] = extra;
       fmt::print("{}\n", j.dump());
@@ -180,24 +189,31 @@ int Bench(const BenchOptions& o) {
     std::fflush(stdout);
   };
 
+  std::vector<int32_t> depth_ids(o.n_depth);
+  for (auto& id : depth_ids) id = dist(rng);
+  auto fill_depth = [&](Session& session) {
+    if (!depth_ids.empty()) session.Eval(depth_ids);
+  };
   if (o.n_prompt > 0) {
     std::vector<int32_t> ids(o.n_prompt);
     for (auto& id : ids) id = dist(rng);
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {  // one warm-up run
       Session session(*model, pool, n_ctx);
+      fill_depth(session);
       const double t0 = NowSeconds();
       session.Eval(ids);
       const double dt = NowSeconds() - t0;
       if (r >= 0) tps.push_back(o.n_prompt / dt);
     }
-    const double gflops = PromptFlops(spec, o.n_prompt) * Summarize(tps).mean / o.n_prompt / 1e9;
-    report("pp" + std::to_string(o.n_prompt), tps, gflops, false);
+    const double gflops = PromptFlops(spec, o.n_prompt, o.n_depth) * Summarize(tps).mean / o.n_prompt / 1e9;
+    report("pp" + std::to_string(o.n_prompt) + at_depth, tps, gflops, false);
   }
   if (o.n_gen > 0) {
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {
       Session session(*model, pool, n_ctx);
+      fill_depth(session);
       int32_t id = dist(rng);
       const double t0 = NowSeconds();
       for (int i = 0; i < o.n_gen; ++i) {
@@ -208,8 +224,9 @@ int Bench(const BenchOptions& o) {
       const double dt = NowSeconds() - t0;
       if (r >= 0) tps.push_back(o.n_gen / dt);
     }
-    const double share = Summarize(tps).mean * bytes_per_token / bandwidth;
-    report("tg" + std::to_string(o.n_gen), tps, share, true);
+    const double kv_bytes = kv_bytes_per_pos * (o.n_depth + o.n_gen / 2.0);
+    const double share = Summarize(tps).mean * (bytes_per_token + kv_bytes) / bandwidth;
+    report("tg" + std::to_string(o.n_gen) + at_depth, tps, share, true);
   }
   return 0;
 }
@@ -223,6 +240,8 @@ void AddBenchCommand(CLI::App& app, Action& action) {
   AddThreadsOption(*sub, o->threads);
   sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the pp test (0 = skip)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for the tg test (0 = skip)")->capture_default_str();
+  sub->add_option("-d,--n-depth", o->n_depth, "tokens already in the context before each pp and tg test (untimed)")
+      ->capture_default_str();
   sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
   sub->add_flag("--json", o->json, "one JSON object per test and line");
   sub->add_flag("--tokenize", o->tokenize, "measure tokenizer throughput (MB/s) instead of the model");

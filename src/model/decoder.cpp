@@ -166,14 +166,25 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
     rows_.resize(2 * pool_.size() * max_len);
   }
 
-  pool_.Run(static_cast<int64_t>(n) * l.n_head, [&](int64_t task, int thread) {
-    const int t = static_cast<int>(task / l.n_head);
-    const int h = static_cast<int>(task % l.n_head);
-    const int kvh = h / group;
+  // One task per (token, KV head, share of its query heads): the heads of a GQA group read the same
+  // cache rows, so one task walks them back to back while the rows are still in cache, and builds
+  // the row pointers once. The group is split only as far as needed to give every thread work (a
+  // single decoded token of a model with few KV heads).
+  int split = 1;
+  for (int d = 1; d <= group; ++d)
+    if (group % d == 0) {
+      split = d;
+      if (static_cast<int64_t>(n) * l.n_head_kv * d >= 2 * pool_.size()) break;
+    }
+  const int per_task = group / split;
+  const int64_t tasks_per_token = static_cast<int64_t>(l.n_head_kv) * split;
+  pool_.Run(n * tasks_per_token, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / tasks_per_token);
+    const int kvh = static_cast<int>(task % tasks_per_token) / split;
+    const int h0 = kvh * group + static_cast<int>(task % split) * per_task;
     const KvCache& cache = *batch[t].cache;
     const int64_t pos = batch[t].pos;
     const int64_t start = l.sliding_window > 0 ? std::max<int64_t>(0, pos - l.sliding_window + 1) : 0;
-    const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
     float* s = &scores_[thread * max_len];
     const int64_t len = pos - start + 1;
     const float** k_rows = &rows_[2 * thread * max_len];
@@ -182,20 +193,23 @@ void Decoder::Attention(int il, const BatchToken* batch, int n) {
       k_rows[j] = cache.K(il, start + j) + kvh * hd;
       v_rows[j] = cache.V(il, start + j) + kvh * hd;
     }
-    kernels_.attn_scores(q, k_rows, len, hd, scale, s);
-    if (l.attn_sinks.empty()) {
-      cpu::Softmax(s, len);
-    } else {
-      // gpt-oss: the head's sink logit joins the softmax's normalization but has no value row.
-      const float sink = l.attn_sinks[h];
-      float mx = sink;
-      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, s[j]);
-      float sum = std::exp(sink - mx);
-      for (int64_t j = 0; j < len; ++j) sum += (s[j] = std::exp(s[j] - mx));
-      for (int64_t j = 0; j < len; ++j) s[j] /= sum;
+    for (int h = h0; h < h0 + per_task; ++h) {
+      const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
+      kernels_.attn_scores(q, k_rows, len, hd, scale, s);
+      if (l.attn_sinks.empty()) {
+        cpu::Softmax(s, len);
+      } else {
+        // gpt-oss: the head's sink logit joins the softmax's normalization but has no value row.
+        const float sink = l.attn_sinks[h];
+        float mx = sink;
+        for (int64_t j = 0; j < len; ++j) mx = std::max(mx, s[j]);
+        float sum = std::exp(sink - mx);
+        for (int64_t j = 0; j < len; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int64_t j = 0; j < len; ++j) s[j] /= sum;
+      }
+      float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
+      kernels_.attn_values(s, v_rows, len, hd, out);
     }
-    float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
-    kernels_.attn_values(s, v_rows, len, hd, out);
   });
 }
 

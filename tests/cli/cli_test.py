@@ -201,6 +201,23 @@ class Bench(unittest.TestCase):
         self.assertGreater(rows[1]["roofline_share"], 0)
         self.assertEqual(rows[1]["threads"], 1)
 
+    def test_depth(self):
+        # -d fills the context first (untimed); the tests are named as llama-bench names them, and the
+        # prompt's flop count includes the attention over the cached positions.
+        model = os.path.join(ARGS.shared, "models", "stories260K.gguf")
+        def run(depth):
+            out = origami("bench", "-m", model, "-p", "16", "-n", "4", "-r", "1", "-t", "1", "-d", str(depth),
+                          "--json").stdout.decode().strip().splitlines()
+            return [json.loads(x) for x in out]
+        rows = run(64)
+        self.assertEqual([r["test"] for r in rows], ["pp16@d64", "tg4@d64"])
+        self.assertEqual(rows[0]["n_depth"], 64)
+        for r in rows:
+            self.assertGreater(r["tokens_per_second"], 0)
+        bad = origami("bench", "-m", model, "-d", "-1", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn(b"-d", bad.stderr)
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
