@@ -8,21 +8,20 @@
 
 #include "kernels/cpu/x86/x86_kernels.h"
 
+namespace origami::cpu {
+// The portable forms (ops.h, compiled for the baseline ISA), for head sizes off the 8-float grid.
+// Declared here rather than by including ops.h, whose thread_pool.h would bring inline std code into
+// this AVX2-compiled file (the linker could then keep an AVX2 copy for the baseline code too); a
+// declaration that drifted from ops.h would fail to link.
+void AttnScores(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValues(const float* p, const float* const* v, int64_t n, int64_t hd, float* out);
+}  // namespace origami::cpu
+
 namespace origami::cpu::x86 {
-
-namespace {
-
-inline float ScalarDot(const float* a, const float* b, int64_t n) {
-  float s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-}  // namespace
 
 void AttnScoresAvx2(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s) {
   if (hd % 8 != 0) {
-    for (int64_t j = 0; j < n; ++j) s[j] = ScalarDot(q, k[j], hd) * scale;
+    AttnScores(q, k, n, hd, scale, s);
     return;
   }
   int64_t j = 0;
@@ -52,9 +51,7 @@ void AttnScoresAvx2(const float* q, const float* const* k, int64_t n, int64_t hd
 
 void AttnValuesAvx2(const float* p, const float* const* v, int64_t n, int64_t hd, float* out) {
   if (hd % 8 != 0) {
-    for (int64_t i = 0; i < hd; ++i) out[i] = 0;
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t i = 0; i < hd; ++i) out[i] += p[j] * v[j][i];
+    AttnValues(p, v, n, hd, out);
     return;
   }
   // Columns in passes of up to 64 (8 accumulators); a pass over a narrower remainder uses fewer.
