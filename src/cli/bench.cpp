@@ -35,6 +35,7 @@ struct BenchOptions {
   int n_depth = 0;  // tokens already in the context before each test (llama-bench's -d)
   int reps = 3;
   bool json = false;
+  KvTypeFlags kv;
 };
 
 // XOR-reduces n 64-bit words. Compiled for AVX2 and for the baseline, picked at run time, so
@@ -147,17 +148,18 @@ int Bench(const BenchOptions& o) {
   if (o.tokenize) return BenchTokenize(o);
   if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps <= 0)
     Fail("bench: -p, -n, -d must be >= 0 and -r > 0");
+  const KvTypes kv_types = o.kv.Resolve();
   auto model = Model::Open(o.model);
   model->PrepareWeights(cpu::Kernels());
   const DecoderSpec& spec = model->spec();
+  CheckKvTypes(spec, kv_types);
   ThreadPool pool(o.threads);
   const double bandwidth = MeasureReadBandwidth(pool);
   const double bytes_per_token = static_cast<double>(spec.WeightBytesPerToken());
   const int n_ctx = o.n_depth + std::max(o.n_prompt, o.n_gen) + 16;
   // Decode at depth also reads the cache: K and V rows of every layer for every earlier position
   // (on average depth + n_gen / 2 of them), counted into the roofline's bytes per token.
-  double kv_bytes_per_pos = 0;
-  for (const auto& l : spec.layers) kv_bytes_per_pos += 2.0 * l.n_head_kv * l.head_dim * sizeof(float);
+  const double kv_bytes_per_pos = static_cast<double>(KvBytesPerToken(spec, kv_types));
   const std::string at_depth = o.n_depth > 0 ? "@d" + std::to_string(o.n_depth) : "";
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> dist(0, spec.n_vocab - 1);
@@ -166,8 +168,10 @@ int Bench(const BenchOptions& o) {
   for (const auto& t : model->file().tensors()) model_bytes += t.n_bytes;
 
   if (!o.json) {
-    fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), threads {}, read bandwidth {:.1f} GB/s\n", o.model, type,
-               model_bytes / 1073741824.0, spec.TotalParameters() / 1e9, o.threads, bandwidth / 1e9);
+    fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), threads {}, KV {}/{} ({} bytes per token), read "
+               "bandwidth {:.1f} GB/s\n",
+               o.model, type, model_bytes / 1073741824.0, spec.TotalParameters() / 1e9, o.threads,
+               KvTypeName(kv_types.k), KvTypeName(kv_types.v), KvBytesPerToken(spec, kv_types), bandwidth / 1e9);
     fmt::print("| {:>6} | {:>7} | {:>16} | {:>24} |\n", "test", "threads", "tokens/s", "roofline share / GFLOP/s");
     fmt::print("|--------|---------|------------------|--------------------------|\n");
   }
@@ -178,7 +182,8 @@ int Bench(const BenchOptions& o) {
                           {"stddev", s.sd},        {"model", o.model},           {"type", type},
                           {"model_bytes", model_bytes}, {"bandwidth_gbps", bandwidth / 1e9},
                           {"weight_bytes_per_token", bytes_per_token}, {"reps", o.reps},
-                          {"n_depth", o.n_depth}};
+                          {"n_depth", o.n_depth},  {"type_k", KvTypeName(kv_types.k)},
+                          {"type_v", KvTypeName(kv_types.v)}, {"kv_bytes_per_token", kv_bytes_per_pos}};
       if (gen) j["roofline_share"] = extra;
       else j["gflops"] = extra;
       fmt::print("{}\n", j.dump());
@@ -199,7 +204,7 @@ int Bench(const BenchOptions& o) {
     for (auto& id : ids) id = dist(rng);
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {  // one warm-up run
-      Session session(*model, pool, n_ctx);
+      Session session(*model, pool, n_ctx, kv_types);
       fill_depth(session);
       const double t0 = NowSeconds();
       session.Eval(ids);
@@ -212,7 +217,7 @@ int Bench(const BenchOptions& o) {
   if (o.n_gen > 0) {
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {
-      Session session(*model, pool, n_ctx);
+      Session session(*model, pool, n_ctx, kv_types);
       fill_depth(session);
       int32_t id = dist(rng);
       const double t0 = NowSeconds();
@@ -238,6 +243,7 @@ void AddBenchCommand(CLI::App& app, Action& action) {
   CLI::App* sub = app.add_subcommand("bench", "measure prompt-processing and generation speed");
   sub->add_option("-m,--model", o->model, "model file (.gguf)")->required();
   AddThreadsOption(*sub, o->threads);
+  AddKvTypeOptions(*sub, o->kv);
   sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the pp test (0 = skip)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for the tg test (0 = skip)")->capture_default_str();
   sub->add_option("-d,--n-depth", o->n_depth, "tokens already in the context before each pp and tg test (untimed)")

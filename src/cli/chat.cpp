@@ -29,6 +29,7 @@ struct ChatOptions {
   int ctx_size = 0;
   int threads = 1;
   int n_predict = -1;
+  KvTypeFlags kv;
   SamplerParams sampling;
 };
 
@@ -43,7 +44,7 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   ThreadPool pool(o.threads);
-  Session session(*model, pool, n_ctx);
+  Session session(*model, pool, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
@@ -105,6 +106,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size (0 = min(4096, model's))")->capture_default_str();
   sub->add_option("-n,--n-predict", o->n_predict, "maximum tokens per answer (-1 = until end of turn)");
   AddThreadsOption(*sub, o->threads);
+  AddKvTypeOptions(*sub, o->kv);
   AddSamplingOptions(sub, o->sampling);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }

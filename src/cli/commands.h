@@ -6,10 +6,14 @@
 
 #include <functional>
 
+#include <string>
+
+#include "model/kv_cache.h"
 #include "sampling/sampler.h"
 
 namespace origami::cli {
 
+using origami::KvTypes;
 using origami::SamplerParams;
 
 using Action = std::function<int()>;
@@ -26,6 +30,12 @@ void AddChatCommand(CLI::App& app, Action& action);
 
 // Shared option: -t/--threads with the default of one thread per physical core.
 void AddThreadsOption(CLI::App& sub, int& threads);
+// Shared KV cache flags: -ctk/--cache-type-k and -ctv/--cache-type-v (f16 by default, as llama.cpp).
+struct KvTypeFlags {
+  std::string k = "f16", v = "f16";
+  KvTypes Resolve() const;  // parsed; throws origami::Error naming the flag
+};
+void AddKvTypeOptions(CLI::App& sub, KvTypeFlags& flags);
 // Shared sampling flags in llama.cpp spelling (--temp, --top-k, --top-p, --min-p, ...).
 void AddSamplingOptions(CLI::App* sub, SamplerParams& s);
 

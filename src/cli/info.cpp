@@ -25,7 +25,22 @@ struct InfoOptions {
   std::string split;  // --split / --ranks: print the pipeline plan instead
   int ranks = 0;
   int ctx_size = 0;
+  KvTypeFlags kv;
 };
+
+// KV bytes one position takes for each KV type that can store this model's heads.
+nlohmann::json KvBytesByType(const DecoderSpec& s) {
+  nlohmann::json j = nlohmann::json::object();
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    try {
+      CheckKvTypes(s, {t, t});
+    } catch (const Error&) {
+      continue;
+    }
+    j[KvTypeName(t)] = KvBytesPerToken(s, {t, t});
+  }
+  return j;
+}
 
 std::string Shape(const gguf::TensorInfo& t) {
   std::string s;
@@ -74,7 +89,7 @@ int PrintPlan(const InfoOptions& o) {
   const dist::SplitRequest req = dist::ParseSplit(o.split);
   const int ranks = o.ranks > 0 ? o.ranks : req.kind == dist::SplitRequest::Kind::kAuto ? 2 : static_cast<int>(req.values.size());
   const int n_ctx = ResolveContextSize(s, o.ctx_size);
-  const dist::ModelCosts costs = dist::CostsOf(model->file(), s);
+  const dist::ModelCosts costs = dist::CostsOf(model->file(), s, o.kv.Resolve());
   const std::vector<uint64_t> mem(ranks, dist::MemAvailableBytes());
   const auto plan = dist::PlanStages(costs, ranks, req, mem, n_ctx);
   if (o.json) {
@@ -143,7 +158,8 @@ int Info(const InfoOptions& o) {
                       {"head_dim", l.head_dim}, {"n_ff", l.n_ff}, {"n_ctx_train", s.n_ctx_train},
                       {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
-                      {"weight_bytes_per_token", s.WeightBytesPerToken()}};
+                      {"weight_bytes_per_token", s.WeightBytesPerToken()},
+                      {"kv_bytes_per_token", KvBytesByType(s)}};
       const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
       nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
       for (const auto& [layout, count] : plan.layouts) layouts[cpu::LayoutName(layout)] = count;
@@ -181,6 +197,10 @@ int Info(const InfoOptions& o) {
                model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
                s.tied_output ? "tied to token_embd" : "separate");
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
+    fmt::print("  KV bytes per token (-ctk/-ctv):");
+    const nlohmann::json kv = KvBytesByType(s);
+    for (auto it = kv.begin(); it != kv.end(); ++it) fmt::print(" {} {}", it.key(), it.value().get<uint64_t>());
+    fmt::print("\n");
     const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
     if (plan.tensors > 0)
       fmt::print("  kernel layout: {} ({}) at load for {} (ORIGAMI_REPACK=0: as in the file)\n", plan.Summary(),
@@ -216,6 +236,7 @@ void AddInfoCommand(CLI::App& app, Action& action) {
   sub->add_option("--split", o->split, "print the pipeline plan: layers per rank (10,6), fractions (0.6,0.4) or auto");
   sub->add_option("--ranks", o->ranks, "ranks for the plan (default: one per --split entry)");
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size for the plan's KV bytes (0 = min(4096, model's))");
+  AddKvTypeOptions(*sub, o->kv);
   sub->callback([o, &action] { action = [o] { return Info(*o); }; });
 }
 

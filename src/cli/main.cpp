@@ -1,7 +1,12 @@
 // origami: the command-line entry point. Errors from anywhere below arrive here as origami::Error
 // and become one line on stderr and exit code 1.
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 #include "util/error.h"
@@ -15,6 +20,34 @@ void AddThreadsOption(CLI::App& sub, int& threads) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
 }
+
+KvTypes KvTypeFlags::Resolve() const {
+  return {ParseKvType(k, "-ctk/--cache-type-k"), ParseKvType(v, "-ctv/--cache-type-v")};
+}
+
+void AddKvTypeOptions(CLI::App& sub, KvTypeFlags& flags) {
+  // -ctk / -ctv reach CLI11 as their long forms (see LlamaSpellings).
+  sub.add_option("--cache-type-k", flags.k, "KV cache type of K: f16, bf16, q8_0, q4_0 or f32 (exact)")
+      ->capture_default_str();
+  sub.add_option("--cache-type-v", flags.v, "KV cache type of V: f16, bf16, q8_0, q4_0 or f32 (exact)")
+      ->capture_default_str();
+}
+
+namespace {
+// llama.cpp spells some flags as several letters after one dash (-ctk), which CLI11 reads as a
+// bundle of one-letter flags; they are renamed to their long forms before parsing.
+std::vector<std::string> LlamaSpellings(int argc, char** argv) {
+  static constexpr std::pair<std::string_view, std::string_view> kLong[] = {
+      {"-ctk", "--cache-type-k"},
+      {"-ctv", "--cache-type-v"},
+  };
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args)
+    for (auto [from, to] : kLong)
+      if (a == from) a = to;
+  return args;
+}
+}  // namespace
 
 }  // namespace origami::cli
 
@@ -39,7 +72,10 @@ int main(int argc, char** argv) {
   };
   for (AddFn add : commands) add(app, action);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = LlamaSpellings(argc, argv);
+    std::reverse(args.begin() + 1, args.end());  // CLI11's vector form takes the arguments reversed
+    args.erase(args.begin());
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;  // help and --version exit 0; any usage error exits 1
   }

@@ -33,6 +33,7 @@ struct RunOptions {
   bool json = false;
   bool no_display_prompt = false;
   std::string logits_out;
+  KvTypeFlags kv;
   SamplerParams sampling;
   // Under mpirun: how the layers are split, how hidden states travel, how long to wait.
   std::string split;
@@ -237,10 +238,12 @@ int RunDistributed(const RunOptions& o) {
     else if (o.wire != "f32")
       Fail("--wire must be f32 or bf16, got '{}'", o.wire);
     po.timeout_s = o.dist_timeout;
+    po.kv_types = o.kv.Resolve();
     dist::ReadTestHooks(po);
     std::vector<uint64_t> free_memory;
     const auto plan =
-        dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory);
+        dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory, dist::HeadAt::kLastRank,
+                           po.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const dist::Stage& own = plan[static_cast<size_t>(rank)];
     model->PrepareWeights(cpu::Kernels(), own.first_layer, own.last_layer, own.head);
@@ -274,7 +277,7 @@ int Run(const RunOptions& o) {
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   ThreadPool pool(o.threads);
-  Session session(*model, pool, n_ctx);
+  Session session(*model, pool, n_ctx, o.kv.Resolve());
   if (prep.tensors > 0)
     std::fprintf(stderr, "load:       %.3f s (%s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open, prep.Summary().c_str(),
                  static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
@@ -321,6 +324,7 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_flag("--no-display-prompt", o->no_display_prompt, "do not echo the prompt");
   sub->add_flag("--json", o->json,
                 "print one JSON object (ids, text, speeds) instead of streaming text");
+  AddKvTypeOptions(*sub, o->kv);
   sub->add_option("--logits-out", o->logits_out,
                   "write the logits after the prompt (float32) to this file");
   sub->add_option("--split", o->split,

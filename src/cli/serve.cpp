@@ -38,6 +38,7 @@ struct ServeOptions {
   bool cors = false;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
+  KvTypeFlags kv;
   dist::ServeClusterOptions cluster;  // under mpirun
 };
 
@@ -82,6 +83,7 @@ int Serve(const ServeOptions& o) {
   eo.max_seq_len = o.max_seq_len > 0 ? o.max_seq_len : per_seq;
   eo.max_queue = o.max_queue;
   eo.prefix_cache = !o.no_prefix_cache;
+  eo.kv_types = o.kv.Resolve();
   const Tokenizer* tp = tok.get();
   eo.is_eog = [tp](int32_t id) { return tp->IsEog(id); };
   ThreadPool pool(o.threads);
@@ -119,10 +121,12 @@ int Serve(const ServeOptions& o) {
     srv.Stop();
   });
   std::fprintf(stderr,
-               "origami serve: model %s (%s chat template), %d parallel, KV pool %d tokens, up to "
-               "%d per sequence%s\n",
+               "origami serve: model %s (%s chat template), %d parallel, KV pool %d tokens (K %s, V %s: "
+               "%llu bytes per token, %.1f MiB), up to %d per sequence%s\n",
                so.model_id.c_str(), default_template ? "default ChatML" : "model's", eo.n_parallel,
-               eo.kv_tokens, engine.max_seq_len(), key.empty() ? "" : ", API key required");
+               eo.kv_tokens, KvTypeName(eo.kv_types.k).c_str(), KvTypeName(eo.kv_types.v).c_str(),
+               static_cast<unsigned long long>(engine.kv_bytes_per_token()), engine.kv_pool_bytes() / 1048576.0,
+               engine.max_seq_len(), key.empty() ? "" : ", API key required");
   std::fprintf(stderr, "origami serve: listening on http://%s:%d\n", o.host.c_str(), srv.port());
   std::fflush(stderr);
   srv.Serve();
@@ -181,6 +185,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
                   "under mpirun: seconds to wait for a stage before giving up (default 300, or "
                   "ORIGAMI_DIST_TIMEOUT)");
   AddThreadsOption(*sub, o->threads);
+  AddKvTypeOptions(*sub, o->kv);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }
 

@@ -258,7 +258,7 @@ PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool
   if (!last) pass_on(std::move(msg));
   // The mirror pool: rank 0's block ids address it directly. One holder cache keeps every block
   // retained, so the per-step views below never return a block to the free list.
-  KvPool mirror(KvShapeSpec(spec, stage.first_layer, stage.last_layer), n_blocks, block_size);
+  KvPool mirror(KvShapeSpec(spec, stage.first_layer, stage.last_layer), n_blocks, block_size, -1, opts.kv_types);
   const int n_pos = n_blocks * block_size;
   KvCache holder(mirror, n_pos);
   if (!holder.Grow(n_pos)) Fail("internal: the mirror KV pool could not map its blocks");
@@ -376,6 +376,7 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
   try {
     PipelineOptions po;
     ReadTestHooks(po);
+    po.kv_types = eo.kv_types;
     // How long rank 0 waits for a micro-batch before naming the pipeline lost (run's
     // --dist-timeout; serve takes it from the environment).
     if (const char* t = std::getenv("ORIGAMI_DIST_TIMEOUT"); t && *t) {
@@ -391,7 +392,7 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
     std::vector<uint64_t> free_memory;
     // KV per rank is planned for the whole pool (kv_tokens positions of its layers).
     auto plan = PlanForWorld(*world, model, ParseSplit(opts.split), eo.kv_tokens, &free_memory,
-                             HeadAt::kFirstRank);
+                             HeadAt::kFirstRank, eo.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const Stage& own = plan[static_cast<size_t>(rank)];
     model.PrepareWeights(cpu::Kernels(), own.first_layer, own.last_layer, own.head);

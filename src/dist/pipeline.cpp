@@ -147,8 +147,8 @@ void ReadTestHooks(PipelineOptions& opts) {
 
 // ---- StageRunner --------------------------------------------------------------------------------
 
-StageRunner::StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx)
-    : spec_(model.spec()), decoder_(model.spec(), pool), stage_(stage), n_ctx_(n_ctx) {
+StageRunner::StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx, KvTypes kv_types)
+    : spec_(model.spec()), decoder_(model.spec(), pool), stage_(stage), n_ctx_(n_ctx), kv_types_(kv_types) {
   // A shape-only copy of the spec for the KV caches: layers outside the stage get zero-width K/V
   // rows, so the cache holds nothing for them (no weights are copied: LayerSpec views stay empty).
   kv_spec_.n_embd = spec_.n_embd;
@@ -168,7 +168,7 @@ void StageRunner::Run(std::span<const StageToken> tokens, const float* hidden_in
   for (int i = 0; i < n; ++i) {
     const StageToken& t = tokens[i];
     auto& cache = caches_[t.seq];
-    if (!cache) cache = std::make_unique<KvCache>(kv_spec_, n_ctx_);
+    if (!cache) cache = std::make_unique<KvCache>(kv_spec_, n_ctx_, kv_types_);
     batch_[i] = {t.token, t.pos, cache.get(), t.logits != 0};
   }
   decoder_.ForwardStage(batch_.data(), n, stage_.first_layer, stage_.last_layer, hidden_in,
@@ -183,7 +183,7 @@ Pipeline::Pipeline(World& world, const Model& model, ThreadPool& pool, std::vect
       spec_(model.spec()),
       plan_(std::move(plan)),
       opts_(opts),
-      runner_(model, pool, plan_.at(0), n_ctx) {
+      runner_(model, pool, plan_.at(0), n_ctx, opts.kv_types) {
   if (world.rank() != 0 || world.size() < 2 || static_cast<int>(plan_.size()) != world.size())
     Fail(
         "internal: a Pipeline runs on rank 0 of a world of at least two ranks with one stage each");
@@ -285,7 +285,7 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
   const int prev = rank - 1;
   const bool last = rank == world.size() - 1;
   const DecoderSpec& spec = model.spec();
-  StageRunner runner(model, pool, plan.at(rank), n_ctx);
+  StageRunner runner(model, pool, plan.at(rank), n_ctx, opts.kv_types);
   std::vector<StageToken> toks;
   std::vector<float> hidden_in, hidden_out, logits;
   uint64_t stage_bytes = 0, result_bytes = 0;
@@ -335,10 +335,11 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
 }
 
 std::vector<Stage> PlanForWorld(World& world, const Model& model, const SplitRequest& req,
-                                int n_ctx, std::vector<uint64_t>* free_memory, HeadAt head_at) {
+                                int n_ctx, std::vector<uint64_t>* free_memory, HeadAt head_at,
+                                KvTypes kv_types) {
   std::vector<uint64_t> mem = world.AllgatherU64(MemAvailableBytes());
   if (free_memory) *free_memory = mem;
-  return PlanStages(CostsOf(model.file(), model.spec()), world.size(), req, mem, n_ctx, head_at);
+  return PlanStages(CostsOf(model.file(), model.spec(), kv_types), world.size(), req, mem, n_ctx, head_at);
 }
 
 }  // namespace origami::dist

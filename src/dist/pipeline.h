@@ -49,6 +49,7 @@ struct PipelineOptions {
   int die_step = -1;  //   when it receives its step-th micro-batch
   bool hang = false;  // ORIGAMI_TEST_HANG_AT_STEP=rank:step: it stops answering instead
                       //   (a partitioned network: the process lives, nothing arrives)
+  KvTypes kv_types;   // every rank stores its layers' K/V in these (-ctk/-ctv, same on all ranks)
 };
 // Reads ORIGAMI_TEST_DIE_AT_STEP / ORIGAMI_TEST_HANG_AT_STEP into opts.
 void ReadTestHooks(PipelineOptions& opts);
@@ -70,7 +71,7 @@ PipelineStats GatherStats(World& world, uint64_t stage_bytes, uint64_t result_by
 // Runs one rank's layers for micro-batches, holding a KV cache (of its layers only) per sequence.
 class StageRunner {
  public:
-  StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx);
+  StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx, KvTypes kv_types);
   // hidden_in: null on the first stage. hidden_out: [n, n_embd] (unused on the last stage).
   // logits: [rows, n_vocab] on the last stage.
   void Run(std::span<const StageToken> tokens, const float* hidden_in, float* hidden_out,
@@ -84,6 +85,7 @@ class StageRunner {
   Decoder decoder_;
   Stage stage_;
   int n_ctx_;
+  KvTypes kv_types_;
   std::map<int32_t, std::unique_ptr<KvCache>> caches_;
   std::vector<BatchToken> batch_;
 };
@@ -149,7 +151,7 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
 // automatic split is proportional to free memory; all ranks compute the same plan.
 std::vector<Stage> PlanForWorld(World& world, const Model& model, const SplitRequest& req,
                                 int n_ctx, std::vector<uint64_t>* free_memory = nullptr,
-                                HeadAt head_at = HeadAt::kLastRank);
+                                HeadAt head_at = HeadAt::kLastRank, KvTypes kv_types = {});
 
 // Hidden states on the wire: n floats to/from F32 or BF16 bytes (n * 4 or n * 2 of them).
 size_t WireBytes(Wire w);

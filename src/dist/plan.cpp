@@ -34,13 +34,14 @@ SplitRequest ParseSplit(const std::string& s) {
   return r;
 }
 
-ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec) {
+ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec, KvTypes kv_types) {
   ModelCosts c;
   const int n_layer = spec.n_layer();
   c.layer_bytes.assign(n_layer, 0);
-  for (const auto& l : spec.layers)
-    c.layer_kv_per_pos.push_back(2ull * static_cast<uint64_t>(l.n_head_kv) * l.head_dim *
-                                 sizeof(float));
+  for (const auto& l : spec.layers) {
+    const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
+    c.layer_kv_per_pos.push_back(RowBytes(kv_types.k, row) + RowBytes(kv_types.v, row));
+  }
   bool has_output = false;
   for (const auto& t : f.tensors()) {
     if (t.name.rfind("blk.", 0) == 0) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "model/kv_cache.h"
 #include "model/spec.h"
 
 namespace origami::dist {
@@ -25,11 +26,11 @@ SplitRequest ParseSplit(const std::string& s);
 // Where the bytes of a model lie, by layer, from its tensor names ("blk.N." prefixes).
 struct ModelCosts {
   std::vector<uint64_t> layer_bytes;       // [n_layer] weights of each block
-  std::vector<uint64_t> layer_kv_per_pos;  // [n_layer] K+V bytes one position costs (float32)
+  std::vector<uint64_t> layer_kv_per_pos;  // [n_layer] K+V bytes one position costs (in the KV types)
   uint64_t embd_bytes = 0;                 // token_embd: rank 0 only reads the rows it looks up
   uint64_t head_bytes = 0;  // output_norm + output (the last rank; token_embd when tied)
 };
-ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec);
+ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec, KvTypes kv_types = {});
 
 // One rank's share.
 struct Stage {

@@ -3,12 +3,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/cpu/ops.h"
 #include "model/moe.h"
 #include "util/error.h"
 
 namespace origami {
+
+namespace {
+// One K or V row (n floats after rope) into the cache in its KV type: F32 as it is, the others by
+// the dtype table's reference conversion (round to nearest; Q8_0/Q4_0 one scale per 32 values, as
+// ggml quantizes them). O(n) per token and layer, against attention's O(context * n).
+void StoreKvRow(DType type, const float* x, uint8_t* dst, int64_t n) {
+  if (type == DType::kF32) {
+    std::memcpy(dst, x, n * sizeof(float));
+  } else {
+    Traits(type).from_float(x, dst, n);
+  }
+}
+}  // namespace
 
 Decoder::Decoder(const DecoderSpec& spec, ThreadPool& pool)
     : spec_(spec), pool_(pool), kernels_(cpu::Kernels()) {}
@@ -114,8 +128,8 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
     for (int t = 0; t < n; ++t) {
       cpu::Rope(&q_[t * q_dim], l.n_head, l.head_dim, batch[t].pos, rope);
       cpu::Rope(&k_[t * kv_dim], l.n_head_kv, l.head_dim, batch[t].pos, rope);
-      std::copy_n(&k_[t * kv_dim], kv_dim, batch[t].cache->K(il, batch[t].pos));
-      std::copy_n(&v_[t * kv_dim], kv_dim, batch[t].cache->V(il, batch[t].pos));
+      StoreKvRow(batch[t].cache->pool().types().k, &k_[t * kv_dim], batch[t].cache->K(il, batch[t].pos), kv_dim);
+      StoreKvRow(batch[t].cache->pool().types().v, &v_[t * kv_dim], batch[t].cache->V(il, batch[t].pos), kv_dim);
     }
     Attention(il, batch, n);
     matmul(l.wo, att_.data(), tmp_.data());
@@ -153,62 +167,123 @@ void Decoder::ForwardStage(const BatchToken* batch, int n, int first_layer, int 
 }
 
 // Causal grouped-query attention of each batch token against its own sequence's cache.
+//
+// Work is split into tiles: up to kTileTokens consecutive tokens of one sequence (a prompt chunk)
+// times the query heads of one KV head (a GQA group). A tile walks its KV head's cache rows in
+// blocks of kBlockRows, and every query row of the tile uses a block while it is in L1: a 512-token
+// prompt at depth 4096 reads each K and V row once per tile instead of once per query row. Scores
+// are kept per tile (rows x context, in floats) and each row's softmax is taken over all of them,
+// so every score, weight and output is the same float, in the same order, as a one-row-at-a-time
+// pass (the kernels' blocked calls are exact, see kernels.h); an online (flash) softmax would have
+// saved that buffer but changed the float32 cache's results.
 void Decoder::Attention(int il, const BatchToken* batch, int n) {
   const LayerSpec& l = spec_.layers[il];
   const int hd = l.head_dim;
   const int64_t q_dim = static_cast<int64_t>(l.n_head) * hd;
   const int group = l.n_head / l.n_head_kv;
   const float scale = l.attn_scale > 0 ? l.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
-  int64_t max_len = 0;
-  for (int t = 0; t < n; ++t) max_len = std::max<int64_t>(max_len, batch[t].pos + 1);
-  if (scores_.size() < static_cast<size_t>(pool_.size() * max_len)) {
-    scores_.resize(pool_.size() * max_len);
-    rows_.resize(2 * pool_.size() * max_len);
-  }
+  const int64_t window = l.sliding_window;
+  auto first_pos = [window](int64_t pos) { return window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0; };
 
-  // One task per (token, KV head, share of its query heads): the heads of a GQA group read the same
-  // cache rows, so one task walks them back to back while the rows are still in cache, and builds
-  // the row pointers once. The group is split only as far as needed to give every thread work (a
-  // single decoded token of a model with few KV heads).
+  // Runs of consecutive batch tokens of one sequence at consecutive positions, cut into tiles.
+  const int tile_tokens = std::max(1, kTileRows / group);
+  tiles_.clear();
+  for (int t = 0; t < n;) {
+    int e = t + 1;
+    while (e < n && e - t < tile_tokens && batch[e].cache == batch[t].cache && batch[e].pos == batch[e - 1].pos + 1) ++e;
+    tiles_.push_back({t, e - t});
+    t = e;
+  }
+  // Each tile's GQA group is split across tasks only as far as needed to give every thread work
+  // (a single decoded token of a model with few KV heads).
+  const int64_t n_tiles = static_cast<int64_t>(tiles_.size());
   int split = 1;
   for (int d = 1; d <= group; ++d)
     if (group % d == 0) {
       split = d;
-      if (static_cast<int64_t>(n) * l.n_head_kv * d >= 2 * pool_.size()) break;
+      if (n_tiles * l.n_head_kv * d >= 2 * pool_.size()) break;
     }
   const int per_task = group / split;
-  const int64_t tasks_per_token = static_cast<int64_t>(l.n_head_kv) * split;
-  pool_.Run(n * tasks_per_token, [&](int64_t task, int thread) {
-    const int t = static_cast<int>(task / tasks_per_token);
-    const int kvh = static_cast<int>(task % tasks_per_token) / split;
+  int64_t max_span = 0;  // the most cache rows one tile reads
+  for (const Tile& tl : tiles_)
+    max_span = std::max(max_span, batch[tl.t0 + tl.nt - 1].pos + 1 - first_pos(batch[tl.t0].pos));
+  const int64_t tile_rows = static_cast<int64_t>(tile_tokens) * per_task;
+  const int64_t max_len = window > 0 ? std::min<int64_t>(window, max_span) : max_span;
+  if (scores_.size() < static_cast<size_t>(pool_.size() * tile_rows * max_len))
+    scores_.resize(pool_.size() * tile_rows * max_len);
+  if (rows_.size() < static_cast<size_t>(2 * pool_.size() * max_span)) rows_.resize(2 * pool_.size() * max_span);
+
+  const int64_t tasks_per_tile = static_cast<int64_t>(l.n_head_kv) * split;
+  pool_.Run(n_tiles * tasks_per_tile, [&](int64_t task, int thread) {
+    const Tile& tl = tiles_[task / tasks_per_tile];
+    const int kvh = static_cast<int>(task % tasks_per_tile) / split;
     const int h0 = kvh * group + static_cast<int>(task % split) * per_task;
-    const KvCache& cache = *batch[t].cache;
-    const int64_t pos = batch[t].pos;
-    const int64_t start = l.sliding_window > 0 ? std::max<int64_t>(0, pos - l.sliding_window + 1) : 0;
-    float* s = &scores_[thread * max_len];
-    const int64_t len = pos - start + 1;
-    const float** k_rows = &rows_[2 * thread * max_len];
-    const float** v_rows = k_rows + max_len;
-    for (int64_t j = 0; j < len; ++j) {
-      k_rows[j] = cache.K(il, start + j) + kvh * hd;
-      v_rows[j] = cache.V(il, start + j) + kvh * hd;
+    const KvCache& cache = *batch[tl.t0].cache;
+    const cpu::AttnKernels& ak = kernels_.Attn(cache.pool().types().k);
+    const cpu::AttnKernels& av = kernels_.Attn(cache.pool().types().v);
+    const size_t k_head = cache.pool().KHeadBytes(il), v_head = cache.pool().VHeadBytes(il);
+    // The cache rows the tile reads: [base, end).
+    const int64_t base = first_pos(batch[tl.t0].pos), end = batch[tl.t0 + tl.nt - 1].pos + 1;
+    const void** k_rows = &rows_[2 * thread * max_span];
+    const void** v_rows = k_rows + max_span;
+    for (int64_t j = base; j < end; ++j) {
+      k_rows[j - base] = cache.K(il, j) + kvh * k_head;
+      v_rows[j - base] = cache.V(il, j) + kvh * v_head;
     }
-    for (int h = h0; h < h0 + per_task; ++h) {
-      const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
-      kernels_.attn_scores(q, k_rows, len, hd, scale, s);
+    // Row r of the tile: token tl.t0 + r / per_task, head h0 + r % per_task; it attends to
+    // [first_pos(pos), pos], len of them, from k_rows[off] on.
+    const int rows = tl.nt * per_task;
+    float* s_tile = &scores_[thread * tile_rows * max_len];
+    auto row_range = [&](int r, int64_t* off, int64_t* len) {
+      const int64_t pos = batch[tl.t0 + r / per_task].pos;
+      *off = first_pos(pos) - base;
+      *len = pos - first_pos(pos) + 1;
+    };
+    int64_t longest = 0;
+    for (int r = 0; r < rows; ++r) {
+      int64_t off, len;
+      row_range(r, &off, &len);
+      longest = std::max(longest, len);
+    }
+    // Scores, block by block; every row of the tile while the block's K rows are in L1.
+    for (int64_t b = 0; b < longest; b += kBlockRows) {
+      for (int r = 0; r < rows; ++r) {
+        int64_t off, len;
+        row_range(r, &off, &len);
+        if (b >= len) continue;
+        const int t = tl.t0 + r / per_task, h = h0 + r % per_task;
+        const float* q = &q_[t * q_dim + static_cast<int64_t>(h) * hd];
+        ak.scores(q, k_rows + off + b, std::min<int64_t>(kBlockRows, len - b), hd, scale, s_tile + r * max_len + b);
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      int64_t off, len;
+      row_range(r, &off, &len);
+      float* s = s_tile + r * max_len;
       if (l.attn_sinks.empty()) {
         cpu::Softmax(s, len);
       } else {
         // gpt-oss: the head's sink logit joins the softmax's normalization but has no value row.
-        const float sink = l.attn_sinks[h];
+        const float sink = l.attn_sinks[h0 + r % per_task];
         float mx = sink;
         for (int64_t j = 0; j < len; ++j) mx = std::max(mx, s[j]);
         float sum = std::exp(sink - mx);
         for (int64_t j = 0; j < len; ++j) sum += (s[j] = std::exp(s[j] - mx));
         for (int64_t j = 0; j < len; ++j) s[j] /= sum;
       }
-      float* out = &att_[t * q_dim + static_cast<int64_t>(h) * hd];
-      kernels_.attn_values(s, v_rows, len, hd, out);
+      const int t = tl.t0 + r / per_task, h = h0 + r % per_task;
+      std::fill_n(&att_[t * q_dim + static_cast<int64_t>(h) * hd], hd, 0.0f);
+    }
+    // Weighted sums of the value rows, block by block (the kernels accumulate in row order).
+    for (int64_t b = 0; b < longest; b += kBlockRows) {
+      for (int r = 0; r < rows; ++r) {
+        int64_t off, len;
+        row_range(r, &off, &len);
+        if (b >= len) continue;
+        const int t = tl.t0 + r / per_task, h = h0 + r % per_task;
+        av.values(s_tile + r * max_len + b, v_rows + off + b, std::min<int64_t>(kBlockRows, len - b), hd,
+                  &att_[t * q_dim + static_cast<int64_t>(h) * hd]);
+      }
     }
   });
 }

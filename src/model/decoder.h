@@ -61,8 +61,15 @@ class Decoder {
   int capacity_ = 0;
   // Activations for a chunk of n tokens, row-major [n, dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
-  std::vector<float> scores_;  // [threads, n_ctx]
-  std::vector<const float*> rows_;  // [threads, 2 (K, V), n_ctx]: cache rows of one head's attention
+  // Attention tiles: t0, nt = consecutive batch tokens of one sequence (see Attention).
+  struct Tile {
+    int t0 = 0, nt = 0;
+  };
+  static constexpr int kTileRows = 32;   // query rows (tokens x heads of one GQA group) per tile
+  static constexpr int kBlockRows = 64;  // cache rows per block (a multiple of 4, see kernels.h)
+  std::vector<Tile> tiles_;
+  std::vector<float> scores_;      // [threads, tile rows, span]: one tile's scores, then weights
+  std::vector<const void*> rows_;  // [threads, 2 (K, V), span]: the cache rows one tile reads
   MoeFfn moe_;
 };
 

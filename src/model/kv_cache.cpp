@@ -3,37 +3,88 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
+#include <utility>
 
 #include "util/error.h"
 
 namespace origami {
 
-KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks)
-    : block_size_(block_size) {
+DType ParseKvType(std::string_view name, std::string_view flag) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    const std::string n = KvTypeName(t);
+    if (name.size() == n.size() &&
+        std::equal(name.begin(), name.end(), n.begin(), [](char a, char b) { return std::tolower(a) == b; }))
+      return t;
+  }
+  Fail("{}: unknown KV cache type '{}' (f32, f16, bf16, q8_0, q4_0)", flag, name);
+}
+
+std::string KvTypeName(DType t) {
+  std::string n = TypeName(t);
+  for (char& c : n) c = static_cast<char>(std::tolower(c));
+  return n;
+}
+
+void CheckKvTypes(const DecoderSpec& spec, KvTypes types) {
+  for (auto [t, flag] : {std::pair{types.k, "-ctk/--cache-type-k"}, std::pair{types.v, "-ctv/--cache-type-v"}}) {
+    const int64_t bs = Traits(t).block_size;
+    for (size_t il = 0; il < spec.layers.size(); ++il) {
+      const LayerSpec& l = spec.layers[il];
+      if (l.n_head_kv > 0 && l.head_dim % bs != 0)
+        Fail("{} {} stores heads in blocks of {} values, but layer {} of this model has a head size of {} "
+             "(use f16 or bf16)",
+             flag, KvTypeName(t), bs, il, l.head_dim);
+    }
+  }
+}
+
+uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types) {
+  uint64_t b = 0;
+  for (const auto& l : spec.layers) {
+    const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
+    if (row > 0) b += RowBytes(types.k, row) + RowBytes(types.v, row);
+  }
+  return b;
+}
+
+KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks, KvTypes types)
+    : block_size_(block_size), types_(types) {
   if (n_blocks <= 0) Fail("KV pool needs at least one block, got {}", n_blocks);
   if (block_size <= 0 || !std::has_single_bit(static_cast<unsigned>(block_size)))
     Fail("KV block size must be a power of two, got {}", block_size);
+  CheckKvTypes(spec, types);
   shift_ = std::countr_zero(static_cast<unsigned>(block_size));
   for (const auto& l : spec.layers) window_ = std::max(window_, l.sliding_window);
   if (n_window_blocks < 0) n_window_blocks = n_blocks;
   if (window_ > 0 && n_window_blocks == 0) Fail("KV pool with sliding layers needs window blocks");
-  std::vector<size_t> offsets;  // per layer: where its K starts, in floats (V follows K)
+  // Per layer: where its K and V regions start, in bytes. Each region is rounded up to 64 bytes so
+  // rows of every layer start on a cache line when their size allows it.
+  std::vector<size_t> k_off, v_off;
   size_t total = 0;
+  auto region = [&](size_t bytes) {
+    const size_t at = total;
+    total += (bytes + 63) & ~size_t{63};
+    return at;
+  };
   for (const auto& l : spec.layers) {
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
     const bool sliding = window_ > 0 && l.sliding_window > 0;
     const int64_t positions = static_cast<int64_t>(sliding ? n_window_blocks : n_blocks) * block_size;
     sliding_.push_back(sliding);
-    row_.push_back(row);
-    offsets.push_back(total);
-    total += 2 * static_cast<size_t>(row * positions);
-    (sliding ? win_block_bytes_ : main_block_bytes_) += 2 * static_cast<uint64_t>(row) * block_size * sizeof(float);
+    head_dim_.push_back(l.head_dim);
+    k_row_bytes_.push_back(RowBytes(types.k, row));
+    v_row_bytes_.push_back(RowBytes(types.v, row));
+    k_off.push_back(region(k_row_bytes_.back() * positions));
+    v_off.push_back(region(v_row_bytes_.back() * positions));
+    (sliding ? win_block_bytes_ : main_block_bytes_) +=
+        static_cast<uint64_t>(k_row_bytes_.back() + v_row_bytes_.back()) * block_size;
   }
-  mem_ = std::make_unique<AnonymousBuffer>(total * sizeof(float));
-  auto* base = reinterpret_cast<float*>(mem_->data());
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    k_.push_back(base + offsets[i]);
-    v_.push_back(base + offsets[i] + (i + 1 < offsets.size() ? offsets[i + 1] - offsets[i] : total - offsets[i]) / 2);
+  mem_ = std::make_unique<AnonymousBuffer>(std::max<size_t>(total, 64));
+  auto* base = static_cast<uint8_t*>(mem_->data());
+  for (size_t i = 0; i < k_off.size(); ++i) {
+    k_.push_back(base + k_off[i]);
+    v_.push_back(base + v_off[i]);
   }
   blocks_.resize(n_blocks);
   free_.reserve(n_blocks);
@@ -199,10 +250,10 @@ void KvPool::Unindex(int block) {
   --n_cached_;
 }
 
-KvCache::KvCache(const DecoderSpec& spec, int n_ctx) : n_ctx_(n_ctx) {
+KvCache::KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types) : n_ctx_(n_ctx) {
   if (n_ctx <= 0) Fail("context size must be positive, got {}", n_ctx);
   const int bs = KvPool::kDefaultBlockSize;
-  owned_ = std::make_unique<KvPool>(spec, (n_ctx + bs - 1) / bs, bs);
+  owned_ = std::make_unique<KvPool>(spec, (n_ctx + bs - 1) / bs, bs, -1, types);
   pool_ = owned_.get();
   if (!Grow(n_ctx))
     FailKind(ErrorKind::kInternal, "standalone KV cache could not map its own blocks");

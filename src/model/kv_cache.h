@@ -1,7 +1,8 @@
 // The paged KV cache: a KvPool of fixed-size blocks shared by every sequence, with a prefix index
 // (full blocks keyed by their tokens and their parent block) and refcounts, and a KvCache per
-// sequence that maps positions to blocks through its block table. K/V are float32 (exact; the
-// decoder's golden tests hold logits to 1e-4).
+// sequence that maps positions to blocks through its block table. K and V rows are stored in a KV
+// type each (KvTypes: F16 by default, as llama.cpp's; BF16, Q8_0, Q4_0, or F32, which is exact),
+// and attention reads them in that type.
 //
 // Sliding-window layers (LayerSpec::sliding_window > 0) keep their rows in a second space of
 // "window parts": each block id names its full-attention rows and, while anyone needs them, one
@@ -17,13 +18,32 @@
 #include <list>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "model/spec.h"
+#include "tensor/dtype.h"
 #include "util/mapped_file.h"
 
 namespace origami {
+
+// The storage types of the K and V rows (-ctk / -ctv).
+struct KvTypes {
+  DType k = DType::kF16;
+  DType v = DType::kF16;
+};
+// Parses a KV type name as llama.cpp's -ctk/-ctv take it (f32, f16, bf16, q8_0, q4_0; any case).
+// Throws origami::Error naming `flag` and the allowed names otherwise.
+DType ParseKvType(std::string_view name, std::string_view flag);
+// "f16" etc., as ParseKvType reads it.
+std::string KvTypeName(DType t);
+// Throws origami::Error when a type cannot store this model's heads: quantized rows are read per
+// head in whole blocks of 32, so every head size must be a multiple of 32.
+void CheckKvTypes(const DecoderSpec& spec, KvTypes types);
+// Bytes of K and V one position takes over every layer of `spec` (layers with no KV heads take none).
+uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types);
 
 class KvPool {
  public:
@@ -32,7 +52,8 @@ class KvPool {
   // n_blocks blocks of block_size positions (block_size: a power of two), and n_window_blocks
   // window parts for the sliding layers (-1: n_blocks, so the window space never runs short
   // before the main one; fewer saves memory when the number of live sequences is bounded).
-  KvPool(const DecoderSpec& spec, int n_blocks, int block_size = kDefaultBlockSize, int n_window_blocks = -1);
+  KvPool(const DecoderSpec& spec, int n_blocks, int block_size = kDefaultBlockSize, int n_window_blocks = -1,
+         KvTypes types = {});
 
   int block_size() const { return block_size_; }
   int block_shift() const { return shift_; }
@@ -75,13 +96,17 @@ class KvPool {
   // keeps its private copy) or the block is already indexed.
   bool Register(int block, int parent, std::span<const int32_t> tokens);
 
-  // Rows of [n_head_kv * head_dim] floats. A sliding layer's rows live in the block's window part.
-  float* K(int layer, int block, int offset) {
-    return k_[layer] + Row(layer, Slot(layer, block), offset);
+  // Rows of [n_head_kv * head_dim] elements in types().k / types().v; head h starts at
+  // h * KHeadBytes(layer) (VHeadBytes). A sliding layer's rows live in the block's window part.
+  uint8_t* K(int layer, int block, int offset) {
+    return k_[layer] + Row(Slot(layer, block), offset) * k_row_bytes_[layer];
   }
-  float* V(int layer, int block, int offset) {
-    return v_[layer] + Row(layer, Slot(layer, block), offset);
+  uint8_t* V(int layer, int block, int offset) {
+    return v_[layer] + Row(Slot(layer, block), offset) * v_row_bytes_[layer];
   }
+  KvTypes types() const { return types_; }
+  size_t KHeadBytes(int layer) const { return RowBytes(types_.k, head_dim_[layer]); }
+  size_t VHeadBytes(int layer) const { return RowBytes(types_.v, head_dim_[layer]); }
   uint64_t Bytes() const;
   // Bytes of one block's full-attention rows, and of one window part.
   uint64_t BlockBytes() const { return main_block_bytes_; }
@@ -102,20 +127,21 @@ class KvPool {
     std::list<int>::iterator win_lru_it;
   };
   int Slot(int layer, int block) const { return sliding_[layer] ? blocks_[block].win : block; }
-  int64_t Row(int layer, int block, int offset) const {
-    return (static_cast<int64_t>(block) * block_size_ + offset) * row_[layer];
-  }
+  // Position index of a row within its layer's region.
+  int64_t Row(int block, int offset) const { return static_cast<int64_t>(block) * block_size_ + offset; }
   uint64_t Key(int parent, std::span<const int32_t> tokens) const;
   void Unindex(int block);
   void FreeWindowPart(int block);  // detaches and frees a part nobody holds
 
   int block_size_;
   int shift_;
-  std::vector<int64_t> row_;               // per layer: n_head_kv * head_dim
+  KvTypes types_;
+  std::vector<int> head_dim_;              // per layer
+  std::vector<size_t> k_row_bytes_, v_row_bytes_;  // per layer: n_head_kv * head_dim elements
   // Every layer's K and V in one anonymous mapping: pages are zero until written, so a pool sized
   // for the whole context costs memory (and start-up time) only for the positions in use.
   std::unique_ptr<AnonymousBuffer> mem_;
-  std::vector<float*> k_, v_;              // per layer: [n_blocks (or window parts), block_size, row]
+  std::vector<uint8_t*> k_, v_;            // per layer: [n_blocks (or window parts), block_size, row]
   std::vector<Block> blocks_;
   std::vector<int> free_;
   std::list<int> lru_;  // indexed blocks with refcount 0, oldest first
@@ -135,7 +161,7 @@ class KvPool {
 class KvCache {
  public:
   // A standalone cache (Session): a private pool with every block of n_ctx positions mapped.
-  KvCache(const DecoderSpec& spec, int n_ctx);
+  KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types = {});
   // A paged cache over a shared pool; blocks are added with Grow / AppendShared.
   KvCache(KvPool& pool, int n_ctx);
   ~KvCache();
@@ -143,10 +169,12 @@ class KvCache {
   KvCache& operator=(const KvCache&) = delete;
 
   int n_ctx() const { return n_ctx_; }
-  float* K(int layer, int64_t pos) { return pool_->K(layer, Block(pos), Offset(pos)); }
-  float* V(int layer, int64_t pos) { return pool_->V(layer, Block(pos), Offset(pos)); }
-  const float* K(int layer, int64_t pos) const { return pool_->K(layer, Block(pos), Offset(pos)); }
-  const float* V(int layer, int64_t pos) const { return pool_->V(layer, Block(pos), Offset(pos)); }
+  // The position's K or V row of a layer, in the pool's KV types.
+  uint8_t* K(int layer, int64_t pos) { return pool_->K(layer, Block(pos), Offset(pos)); }
+  uint8_t* V(int layer, int64_t pos) { return pool_->V(layer, Block(pos), Offset(pos)); }
+  const uint8_t* K(int layer, int64_t pos) const { return pool_->K(layer, Block(pos), Offset(pos)); }
+  const uint8_t* V(int layer, int64_t pos) const { return pool_->V(layer, Block(pos), Offset(pos)); }
+  const KvPool& pool() const { return *pool_; }
   uint64_t Bytes() const;
 
   // Positions covered by the block table.

@@ -112,7 +112,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
       opt_(std::move(opt)),
       decoder_(model.spec(), pool),
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
-          opt_.block_size) {
+          opt_.block_size, -1, opt_.kv_types) {
   const DecoderSpec& spec = model.spec();
   if (opt_.n_parallel < 1) Fail("--parallel must be at least 1, got {}", opt_.n_parallel);
   if (opt_.kv_tokens < 2) Fail("--ctx-size must be at least 2, got {}", opt_.kv_tokens);

@@ -134,6 +134,7 @@ struct EngineOptions {
   int prefill_chunk = 256;  // prompt tokens one sequence adds to a step
   int block_size = KvPool::kDefaultBlockSize;
   bool prefix_cache = true;
+  KvTypes kv_types;  // storage of the pool's K and V rows (-ctk/-ctv)
   std::function<bool(int32_t)> is_eog;  // end-of-generation ids (may be empty)
   // Under mpirun (rank 0): the pipeline that computes each step, and the layers whose K/V this
   // process keeps (the other ranks mirror the pool's geometry for theirs). A failure of `forward`
@@ -170,6 +171,12 @@ class Engine {
   // The pool's geometry (what a pipeline's mirror pools copy).
   int kv_blocks() const { return kv_.n_blocks(); }
   int kv_block_size() const { return kv_.block_size(); }
+  // Bytes of the pool's K/V mapping (its pages become resident as positions are written), and
+  // what one position takes over the layers this process keeps.
+  uint64_t kv_pool_bytes() const { return kv_.Bytes(); }
+  uint64_t kv_bytes_per_token() const {
+    return (kv_.BlockBytes() + kv_.WindowPartBytes()) / static_cast<uint64_t>(kv_.block_size());
+  }
   int n_vocab() const { return n_vocab_; }
   // Stops the engine thread; pending requests finish with kCancelled.
   void Shutdown();

@@ -13,8 +13,8 @@ int ResolveContextSize(const DecoderSpec& spec, int requested) {
   return spec.n_ctx_train > 0 ? std::min(4096, spec.n_ctx_train) : 4096;
 }
 
-Session::Session(const Model& model, ThreadPool& pool, int n_ctx)
-    : decoder_(model.spec(), pool), cache_(model.spec(), n_ctx), logits_(model.spec().n_vocab) {}
+Session::Session(const Model& model, ThreadPool& pool, int n_ctx, KvTypes kv_types)
+    : decoder_(model.spec(), pool), cache_(model.spec(), n_ctx, kv_types), logits_(model.spec().n_vocab) {}
 
 std::span<float> Session::Eval(std::span<const int32_t> tokens) {
   decoder_.Forward(tokens.data(), static_cast<int>(tokens.size()), n_past(), cache_, logits_.data());

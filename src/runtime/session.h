@@ -19,7 +19,7 @@ int ResolveContextSize(const DecoderSpec& spec, int requested);
 
 class Session {
  public:
-  Session(const Model& model, ThreadPool& pool, int n_ctx);
+  Session(const Model& model, ThreadPool& pool, int n_ctx, KvTypes kv_types = {});
 
   // Appends tokens to the sequence and returns the logits after the last one (n_vocab floats,
   // valid until the next call).

@@ -60,14 +60,37 @@ class Run(unittest.TestCase):
         g = golden("once_upon_a_time")
         path = os.path.join(ARGS.tmp, "logits.f32")
         ids = ",".join(map(str, g["prompt_token_ids"]))
+        # llama.cpp's spelling (-ctk/-ctv) of the float32 cache, whose logits are llama2.c's to 1e-4.
         out = json.loads(origami("run", "-m", self.model(), "--prompt-ids", ids, "-n", "3", "--temp", "0", "--json",
-                                 "--logits-out", path).stdout)
+                                 "--logits-out", path, "-ctk", "f32", "-ctv", "f32").stdout)
         self.assertEqual(out["generated_ids"], g["generated_token_ids"][:3])
         with open(path, "rb") as f:
             data = f.read()
         logits = struct.unpack(f"<{len(data) // 4}f", data)
         self.assertEqual(len(logits), 512)
         self.assertLess(max(abs(a - b) for a, b in zip(logits, g["logits_after_prompt"])), 1e-4)
+
+    def test_kv_cache_types(self):
+        # The default F16 cache and BF16 keep the golden greedy ids; a quantized type that cannot
+        # hold this model's heads (size 8) and an unknown type are one clear line and exit 1.
+        g = golden("once_upon_a_time")
+        ids = ",".join(map(str, g["prompt_token_ids"]))
+        for extra in ([], ["-ctk", "bf16", "-ctv", "bf16"], ["--cache-type-k", "f16", "--cache-type-v", "f32"]):
+            out = json.loads(origami("run", "-m", self.model(), "--prompt-ids", ids, "-n", "16", "--temp", "0",
+                                     "--json", *extra).stdout)
+            self.assertEqual(out["generated_ids"], g["generated_token_ids"][:16], extra)
+        p = origami("run", "-m", self.model(), "-p", "x", "-ctk", "q8_0", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("-ctk/--cache-type-k q8_0", p.stderr.decode())
+        self.assertIn("head size of 8", p.stderr.decode())
+        p = origami("run", "-m", self.model(), "-p", "x", "-ctv", "q4_k", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("unknown KV cache type 'q4_k'", p.stderr.decode())
+        self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1, p.stderr)
+        info = json.loads(origami("info", self.model(), "--json").stdout)
+        kv = info["hparams"]["kv_bytes_per_token"]
+        # 5 layers x 4 KV heads x 8 x (K + V): 320 values per position.
+        self.assertEqual(kv, {"f32": 1280, "f16": 640, "bf16": 640})
 
     def test_bad_input_is_a_clear_error(self):
         p = origami("run", "-m", "/nonexistent.gguf", "-p", "x", check=False)

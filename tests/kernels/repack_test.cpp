@@ -116,7 +116,9 @@ TEST_P(RepackedMatMul, MatchesTheUnrepackedMatMul) {
             MatMul(*k, a, x.data(), n_tok, ya.data(), pool, ws);
             MatMul(*k, b, x.data(), n_tok, yb.data(), pool, ws);
             ++tested;
-            if (l == Layout::kQ4_0x8) {
+            // The AVX-512 table's row-major Q4_0 kernel is its own, the repacked one AVX2's: equal
+            // up to summation order there, like Q8_0x8 below.
+            if (l == Layout::kQ4_0x8 && k->isa != Isa::kAvx512) {
               ASSERT_EQ(ya, yb) << "rows " << rows << " cols " << cols << " tokens " << n_tok;
               continue;
             }

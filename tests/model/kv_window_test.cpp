@@ -15,6 +15,10 @@
 namespace origami {
 namespace {
 
+// These tests tag rows with floats: an F32 pool, rows read as floats.
+constexpr KvTypes kF32Kv{DType::kF32, DType::kF32};
+float* F(uint8_t* row) { return reinterpret_cast<float*>(row); }
+
 // Two layers: one sliding (window 32), one full; 1 KV head of 4.
 DecoderSpec TwoLayerSpec(int window) {
   DecoderSpec s;
@@ -27,7 +31,7 @@ DecoderSpec TwoLayerSpec(int window) {
 TEST(KvWindow, LongSequenceHoldsBoundedWindowParts) {
   const int bs = 16, window = 32;
   // Window parts for 2 sequences only: (window - 1) / bs + 2 = 3 each would be enough.
-  KvPool pool(TwoLayerSpec(window), 256, bs, 8);
+  KvPool pool(TwoLayerSpec(window), 256, bs, 8, kF32Kv);
   ASSERT_EQ(pool.window(), window);
   KvCache a(pool, 2048), b(pool, 2048);
   int max_parts = 0;
@@ -36,13 +40,13 @@ TEST(KvWindow, LongSequenceHoldsBoundedWindowParts) {
       ASSERT_TRUE(c->Grow(pos + 1)) << "pos " << pos;
       // Tag both layers' rows at pos with the position (and the cache).
       const float tag = static_cast<float>(pos) + (c == &a ? 0.0f : 0.5f);
-      c->K(0, pos)[0] = c->V(0, pos)[3] = tag;
-      c->K(1, pos)[0] = tag;
+      F(c->K(0, pos))[0] = F(c->V(0, pos))[3] = tag;
+      F(c->K(1, pos))[0] = tag;
       // Every position a query at pos sees still reads back its own tag.
       for (int64_t p = std::max<int64_t>(0, pos - window + 1); p <= pos; ++p) {
         const float want = static_cast<float>(p) + (c == &a ? 0.0f : 0.5f);
-        ASSERT_EQ(c->K(0, p)[0], want) << "sliding K at " << p << " from query " << pos;
-        ASSERT_EQ(c->V(0, p)[3], want) << "sliding V at " << p << " from query " << pos;
+        ASSERT_EQ(F(c->K(0, p))[0], want) << "sliding K at " << p << " from query " << pos;
+        ASSERT_EQ(F(c->V(0, p))[3], want) << "sliding V at " << p << " from query " << pos;
       }
     }
     max_parts = std::max(max_parts, pool.n_window_in_use());
@@ -51,8 +55,8 @@ TEST(KvWindow, LongSequenceHoldsBoundedWindowParts) {
   EXPECT_LE(max_parts, 6);  // 3 per sequence
   EXPECT_GT(a.n_window_dropped(), 80);
   // The full layer keeps everything.
-  EXPECT_EQ(a.K(1, 0)[0], 0.0f);
-  EXPECT_EQ(a.K(1, 1000)[0], 1000.0f);
+  EXPECT_EQ(F(a.K(1, 0))[0], 0.0f);
+  EXPECT_EQ(F(a.K(1, 1000))[0], 1000.0f);
   EXPECT_EQ(a.blocks().size() + b.blocks().size(), 2u * ((1500 + bs - 1) / bs));
   // The window space alone limits a third sequence's growth, and Clear gives everything back.
   a.Clear();
@@ -66,7 +70,7 @@ TEST(KvWindow, LongSequenceHoldsBoundedWindowParts) {
 
 TEST(KvWindow, ReclaimedPartsEndPrefixMatches) {
   const int bs = 4, window = 6;
-  KvPool pool(TwoLayerSpec(window), 64, bs, 16);
+  KvPool pool(TwoLayerSpec(window), 64, bs, 16, kF32Kv);
   std::vector<int32_t> toks(40);
   for (int i = 0; i < 40; ++i) toks[i] = 100 + i;
   KvCache a(pool, 256);

@@ -31,6 +31,20 @@ using VecDotRowsFn = void (*)(int64_t n, float* out, const void* w, size_t w_str
 using VecDotTileFn = void (*)(int64_t n, float* out, size_t out_stride, const void* w, size_t w_stride,
                               int64_t n_rows, const void* act, size_t act_stride, int64_t n_tok);
 
+// Attention over one head of the KV cache, rows stored in one KV type and given by pointers (the
+// cache is paged): scores s[j] = scale * (q . dequant(k[j])) and out += sum_j p[j] * dequant(v[j]),
+// for n rows of hd elements. Rows are read in their stored type; nothing is dequantised to memory.
+// The value sum accumulates into out in row order, so a range of rows split into consecutive calls
+// gives the same bits as one call (prefill attention walks the cache in blocks); scores of a call
+// that starts at a multiple of 4 rows into a range equal those of one call over the range.
+// Quantized types need hd to be a multiple of their block size (the KV pool checks it).
+using AttnScoresFn = void (*)(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+using AttnValuesFn = void (*)(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+struct AttnKernels {
+  AttnScoresFn scores = nullptr;
+  AttnValuesFn values = nullptr;
+};
+
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 const char* IsaName(Isa isa);
 
@@ -51,12 +65,11 @@ struct KernelTable {
   TypeKernels q4_kx8;              // Q4_K as Layout::kQ4_Kx8
   TypeKernels q6_kx8;              // Q6_K as Layout::kQ6_Kx8
   QuantizeRowFn quantize[64] = {}; // activation converters, indexed by the activation type id
-  // Attention over one head, rows given by pointers (the KV cache is paged): s[j] = scale * (q . k[j])
-  // and out = sum_j p[j] * v[j], for n rows of hd floats (cpu::AttnScores / AttnValues in scalar).
-  void (*attn_scores)(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s) = nullptr;
-  void (*attn_values)(const float* p, const float* const* v, int64_t n, int64_t hd, float* out) = nullptr;
-
+  // Attention over one head, per KV cache storage type (F32, F16, BF16, Q8_0, Q4_0; unset: not a KV
+  // type), rows given by pointers because the cache is paged. See AttnKernels.
+  AttnKernels attn[64];
   const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
+  const AttnKernels& Attn(DType t) const { return attn[static_cast<uint32_t>(t)]; }
 };
 
 // The table for the best ISA this CPU supports (chosen once; ORIGAMI_ISA=scalar|avx2|avx512|neon

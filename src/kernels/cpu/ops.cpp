@@ -1,7 +1,10 @@
 // Portable element-wise ops.
 #include "kernels/cpu/ops.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "tensor/dtype.h"
 
 namespace origami::cpu {
 
@@ -88,13 +91,72 @@ void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void AttnScores(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s) {
-  for (int64_t j = 0; j < n; ++j) s[j] = Dot(q, k[j], hd) * scale;
+void AttnScores(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s) {
+  for (int64_t j = 0; j < n; ++j) s[j] = Dot(q, static_cast<const float*>(k[j]), hd) * scale;
 }
 
-void AttnValues(const float* p, const float* const* v, int64_t n, int64_t hd, float* out) {
-  for (int64_t i = 0; i < hd; ++i) out[i] = 0;
-  for (int64_t j = 0; j < n; ++j) Axpy(p[j], v[j], out, hd);
+void AttnValues(const float* p, const void* const* v, int64_t n, int64_t hd, float* out) {
+  for (int64_t j = 0; j < n; ++j) Axpy(p[j], static_cast<const float*>(v[j]), out, hd);
+}
+
+namespace {
+// Rows of a KV type converted by the dtype table in chunks of kChunk elements (a multiple of every
+// KV type's block size), so a head of any size needs only a small buffer on the stack.
+constexpr int64_t kChunk = 256;
+
+template <DType T>
+void AttnScoresRef(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s) {
+  const TypeTraits& tr = Traits(T);
+  float buf[kChunk];
+  for (int64_t j = 0; j < n; ++j) {
+    const auto* row = static_cast<const uint8_t*>(k[j]);
+    float acc = 0;
+    for (int64_t c = 0; c < hd; c += kChunk) {
+      const int64_t len = std::min(kChunk, hd - c);
+      tr.to_float(row + RowBytes(T, c), buf, len);
+      acc += Dot(q + c, buf, len);
+    }
+    s[j] = acc * scale;
+  }
+}
+
+template <DType T>
+void AttnValuesRef(const float* p, const void* const* v, int64_t n, int64_t hd, float* out) {
+  const TypeTraits& tr = Traits(T);
+  float buf[kChunk];
+  for (int64_t j = 0; j < n; ++j) {
+    const auto* row = static_cast<const uint8_t*>(v[j]);
+    for (int64_t c = 0; c < hd; c += kChunk) {
+      const int64_t len = std::min(kChunk, hd - c);
+      tr.to_float(row + RowBytes(T, c), buf, len);
+      Axpy(p[j], buf, out + c, len);
+    }
+  }
+}
+}  // namespace
+
+void AttnScoresF16(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s) {
+  AttnScoresRef<DType::kF16>(q, k, n, hd, scale, s);
+}
+void AttnValuesF16(const float* p, const void* const* v, int64_t n, int64_t hd, float* out) {
+  AttnValuesRef<DType::kF16>(p, v, n, hd, out);
+}
+void AttnScoresBF16(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s) {
+  AttnScoresRef<DType::kBF16>(q, k, n, hd, scale, s);
+}
+void AttnValuesBF16(const float* p, const void* const* v, int64_t n, int64_t hd, float* out) {
+  AttnValuesRef<DType::kBF16>(p, v, n, hd, out);
+}
+
+AttnKernels AttnRef(DType type) {
+  switch (type) {
+    case DType::kF32: return {AttnScores, AttnValues};
+    case DType::kF16: return {AttnScoresF16, AttnValuesF16};
+    case DType::kBF16: return {AttnScoresBF16, AttnValuesBF16};
+    case DType::kQ8_0: return {AttnScoresRef<DType::kQ8_0>, AttnValuesRef<DType::kQ8_0>};
+    case DType::kQ4_0: return {AttnScoresRef<DType::kQ4_0>, AttnValuesRef<DType::kQ4_0>};
+    default: return {};
+  }
 }
 
 void SwiGlu(const float* gate, const float* up, float* out, int64_t n) {

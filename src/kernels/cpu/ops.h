@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/kernels.h"
 #include "util/thread_pool.h"
 
 namespace origami::cpu {
@@ -35,10 +36,19 @@ void Softmax(float* x, int64_t n);
 float Dot(const float* a, const float* b, int64_t n);
 // y += a * x
 void Axpy(float a, const float* x, float* y, int64_t n);
-// Attention over one head, portable forms of KernelTable::attn_scores / attn_values:
-// s[j] = Dot(q, k[j], hd) * scale; out = 0, then Axpy(p[j], v[j], out, hd) for each j in order.
-void AttnScores(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s);
-void AttnValues(const float* p, const float* const* v, int64_t n, int64_t hd, float* out);
+// Attention over one head, portable forms of KernelTable::attn[kF32]:
+// s[j] = Dot(q, k[j], hd) * scale; Axpy(p[j], v[j], out, hd) for each j in order (out accumulates).
+// k[j] and v[j] point to hd floats.
+void AttnScores(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValues(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+// The scalar twins for rows stored in any KV type (F16, BF16, Q8_0, Q4_0): each row is converted
+// by the dtype table's reference to_float, 256 elements at a time, then Dot / Axpy as above.
+AttnKernels AttnRef(DType type);
+// The F16 and BF16 twins by name (the AVX2 forms fall back to them for head sizes off the grid).
+void AttnScoresF16(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesF16(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+void AttnScoresBF16(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesBF16(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
 
 // out = silu(gate) * up, element-wise; out may alias gate.
 void SwiGlu(const float* gate, const float* up, float* out, int64_t n);

@@ -29,7 +29,9 @@ FLOAT_TYPES = {0: "F32", 1: "F16", 30: "BF16"}
 def run_origami(binary, model, prompt, n, workdir):
     out_path = os.path.join(workdir, "logits.f32")
     cmd = [binary, "run", "-m", model, "--prompt-ids", ",".join(map(str, prompt)), "-n", str(n), "--temp", "0",
-           "--ignore-eos", "--json", "--logits-out", out_path]
+           "--ignore-eos", "--json", "--logits-out", out_path,
+           # Float32 KV, as the reference (other KV types: tests/model/kv_types_test.cpp).
+           "--cache-type-k", "f32", "--cache-type-v", "f32"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise SystemExit(f"FAIL: {' '.join(cmd)} exited {p.returncode}\n{p.stderr}")

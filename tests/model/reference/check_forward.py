@@ -84,7 +84,10 @@ def run_origami(binary: str, model: str, prompt: list[int], n: int, workdir: str
     # A Python stand-in (fake_origami.py, the checker's own test) runs under this interpreter.
     launcher = [sys.executable] if binary.endswith(".py") else []
     cmd = launcher + [binary, "run", "-m", model, "--prompt-ids", ",".join(map(str, prompt)), "-n", str(n),
-           "--temp", "0", "--json", "--logits-out", logits_path]
+           "--temp", "0", "--json", "--logits-out", logits_path,
+           # The oracle is a float32 pass: the KV cache in float32 too (the 16-bit and quantized
+           # caches are held to their own bounds in tests/model/kv_types_test.cpp).
+           "--cache-type-k", "f32", "--cache-type-v", "f32"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise SystemExit(f"FAIL: origami exited with {p.returncode}: {' '.join(cmd)}\n{p.stderr}")

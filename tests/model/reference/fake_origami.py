@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--temp", default="0")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--logits-out")
+    ap.add_argument("--cache-type-k", default="f32")  # the stand-in keeps float32 K/V
+    ap.add_argument("--cache-type-v", default="f32")
     a = ap.parse_args()
     m = BuggyLlama(a.m, os.environ.get("FAKE_ORIGAMI_ACT") or None, os.environ.get("FAKE_ORIGAMI_BUG"))
     prompt = [int(t) for t in a.prompt_ids.split(",")]

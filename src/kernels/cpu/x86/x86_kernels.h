@@ -9,9 +9,17 @@
 namespace origami::cpu::x86 {
 
 // AVX2 + FMA + F16C.
-// Attention over one head (ops_avx2.cpp; KernelTable::attn_scores / attn_values).
-void AttnScoresAvx2(const float* q, const float* const* k, int64_t n, int64_t hd, float scale, float* s);
-void AttnValuesAvx2(const float* p, const float* const* v, int64_t n, int64_t hd, float* out);
+// Attention over one head (ops_avx2.cpp; KernelTable::attn, per KV type).
+void AttnScoresAvx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesAvx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+void AttnScoresF16Avx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesF16Avx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+void AttnScoresBF16Avx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesBF16Avx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+void AttnScoresQ8_0Avx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesQ8_0Avx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+void AttnScoresQ4_0Avx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
+void AttnValuesQ4_0Avx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
 void VecDotF32Avx2(int64_t n, float* out, const void* w, const void* a);
 void VecDotF16Avx2(int64_t n, float* out, const void* w, const void* a);
 void VecDotBF16Avx2(int64_t n, float* out, const void* w, const void* a);
