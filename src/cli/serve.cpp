@@ -36,6 +36,7 @@ struct ServeOptions {
   std::string alias;
   std::string chat_template_file;
   bool cors = false;
+  bool keep_billing_header = false;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
   KvTypeFlags kv;
@@ -100,6 +101,7 @@ int Serve(const ServeOptions& o) {
   so.port = o.port;
   so.api_key = key;
   so.cors = o.cors;
+  so.keep_billing_header = o.keep_billing_header;
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
   so.http_threads =
@@ -173,6 +175,8 @@ void AddServeCommand(CLI::App& app, Action& action) {
   sub->add_option("--http-threads", o->http_threads,
                   "HTTP worker threads (0: from --parallel and --max-queue)");
   sub->add_flag("--cors", o->cors, "allow cross-origin requests (Access-Control-Allow-Origin: *)");
+  sub->add_flag("--keep-billing-header", o->keep_billing_header,
+                "keep Claude Code's x-anthropic-billing-header line in /v1/messages system prompts");
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "do not reuse KV blocks of earlier prompts");
   sub->add_option("--split", o->cluster.split,

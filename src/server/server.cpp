@@ -9,6 +9,8 @@
 #include <map>
 #include <mutex>
 
+#include "server/anthropic_api.h"
+#include "server/anthropic_handler.h"
 #include "server/api.h"
 #include "server/job.h"
 #include "util/error.h"
@@ -89,9 +91,13 @@ void Server::Impl::Routes() {
     if (!opt.api_key.empty() && protected_path) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
-      const std::string given =
-          auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
+      std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
+      if (given.empty()) given = req.get_header_value("x-api-key");  // Anthropic clients
       if (!ConstantTimeEquals(given, opt.api_key)) {
+        if (req.path.rfind("/v1/messages", 0) == 0) {
+          SendJson(res, 401, AnthropicErrorBody(401, "invalid x-api-key"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
         SendJson(res, 401,
                  ErrorBody(401,
                            auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'"
@@ -104,6 +110,10 @@ void Server::Impl::Routes() {
   });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
+    if (req.path.rfind("/v1/messages", 0) == 0) {
+      SendJson(res, res.status, AnthropicErrorBody(res.status, "request failed"));
+      return;
+    }
     std::string msg = "request failed";
     if (res.status == 404)
       msg = fmt::format("Unknown route {} {}", req.method, req.path);
@@ -165,6 +175,13 @@ void Server::Impl::Routes() {
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { Metrics(res); });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kChat);
+  });
+  http.Post("/v1/messages", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleAnthropicMessages(st, req.body, res);
+  });
+  http.Post("/v1/messages/count_tokens", [this](const httplib::Request& req,
+                                                httplib::Response& res) {
+    HandleAnthropicCountTokens(st, req.body, res);
   });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kCompletions);

@@ -37,6 +37,9 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;
   int max_n = 8;
   int http_threads = 0;  // 0: enough for parallel + queue
+  // Anthropic Messages: keep Claude Code's per-request billing-header line in the system prompt
+  // (dropped by default: its nonce defeats the prefix cache).
+  bool keep_billing_header = false;
   RequestHooks hooks;
 };
 

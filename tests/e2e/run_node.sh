@@ -10,7 +10,8 @@ if ! command -v node >/dev/null 2>&1; then
   echo "SKIP: node not found (apt-get install nodejs npm)"
   exit 77
 fi
-if [ ! -d "$dir/node_modules/openai" ] || [ ! -d "$dir/node_modules/playwright-core" ]; then
+if [ ! -d "$dir/node_modules/openai" ] || [ ! -d "$dir/node_modules/playwright-core" ] ||
+   [ ! -d "$dir/node_modules/@anthropic-ai/sdk" ]; then
   echo "SKIP: $dir/node_modules is missing; install it with: npm ci --ignore-scripts --prefix $dir"
   exit 77
 fi

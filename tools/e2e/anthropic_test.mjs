@@ -1,0 +1,82 @@
+// End-to-end test of /v1/messages with the official @anthropic-ai/sdk against the real server:
+// create, stream (and its final message), count_tokens, stop_sequences, a tool round trip, errors.
+import Anthropic from "@anthropic-ai/sdk";
+import { startServer, test, check, eq, summary } from "./lib.mjs";
+
+const srv = await startServer(["--api-key", "sk-test"]);
+const client = new Anthropic({ baseURL: srv.url, apiKey: "sk-test", maxRetries: 0 });
+const user = [{ role: "user", content: "Once upon a time" }];
+
+await test("messages.create", async () => {
+  const m = await client.messages.create({ model: "any", max_tokens: 8, system: "Tell a story", messages: user });
+  eq(m.type, "message", "type");
+  eq(m.role, "assistant", "role");
+  check(m.id.startsWith("msg_"), "id prefix");
+  eq(m.content[0].type, "text", "text block");
+  check(["max_tokens", "end_turn"].includes(m.stop_reason), "stop_reason");
+  check(m.usage.input_tokens > 0 && m.usage.output_tokens > 0, "usage");
+});
+
+await test("messages.stream and finalMessage", async () => {
+  const events = [];
+  const stream = client.messages.stream({ model: "any", max_tokens: 6, messages: user });
+  stream.on("streamEvent", (e) => events.push(e.type));
+  const m = await stream.finalMessage();
+  eq(events[0], "message_start", "first event");
+  eq(events[events.length - 1], "message_stop", "last event");
+  check(events.includes("content_block_delta"), "has deltas");
+  check(events.includes("message_delta"), "has message_delta");
+  eq(m.stop_reason, "max_tokens", "stop_reason");
+  eq(m.usage.output_tokens, 6, "output tokens");
+});
+
+await test("count_tokens equals usage.input_tokens", async () => {
+  const req = { model: "any", system: "Tell a story", messages: user };
+  const c = await client.messages.countTokens(req);
+  const m = await client.messages.create({ ...req, max_tokens: 1 });
+  eq(c.input_tokens, m.usage.input_tokens + m.usage.cache_read_input_tokens, "count");
+});
+
+await test("stop_sequences", async () => {
+  const m = await client.messages.create({ model: "any", max_tokens: 40, stop_sequences: ["e"], messages: user, temperature: 0 });
+  check(!m.content[0].text.includes("e"), "text cut before the stop sequence");
+});
+
+await test("tool_use then tool_result history", async () => {
+  const tools = [{ name: "get_weather", description: "weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }];
+  const m = await client.messages.create({
+    model: "any", max_tokens: 8, tools,
+    messages: [
+      { role: "user", content: "Weather in Paris?" },
+      { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "sunny" }] },
+    ],
+  });
+  eq(m.type, "message", "answered");
+});
+
+await test("errors", async () => {
+  for (const [body, status, type] of [
+    [{ model: "any", messages: user }, 400, "invalid_request_error"],
+    [{ model: "any", max_tokens: 5, messages: [{ role: "user", content: [{ type: "image", source: {} }] }] }, 400, "invalid_request_error"],
+  ]) {
+    try {
+      await client.messages.create(body);
+      check(false, "should fail");
+    } catch (e) {
+      eq(e.status, status, "status");
+      eq(e.error?.error?.type, type, "error type");
+    }
+  }
+  const bad = new Anthropic({ baseURL: srv.url, apiKey: "wrong", maxRetries: 0 });
+  try {
+    await bad.messages.create({ model: "any", max_tokens: 5, messages: user });
+    check(false, "bad key should fail");
+  } catch (e) {
+    eq(e.status, 401, "401");
+    eq(e.error?.error?.type, "authentication_error", "auth type");
+  }
+});
+
+await srv.stop();
+process.exit(summary());
