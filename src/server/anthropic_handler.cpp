@@ -42,6 +42,16 @@ json Message(const Choice& c) {
   return c.tools ? c.tools->Message() : json{{"role", "assistant"}, {"content", c.text}};
 }
 
+// stop_reason and stop_sequence: a matched stop string is Anthropic's "stop_sequence".
+const char* StopReasonOf(const Choice& c) {
+  if (c.stop.stopped() && !c.stop.matched().empty()) return "stop_sequence";
+  return AnthropicStopReason(FinishReasonOf(c));
+}
+json StopSequenceOf(const Choice& c) {
+  if (c.stop.stopped() && !c.stop.matched().empty()) return c.stop.matched();
+  return nullptr;
+}
+
 json UsageOf(const Choice& c) {
   return {{"input_tokens", c.n_prompt - c.n_cached},
           {"output_tokens", c.n_generated},
@@ -91,8 +101,8 @@ void HandleAnthropicMessages(ServerState& s, const std::string& body, httplib::R
                               {"role", "assistant"},
                               {"model", model},
                               {"content", AnthropicContent(Message(c))},
-                              {"stop_reason", AnthropicStopReason(FinishReasonOf(c))},
-                              {"stop_sequence", nullptr},
+                              {"stop_reason", StopReasonOf(c)},
+                              {"stop_sequence", StopSequenceOf(c)},
                               {"usage", UsageOf(c)}}),
                     "application/json");
     return;
@@ -187,8 +197,7 @@ void HandleAnthropicMessages(ServerState& s, const std::string& body, httplib::R
         if (!w(Event("message_delta",
                      {{"type", "message_delta"},
                       {"delta",
-                       {{"stop_reason", AnthropicStopReason(FinishReasonOf(c))},
-                        {"stop_sequence", nullptr}}},
+                       {{"stop_reason", StopReasonOf(c)}, {"stop_sequence", StopSequenceOf(c)}}},
                       {"usage", UsageOf(c)}})) ||
             !w(Event("message_stop", {{"type", "message_stop"}})))
           return fail();

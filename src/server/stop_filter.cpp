@@ -11,7 +11,11 @@ std::string StopFilter::Push(std::string_view piece) {
   size_t first = std::string::npos;
   for (const auto& s : stops_) {
     if (s.empty()) continue;
-    first = std::min(first, held_.find(s));
+    const size_t at = held_.find(s);
+    if (at < first) {
+      first = at;
+      matched_ = s;
+    }
   }
   if (first != std::string::npos) {
     stopped_ = true;

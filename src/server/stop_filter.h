@@ -18,10 +18,13 @@ class StopFilter {
   // The text still held back (at the end of generation, when no stop string completed).
   std::string Flush();
   bool stopped() const { return stopped_; }
+  // The stop string that ended the text (Anthropic reports it as stop_sequence).
+  const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
   std::string held_;
+  std::string matched_;
   bool stopped_ = false;
 };
 

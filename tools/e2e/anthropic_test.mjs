@@ -40,6 +40,8 @@ await test("count_tokens equals usage.input_tokens", async () => {
 await test("stop_sequences", async () => {
   const m = await client.messages.create({ model: "any", max_tokens: 40, stop_sequences: ["e"], messages: user, temperature: 0 });
   check(!m.content[0].text.includes("e"), "text cut before the stop sequence");
+  eq(m.stop_reason, "stop_sequence", "stop_reason");
+  eq(m.stop_sequence, "e", "stop_sequence");
 });
 
 await test("tool_use then tool_result history", async () => {
