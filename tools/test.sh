@@ -44,8 +44,10 @@ if [ -x tools/test_aarch64.sh ] || [ -f tools/test_aarch64.sh ]; then
 fi
 
 section "end-to-end test clients (npm)"
-# The official openai SDK and playwright-core drive the real server; the lock file pins them.
-if [ ! -d tools/e2e/node_modules/openai ] || [ ! -d tools/e2e/node_modules/playwright-core ]; then
+# The official openai, @anthropic-ai/sdk, @openai/agents and ollama clients and playwright-core drive
+# the real server; the lock file pins them.
+if [ ! -d tools/e2e/node_modules/openai ] || [ ! -d tools/e2e/node_modules/playwright-core ] ||
+   [ ! -d tools/e2e/node_modules/ollama ] || [ ! -d tools/e2e/node_modules/@openai/agents ]; then
   npm ci --ignore-scripts --no-audit --no-fund --prefix tools/e2e >/dev/null 2>&1 || \
     npm install --ignore-scripts --no-audit --no-fund --prefix tools/e2e >/dev/null 2>&1 || failed+=(npm)
 fi
