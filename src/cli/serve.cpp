@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "dist/engine_pipeline.h"
 #include "model/model.h"
@@ -92,8 +93,9 @@ int Serve(const ServeOptions& o) {
   std::unique_ptr<dist::ServeCluster> cluster;
   if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo, o.cluster)))
     return 0;
-  if (!cluster) model->PrepareWeights(cpu::Kernels());  // a cluster prepared each rank's own layers
-  Engine engine(*model, pool, eo);
+  const auto backend = MakeCpuBackend(pool);
+  if (!cluster) model->PrepareWeights(*backend);  // a cluster prepared each rank's own layers
+  Engine engine(*model, *backend, eo);
   if (cluster) cluster->Start(engine);
 
   server::ServerOptions so;
