@@ -93,18 +93,25 @@ struct OllamaRun {
   // does it); null when thinking is not split.
   std::unique_ptr<ToolDeltaBuilder> thinking;
   Clock::time_point t0, submitted, first_token, end;
+  Clock::time_point last_event;  // when the reader last got something from the engine
   bool have_first = false;
 
   Choice& choice() { return *job->choices[0]; }
   ToolDeltaBuilder* builder() { return choice().tools ? choice().tools.get() : thinking.get(); }
 
   void PumpOnce(ServerState& s, std::vector<Delta>& out) {
+    if (!have_first && last_event == Clock::time_point{}) last_event = submitted;
     out = Pump(choice(), s.tok, LogprobShape::kNone, milliseconds(100));
     const auto now = Clock::now();
     if (!have_first && choice().n_generated > 0) {
-      first_token = now;
+      // The engine stamps no times, so a token's time is when this reader saw it. When a fast
+      // model's first k tokens arrive in one event, they were made since the previous event:
+      // the first is placed at 1/k of that interval, as if evenly spaced.
+      const int k = choice().n_generated;
+      first_token = last_event + (now - last_event) / k;
       have_first = true;
     }
+    if (!out.empty()) last_event = now;
     if (choice().done) end = now;
   }
 
