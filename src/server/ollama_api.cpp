@@ -139,17 +139,26 @@ void MapFormat(const json& j, ojson& o) {
     return;
   }
   if (!f->is_object()) Bad("format", "must be \"json\" or a JSON schema object");
-  o["response_format"] = {{"type", "json_schema"},
-                          {"json_schema", {{"name", "format"}, {"schema", ojson::parse(f->dump())}}}};
+  o["response_format"] = {
+      {"type", "json_schema"},
+      {"json_schema", {{"name", "format"}, {"schema", ojson::parse(f->dump())}}}};
 }
 
-// think: true/false, or gpt-oss's "high"/"medium"/"low" (thinking on at that effort).
+[[noreturn]] void Unsupported(const std::string& model, const char* what, const char* field) {
+  // Ollama's wording for a capability the model lacks.
+  throw ApiError(400, fmt::format("\"{}\" does not support {}", model, what), field);
+}
+
+// think: true/false, or gpt-oss's "high"/"medium"/"low" (thinking on at that effort). Asking a
+// model without a thinking switch to think is a 400, as in Ollama; false is always accepted.
 void MapThink(const json& j, ojson& o, bool template_thinks, OllamaTranslation& t) {
   const json* th = Field(j, "think");
   if (!th) {
     t.split_thinking = template_thinks;
     return;
   }
+  const bool wants = (th->is_boolean() && th->get<bool>()) || th->is_string();
+  if (wants && !template_thinks) Unsupported(t.model, "thinking", "think");
   if (th->is_boolean()) {
     t.split_thinking = th->get<bool>();
     o["chat_template_kwargs"] = {{"enable_thinking", th->get<bool>()}};
@@ -195,7 +204,8 @@ ojson Tools(const json& j) {
     const std::string p = fmt::format("tools[{}]", i);
     if (!tl.is_object()) Bad(p, "must be an object");
     if (tl.contains("type") && tl["type"] != "function") Bad(p + ".type", "must be \"function\"");
-    if (!tl.contains("function") || !tl["function"].is_object()) Bad(p + ".function", "is required");
+    if (!tl.contains("function") || !tl["function"].is_object())
+      Bad(p + ".function", "is required");
     const json& f = tl["function"];
     if (!f.contains("name") || !f["name"].is_string() || f["name"].get<std::string>().empty())
       Bad(p + ".function.name", "is required (a non-empty string)");
@@ -233,8 +243,9 @@ ojson ToolCallsOf(const json& m, const std::string& p) {
     }
     const std::string id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>()
                                                                    : fmt::format("call_{}", k);
-    calls.push_back(
-        {{"id", id}, {"type", "function"}, {"function", {{"name", f["name"]}, {"arguments", args}}}});
+    calls.push_back({{"id", id},
+                     {"type", "function"},
+                     {"function", {{"name", f["name"]}, {"arguments", args}}}});
   }
   return calls.empty() ? ojson(nullptr) : calls;
 }
@@ -345,6 +356,7 @@ OllamaTranslation TranslateOllamaChat(const std::string& body, const OllamaConte
   MapThink(j, o, ctx.template_thinks, t);
   o["messages"] = msgs;
   ojson tools = Tools(j);
+  if (!tools.is_null() && !ctx.template_tools) Unsupported(t.model, "tools", "tools");
   if (!tools.is_null()) o["tools"] = tools;
   // Ollama has no tool_choice; origami takes OpenAI's as an extension so a call can be forced.
   if (const json* tc = Field(j, "tool_choice")) o["tool_choice"] = ojson::parse(tc->dump());
@@ -386,6 +398,7 @@ OllamaTranslation TranslateOllamaGenerate(const std::string& body, const OllamaC
     const json* th = Field(j, "think");
     if (th && !th->is_boolean() && !th->is_string()) Bad("think", "must be a boolean");
     t.split_thinking = th && (!th->is_boolean() || th->get<bool>());
+    if (t.split_thinking && !ctx.template_thinks) Unsupported(t.model, "thinking", "think");
   } else {
     t.endpoint = Endpoint::kChat;
     ojson msgs = ojson::array();
@@ -416,7 +429,8 @@ json OllamaMessage(const json& m) {
       } else if (f.contains("arguments") && f["arguments"].is_object()) {
         args = f["arguments"];
       }
-      json call = {{"function", {{"index", i}, {"name", f.value("name", "")}, {"arguments", args}}}};
+      json call = {
+          {"function", {{"index", i}, {"name", f.value("name", "")}, {"arguments", args}}}};
       if (c.contains("id") && c["id"].is_string()) call["id"] = c["id"];
       calls.push_back(std::move(call));
     }
@@ -458,7 +472,9 @@ std::string RenderOllamaTemplate(std::string_view tmpl, const std::string& syste
   std::string out;
   // One entry per open {{ if }}: whether its body is being written.
   std::vector<bool> active;
-  auto writing = [&] { return std::all_of(active.begin(), active.end(), [](bool b) { return b; }); };
+  auto writing = [&] {
+    return std::all_of(active.begin(), active.end(), [](bool b) { return b; });
+  };
   bool trim_next = false;  // the previous action ended with "-}}"
   size_t pos = 0;
   while (pos <= tmpl.size()) {
@@ -466,8 +482,8 @@ std::string RenderOllamaTemplate(std::string_view tmpl, const std::string& syste
     std::string_view text = tmpl.substr(pos, open == std::string_view::npos ? open : open - pos);
     if (trim_next)
       while (!text.empty() && is_ws(text.front())) text.remove_prefix(1);
-    bool trim_before = open != std::string_view::npos && open + 2 < tmpl.size() &&
-                       tmpl[open + 2] == '-';
+    bool trim_before =
+        open != std::string_view::npos && open + 2 < tmpl.size() && tmpl[open + 2] == '-';
     if (trim_before)
       while (!text.empty() && is_ws(text.back())) text.remove_suffix(1);
     if (writing()) out.append(text);

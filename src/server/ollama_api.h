@@ -19,8 +19,9 @@ nlohmann::json OllamaErrorBody(const std::string& message);
 
 // What translation needs to know of the served model.
 struct OllamaContext {
-  std::string alias;              // the served model id (Ollama names: alias, alias:latest)
-  bool template_thinks = false;   // the chat template has a thinking switch or think tags
+  std::string alias;             // the served model id (Ollama names: alias, alias:latest)
+  bool template_thinks = false;  // the chat template has a thinking switch or think tags
+  bool template_tools = false;   // the chat template renders tools
   std::string fim_prefix, fim_suffix, fim_middle;  // empty: no fill-in-the-middle tokens
 };
 
@@ -29,11 +30,11 @@ enum class OllamaAction { kGenerate, kLoad, kUnload };
 
 struct OllamaTranslation {
   OllamaAction action = OllamaAction::kGenerate;
-  std::string model;                  // as the client named it; echoed in every answer
+  std::string model;  // as the client named it; echoed in every answer
   Endpoint endpoint = Endpoint::kChat;
-  std::string body;                   // the OpenAI body to run
-  bool stream = true;                 // Ollama streams unless told "stream": false
-  bool split_thinking = false;        // reasoning goes to "thinking" rather than the text
+  std::string body;             // the OpenAI body to run
+  bool stream = true;           // Ollama streams unless told "stream": false
+  bool split_thinking = false;  // reasoning goes to "thinking" rather than the text
 };
 
 // Validate and translate. Throw ApiError: 400 naming the field, 404 for an unknown model.

@@ -76,8 +76,11 @@ struct OllamaService {
     }
     capabilities = OllamaCapabilities(card, s.chat_template);
     ctx.alias = s.opt.model_id;
-    ctx.template_thinks =
-        std::find(capabilities.begin(), capabilities.end(), "thinking") != capabilities.end();
+    auto has = [this](const char* cap) {
+      return std::find(capabilities.begin(), capabilities.end(), cap) != capabilities.end();
+    };
+    ctx.template_thinks = has("thinking");
+    ctx.template_tools = has("tools");
     ctx.fim_prefix = card.fim_prefix;
     ctx.fim_suffix = card.fim_suffix;
     ctx.fim_middle = card.fim_middle;
@@ -284,7 +287,8 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
   run->t0 = Clock::now();
   run->chat = chat;
   try {
-    run->tr = chat ? TranslateOllamaChat(req.body, svc.ctx) : TranslateOllamaGenerate(req.body, svc.ctx);
+    run->tr =
+        chat ? TranslateOllamaChat(req.body, svc.ctx) : TranslateOllamaGenerate(req.body, svc.ctx);
     if (run->tr.action != OllamaAction::kGenerate) {
       // The load call, and keep_alive 0's unload call: the one model stays loaded (it is all
       // this server serves), and the client is told what it asked for.

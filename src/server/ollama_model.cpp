@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <filesystem>
-#include <climits>
 #include <map>
 
 #include "chat/tool_calls.h"
@@ -72,8 +72,7 @@ class Sha256 {
       const uint32_t s1 = Rotr(w[i - 2], 17) ^ Rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
       w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
-             h = h_[7];
+    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
     for (int i = 0; i < 64; ++i) {
       const uint32_t t1 =
           h + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
@@ -201,13 +200,13 @@ std::string HumanParameterCount(uint64_t n) {
 std::string FileTypeName(int64_t t) {
   // llama.cpp's llama_ftype numbering (the value general.file_type holds).
   static const std::map<int64_t, const char*> kNames = {
-      {0, "F32"},      {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
-      {8, "Q5_0"},     {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
-      {13, "Q3_K_L"},  {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+      {0, "F32"},      {1, "F16"},      {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+      {8, "Q5_0"},     {9, "Q5_1"},     {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+      {13, "Q3_K_L"},  {14, "Q4_K_S"},  {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
       {18, "Q6_K"},    {19, "IQ2_XXS"}, {20, "IQ2_XS"}, {21, "Q2_K_S"}, {22, "IQ3_XS"},
-      {23, "IQ3_XXS"}, {24, "IQ1_S"},  {25, "IQ4_NL"}, {26, "IQ3_S"},  {27, "IQ3_M"},
-      {28, "IQ2_S"},   {29, "IQ2_M"},  {30, "IQ4_XS"}, {31, "IQ1_M"},  {32, "BF16"},
-      {36, "TQ1_0"},   {37, "TQ2_0"},  {38, "MXFP4"}};
+      {23, "IQ3_XXS"}, {24, "IQ1_S"},   {25, "IQ4_NL"}, {26, "IQ3_S"},  {27, "IQ3_M"},
+      {28, "IQ2_S"},   {29, "IQ2_M"},   {30, "IQ4_XS"}, {31, "IQ1_M"},  {32, "BF16"},
+      {36, "TQ1_0"},   {37, "TQ2_0"},   {38, "MXFP4"}};
   auto it = kNames.find(t);
   return it == kNames.end() ? std::string() : std::string(it->second);
 }
@@ -283,8 +282,8 @@ json OllamaDetails(const OllamaModelCard& c) {
 }
 
 json OllamaTagEntry(const OllamaModelCard& c) {
-  return {{"name", c.name},       {"model", c.name},   {"modified_at", c.modified_at},
-          {"size", c.size},       {"digest", c.digest}, {"details", OllamaDetails(c)}};
+  return {{"name", c.name}, {"model", c.name},    {"modified_at", c.modified_at},
+          {"size", c.size}, {"digest", c.digest}, {"details", OllamaDetails(c)}};
 }
 
 std::vector<std::string> OllamaCapabilities(const OllamaModelCard& c,

@@ -1,9 +1,11 @@
 // Ollama API translation: /api/chat and /api/generate bodies onto OpenAI bodies, model names,
 // keep_alive, the Go-template subset, answers back into Ollama's message shape, model card pieces.
+#include "server/ollama_api.h"
+
 #include <gtest/gtest.h>
 
-#include "server/ollama_api.h"
 #include "server/ollama_model.h"
+#include "server/tool_deltas.h"
 
 namespace origami::server {
 namespace {
@@ -13,6 +15,7 @@ using nlohmann::json;
 OllamaContext Ctx() {
   OllamaContext c;
   c.alias = "tiny";
+  c.template_tools = true;
   return c;
 }
 
@@ -96,8 +99,54 @@ TEST(OllamaApi, DefaultsStreamAndOllamaSampling) {
       TranslateOllamaChat(R"({"model":"tiny","messages":[{"role":"user","content":"x"}]})", thinks)
           .split_thinking);
   json high = Body(TranslateOllamaChat(
-      R"({"model":"tiny","think":"high","messages":[{"role":"user","content":"x"}]})", Ctx()));
+      R"({"model":"tiny","think":"high","messages":[{"role":"user","content":"x"}]})", thinks));
   EXPECT_EQ(high["chat_template_kwargs"]["reasoning_effort"], "high");
+}
+
+TEST(OllamaApi, CapabilitiesTheTemplateLacks) {
+  EXPECT_EQ(
+      MessageOf(R"({"model":"tiny","think":true,"messages":[{"role":"user","content":"x"}]})"),
+      "\"tiny\" does not support thinking");
+  EXPECT_EQ(
+      StatusOf(R"({"model":"tiny","think":false,"messages":[{"role":"user","content":"x"}]})"),
+      200);
+  EXPECT_EQ(MessageOf(R"({"model":"tiny","prompt":"x","raw":true,"think":true})", false),
+            "\"tiny\" does not support thinking");
+  OllamaContext plain = Ctx();
+  plain.template_tools = false;
+  try {
+    TranslateOllamaChat(R"({"model":"tiny","messages":[{"role":"user","content":"x"}],
+      "tools":[{"type":"function","function":{"name":"f"}}]})",
+                        plain);
+    ADD_FAILURE() << "tools on a template without tool syntax should fail";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_STREQ(e.what(), "\"tiny\" does not support tools");
+  }
+}
+
+// The handler splits thinking with this builder configuration when tools are off: reasoning in
+// think tags goes to "thinking" however the tags are split across tokens.
+TEST(OllamaApi, ThinkingSplitWithoutTools) {
+  for (size_t cut = 1; cut < 20; ++cut) {
+    ToolParseOptions po;
+    po.parse_tool_calls = false;
+    ToolDeltaBuilder b(ToolCallFormat::kNone, po);
+    const std::string text = "<think>plan it</think>The answer";
+    b.Push(text.substr(0, cut));
+    b.Push(text.substr(cut));
+    b.Finish();
+    json m = OllamaMessage(b.Message());
+    EXPECT_EQ(m["thinking"], "plan it") << cut;
+    EXPECT_EQ(m["content"], "The answer") << cut;
+  }
+  ToolParseOptions open;
+  open.parse_tool_calls = false;
+  open.starts_in_reasoning = true;  // the prompt ended in <think>
+  ToolDeltaBuilder b(ToolCallFormat::kNone, open);
+  b.Push("hmm</think>ok");
+  b.Finish();
+  EXPECT_EQ(OllamaMessage(b.Message())["thinking"], "hmm");
 }
 
 TEST(OllamaApi, LoadAndUnloadCalls) {
@@ -111,8 +160,8 @@ TEST(OllamaApi, LoadAndUnloadCalls) {
 }
 
 TEST(OllamaApi, GenerateChatRawTemplateAndFim) {
-  json chat = Body(
-      TranslateOllamaGenerate(R"({"model":"tiny","prompt":"Once","system":"S"})", Ctx()));
+  json chat =
+      Body(TranslateOllamaGenerate(R"({"model":"tiny","prompt":"Once","system":"S"})", Ctx()));
   EXPECT_EQ(chat["messages"][0]["role"], "system");
   EXPECT_EQ(chat["messages"][1]["content"], "Once");
   OllamaTranslation raw =
@@ -194,9 +243,10 @@ TEST(OllamaApi, BadRequestsAre400) {
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":"x","context":[1,2]})", false), 400);
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":"x","raw":"yes"})", false), 400);
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":"x","template":"{{ .Foo }}"})", false), 400);
-  EXPECT_NE(MessageOf(R"({"model":"tiny","messages":[{"role":"user","content":"x","images":["A"]}]})")
-                .find("messages[0].images"),
-            std::string::npos);
+  EXPECT_NE(
+      MessageOf(R"({"model":"tiny","messages":[{"role":"user","content":"x","images":["A"]}]})")
+          .find("messages[0].images"),
+      std::string::npos);
 }
 
 TEST(OllamaApi, KeepAliveDurations) {
@@ -211,14 +261,13 @@ TEST(OllamaApi, KeepAliveDurations) {
 }
 
 TEST(OllamaApi, AnswersInOllamaShape) {
-  json m = OllamaMessage({{"role", "assistant"},
-                          {"content", nullptr},
-                          {"reasoning_content", "r"},
-                          {"tool_calls", json::array({{{"id", "c1"},
-                                                       {"type", "function"},
-                                                       {"function",
-                                                        {{"name", "f"},
-                                                         {"arguments", "{\"x\":2}"}}}}})}});
+  json m = OllamaMessage(
+      {{"role", "assistant"},
+       {"content", nullptr},
+       {"reasoning_content", "r"},
+       {"tool_calls", json::array({{{"id", "c1"},
+                                    {"type", "function"},
+                                    {"function", {{"name", "f"}, {"arguments", "{\"x\":2}"}}}}})}});
   EXPECT_EQ(m["content"], "");
   EXPECT_EQ(m["thinking"], "r");
   EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "f");
@@ -234,8 +283,8 @@ TEST(OllamaApi, AnswersInOllamaShape) {
   EXPECT_EQ(line["total_duration"], 100);
   EXPECT_EQ(line["eval_count"], 3);
   EXPECT_TRUE(line.contains("prompt_eval_duration"));
-  const std::string t = Rfc3339Nano(std::chrono::system_clock::time_point(
-      std::chrono::nanoseconds(1700000000123456789LL)));
+  const std::string t = Rfc3339Nano(
+      std::chrono::system_clock::time_point(std::chrono::nanoseconds(1700000000123456789LL)));
   EXPECT_EQ(t, "2023-11-14T22:13:20.123456789Z");
 }
 
@@ -260,7 +309,8 @@ TEST(OllamaModel, CardPieces) {
   EXPECT_EQ(tag["details"]["format"], "gguf");
   EXPECT_EQ(tag["details"]["families"][0], "qwen3");
   EXPECT_EQ(tag["model"], "tiny:latest");
-  const auto caps = OllamaCapabilities(c, "{% if tools %}<tool_call>{% endif %}{% if enable_thinking %}");
+  const auto caps =
+      OllamaCapabilities(c, "{% if tools %}<tool_call>{% endif %}{% if enable_thinking %}");
   EXPECT_EQ(caps, (std::vector<std::string>{"completion", "tools", "thinking"}));
   c.embedding = true;
   EXPECT_EQ(OllamaCapabilities(c, ""), (std::vector<std::string>{"embedding"}));

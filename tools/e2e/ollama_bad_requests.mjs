@@ -52,6 +52,8 @@ const cases = [
   ["format number", chat({ format: 5 })],
   ["format bad schema", chat({ format: { type: "object", properties: { a: { type: "wat" } } } })],
   ["think string", chat({ think: "very" })],
+  ["think without a thinking template", chat({ think: true }), "/api/chat", "POST", 400],
+  ["tools without a tools template", chat({ tools: [{ type: "function", function: { name: "f" } }] }), "/api/chat", "POST", 400],
   ["keep_alive word", chat({ keep_alive: "soon" })],
   ["keep_alive bool", chat({ keep_alive: true })],
   ["tools object", chat({ tools: {} })],

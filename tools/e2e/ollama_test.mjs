@@ -220,6 +220,10 @@ await test("errors the client surfaces", async () => {
   await rejects(ollama.chat({ model: name, messages: [{ role: "user", content: "x", images: ["AAAA"] }] }), 400,
                 /messages\[0\]\.images/, "images");
   await rejects(ollama.generate({ model: name, prompt: "x", suffix: "y" }), 400, /does not support insert/, "suffix");
+  await rejects(ollama.chat({ model: name, messages: user, think: true }), 400,
+                new RegExp(`^"${name}" does not support thinking$`), "think on a model without it");
+  await rejects(ollama.chat({ model: name, messages: user, tools: [{ type: "function", function: { name: "f" } }] }), 400,
+                /does not support tools/, "tools on a template without tool syntax");
   await rejects(ollama.pull({ model: name }), 400, /origami serves the local GGUF/, "pull");
   await rejects(ollama.delete({ model: name }), 400, /origami serves the local GGUF/, "delete");
 });
@@ -282,6 +286,8 @@ await test("tools: a forced call on Qwen3 (synthetic weights, real template)", a
                  { role: "tool", content: "sunny, 21 degrees", tool_name: "get_weather" }],
     });
     eq(back.done, true, "tool result round trip answered");
+    await rejects(client.chat({ ...req, tool_choice: { type: "function", function: { name: "nope" } } }), 400,
+                  /nope/, "a forced call of an unknown tool");
   } finally {
     await tsrv.stop();
   }
