@@ -32,6 +32,8 @@ const json* Field(const json& j, const char* name) {
   return &*it;
 }
 
+constexpr size_t kMaxStops = 64;
+
 double Number(const json& v, const std::string& name) {
   if (!v.is_number()) Bad(name, "must be a number");
   return v.get<double>();
@@ -75,7 +77,7 @@ json ParseBody(const std::string& body) {
 // that only tune Ollama's runner (num_gpu, num_thread, mirostat, ...) are ignored, as are
 // unknown ones. Defaults are the server's, not Ollama's, except temperature, top_k and top_p,
 // which Ollama clients expect at 0.8, 40 and 0.9 when they send none.
-void MapOptions(const json* opts, ojson& o) {
+void MapOptions(const json* opts, ojson& o, std::vector<std::string>& many_stops) {
   o["temperature"] = 0.8;
   o["top_k"] = 40;
   o["top_p"] = 0.9;
@@ -114,8 +116,14 @@ void MapOptions(const json* opts, ojson& o) {
     } else {
       add(*v);
     }
-    if (stops.size() > 4) Bad(name("stop"), "at most 4 stop sequences are supported");
-    if (!stops.empty()) o["stop"] = stops;
+    // OpenAI's parser takes four; clients such as Continue send a model's whole list, which the
+    // handler then applies to the text itself.
+    if (stops.size() > kMaxStops)
+      Bad(name("stop"), fmt::format("at most {} stop sequences are supported", kMaxStops));
+    if (stops.size() > 4)
+      for (const auto& s : stops) many_stops.push_back(s.get<std::string>());
+    else if (!stops.empty())
+      o["stop"] = stops;
   }
   if (const json* v = get("repeat_penalty")) {
     const double p = Number(*v, name("repeat_penalty"));
@@ -189,7 +197,7 @@ ojson Common(const json& j, const OllamaContext& ctx, OllamaTranslation& t, bool
   *unload = false;
   if (const json* ka = Field(j, "keep_alive")) *unload = ParseKeepAlive(*ka) == 0;
   ojson o = ojson::object();
-  MapOptions(Field(j, "options"), o);
+  MapOptions(Field(j, "options"), o, t.many_stops);
   MapFormat(j, o);
   return o;
 }

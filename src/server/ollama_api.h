@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/api.h"
 
@@ -35,6 +36,9 @@ struct OllamaTranslation {
   std::string body;             // the OpenAI body to run
   bool stream = true;           // Ollama streams unless told "stream": false
   bool split_thinking = false;  // reasoning goes to "thinking" rather than the text
+  // More stop strings than the OpenAI body takes (4): applied by the handler to the text, and
+  // then none are in the body.
+  std::vector<std::string> many_stops;
 };
 
 // Validate and translate. Throw ApiError: 400 naming the field, 404 for an unknown model.

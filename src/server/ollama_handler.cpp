@@ -13,6 +13,7 @@
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_model.h"
+#include "server/stop_filter.h"
 #include "server/tool_deltas.h"
 #include "util/error.h"
 
@@ -98,14 +99,28 @@ struct OllamaRun {
   Clock::time_point t0, submitted, first_token, end;
   Clock::time_point last_event;  // when the reader last got something from the engine
   bool have_first = false;
+  std::unique_ptr<StopFilter> stops;  // tr.many_stops, applied here rather than by the choice
+  std::string text;                   // the answer so far, after those stops
 
   Choice& choice() { return *job->choices[0]; }
   ToolDeltaBuilder* builder() { return choice().tools ? choice().tools.get() : thinking.get(); }
 
-  void PumpOnce(ServerState& s, std::vector<Delta>& out) {
+  // Waits for the engine once; the new text (after the many-stops filter) goes to `pieces`.
+  void PumpOnce(ServerState& s, std::vector<std::string>& pieces) {
+    pieces.clear();
     if (!have_first && last_event == Clock::time_point{}) last_event = submitted;
-    out = Pump(choice(), s.tok, LogprobShape::kNone, milliseconds(100));
+    std::vector<Delta> out = Pump(choice(), s.tok, LogprobShape::kNone, milliseconds(100));
     const auto now = Clock::now();
+    for (Delta& d : out) {
+      std::string piece = std::move(d.text);
+      if (stops) {
+        piece = stops->Push(piece);
+        if (stops->stopped()) job->CancelAll();  // the engine frees the sequence at its next step
+      }
+      if (!piece.empty()) pieces.push_back(std::move(piece));
+    }
+    if (choice().done && stops && !stops->stopped()) pieces.push_back(stops->Flush());
+    for (const auto& p : pieces) text += p;
     if (!have_first && choice().n_generated > 0) {
       // The engine stamps no times, so a token's time is when this reader saw it. When a fast
       // model's first k tokens arrive in one event, they were made since the previous event:
@@ -168,9 +183,9 @@ void Collect(const std::vector<json>& deltas, std::string& content, std::string&
 // The run's whole answer once generation has ended (the non-streamed reply).
 json FinalObject(OllamaRun& r) {
   Choice& c = r.choice();
-  json msg = {{"role", "assistant"}, {"content", c.text}};
+  json msg = {{"role", "assistant"}, {"content", r.text}};
   if (ToolDeltaBuilder* b = r.builder()) {
-    b->Push(c.text);
+    b->Push(r.text);
     b->Finish();
     msg = b->Message();
   }
@@ -192,8 +207,8 @@ constexpr auto kWaitBeforeKeepAlive = std::chrono::seconds(10);
 
 void ReplyWhole(ServerState& s, std::shared_ptr<OllamaRun> run, httplib::Response& res) {
   const auto until = Clock::now() + kWaitBeforeKeepAlive;
-  std::vector<Delta> deltas;
-  while (!run->choice().done && Clock::now() < until) run->PumpOnce(s, deltas);
+  std::vector<std::string> pieces;
+  while (!run->choice().done && Clock::now() < until) run->PumpOnce(s, pieces);
   if (run->choice().done) {
     if (run->choice().finish == FinishReason::kError) {
       SendError(res, 500, "generation failed: " + run->choice().error);
@@ -205,10 +220,10 @@ void ReplyWhole(ServerState& s, std::shared_ptr<OllamaRun> run, httplib::Respons
   res.set_chunked_content_provider(
       "application/json; charset=utf-8",
       [&s, run](size_t, httplib::DataSink& sink) {
-        std::vector<Delta> deltas;
+        std::vector<std::string> pieces;
         auto last = Clock::now();
         while (!run->choice().done) {
-          run->PumpOnce(s, deltas);
+          run->PumpOnce(s, pieces);
           if (Clock::now() - last > std::chrono::seconds(1)) {
             if (!sink.write(" ", 1)) {
               run->job->CancelAll();
@@ -244,16 +259,16 @@ void ReplyStream(ServerState& s, std::shared_ptr<OllamaRun> run, httplib::Respon
         };
         Choice& c = run->choice();
         ToolDeltaBuilder* b = run->builder();
-        std::vector<Delta> deltas;
+        std::vector<std::string> pieces;
         while (!c.done) {
-          run->PumpOnce(s, deltas);
-          for (const Delta& d : deltas) {
-            if (d.text.empty()) continue;
+          run->PumpOnce(s, pieces);
+          for (const std::string& piece : pieces) {
+            if (piece.empty()) continue;
             std::string content, thinking;
             if (b)
-              Collect(b->Push(d.text), content, thinking);
+              Collect(b->Push(piece), content, thinking);
             else
-              content = d.text;
+              content = piece;
             if ((!content.empty() || !thinking.empty()) && !w(run->Line(content, thinking)))
               return false;
           }
@@ -311,6 +326,7 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
     return;
   }
   run->submitted = Clock::now();
+  if (!run->tr.many_stops.empty()) run->stops = std::make_unique<StopFilter>(run->tr.many_stops);
   if (!run->choice().tools && run->tr.split_thinking) {
     ToolParseOptions po;
     po.parse_tool_calls = false;

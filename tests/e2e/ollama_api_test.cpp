@@ -149,6 +149,20 @@ TEST(OllamaApi, ThinkingSplitWithoutTools) {
   EXPECT_EQ(OllamaMessage(b.Message())["thinking"], "hmm");
 }
 
+TEST(OllamaApi, MoreThanFourStopsGoToTheHandler) {
+  OllamaTranslation t =
+      TranslateOllamaChat(R"({"model":"tiny","messages":[{"role":"user","content":"x"}],
+    "options":{"stop":["a","b","c","d","e",""]}})",
+                          Ctx());
+  EXPECT_FALSE(Body(t).contains("stop"));
+  EXPECT_EQ(t.many_stops, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  OllamaTranslation few = TranslateOllamaChat(
+      R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"options":{"stop":"a"}})",
+      Ctx());
+  EXPECT_EQ(Body(few)["stop"][0], "a");
+  EXPECT_TRUE(few.many_stops.empty());
+}
+
 TEST(OllamaApi, LoadAndUnloadCalls) {
   EXPECT_EQ(TranslateOllamaChat(R"({"model":"tiny","messages":[],"keep_alive":0})", Ctx()).action,
             OllamaAction::kUnload);
@@ -228,7 +242,6 @@ TEST(OllamaApi, BadRequestsAre400) {
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"options":{"num_predict":1.5}})",
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"options":{"num_ctx":0}})",
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"options":{"stop":[1]}})",
-      R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"options":{"stop":["a","b","c","d","e"]}})",
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"format":"xml"})",
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"format":5})",
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"think":"very"})",
@@ -238,6 +251,9 @@ TEST(OllamaApi, BadRequestsAre400) {
       R"({"model":"tiny","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
   };
   for (const char* b : bad) EXPECT_EQ(StatusOf(b), 400) << b;
+  json many = json::parse(R"({"model":"tiny","messages":[{"role":"user","content":"x"}]})");
+  many["options"]["stop"] = std::vector<std::string>(65, "s");
+  EXPECT_EQ(StatusOf(many.dump()), 400);
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":5})", false), 400);
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":"x","images":["AAAA"]})", false), 400);
   EXPECT_EQ(StatusOf(R"({"model":"tiny","prompt":"x","context":[1,2]})", false), 400);

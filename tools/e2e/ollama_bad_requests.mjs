@@ -45,7 +45,7 @@ const cases = [
   ["options.num_ctx zero", opts({ num_ctx: 0 })],
   ["options.num_ctx string", opts({ num_ctx: "big" })],
   ["options.stop numbers", opts({ stop: [1, 2] })],
-  ["options.stop five", opts({ stop: ["a", "b", "c", "d", "e"] })],
+  ["options.stop 65", opts({ stop: Array.from({ length: 65 }, (_, i) => `s${i}`) })],
   ["options.repeat_penalty string", opts({ repeat_penalty: "x" })],
   ["options.repeat_last_n float", opts({ repeat_last_n: 1.5 })],
   ["format xml", chat({ format: "xml" })],

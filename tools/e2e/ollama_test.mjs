@@ -159,6 +159,15 @@ await test("stop and seed options", async () => {
   const r = await ollama.chat({ model: name, messages: user, options: { temperature: 0, num_predict: 40, stop: ["e"] } });
   check(!r.message.content.includes("e"), `stopped before "e": ${r.message.content}`);
   eq(r.done_reason, "stop", "done_reason stop");
+  // More than the four stop strings OpenAI's parser takes (Continue sends a model's whole list).
+  const stops = ["<|im_end|>", "</s>", "zzz", "qqq", "xyz", "e"];
+  const many = await ollama.chat({ model: name, messages: user, options: { temperature: 0, num_predict: 40, stop: stops } });
+  eq(many.message.content, r.message.content, "six stop strings cut where one did");
+  eq(many.done_reason, "stop", "done_reason stop with six");
+  let streamed = "";
+  for await (const p of await ollama.chat({ model: name, messages: user, stream: true, options: { temperature: 0, num_predict: 40, stop: stops } }))
+    streamed += p.message.content;
+  eq(streamed, r.message.content, "six stop strings, streamed");
   const a = await ollama.chat({ model: name, messages: user, options: { temperature: 1, seed: 42, num_predict: 10, num_ctx: 999999, mirostat: 0 } });
   const b = await ollama.chat({ model: name, messages: user, options: { temperature: 1, seed: 42, num_predict: 10 } });
   eq(a.message.content, b.message.content, "same seed, same answer (num_ctx and unknown options accepted)");
