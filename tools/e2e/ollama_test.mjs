@@ -297,6 +297,21 @@ await test("tools: a forced call on Qwen3 (synthetic weights, real template)", a
     eq(back.done, true, "tool result round trip answered");
     await rejects(client.chat({ ...req, tool_choice: { type: "function", function: { name: "nope" } } }), 400,
                   /nope/, "a forced call of an unknown tool");
+    // think on: whatever the random model writes, the streamed thinking and content add up to the
+    // whole answer's, and no think tag is left in the content.
+    const thinkReq = { model: tname, messages: [{ role: "user", content: "hi" }], think: true,
+                       options: { temperature: 0, num_predict: 40 } };
+    const whole = await client.chat(thinkReq);
+    let thinking = "", content = "";
+    for await (const p of await client.chat({ ...thinkReq, stream: true })) {
+      thinking += p.message.thinking ?? "";
+      content += p.message.content;
+    }
+    eq(thinking, whole.message.thinking ?? "", "think: streamed thinking equals the whole");
+    eq(content, whole.message.content, "think: streamed content equals the whole");
+    check(!/<\/?think>/.test(content), `think: no tags in content ${JSON.stringify(content)}`);
+    const g = await client.generate({ model: tname, prompt: "hi", think: false, options: { temperature: 0, num_predict: 8 } });
+    eq(g.eval_count, 8, "generate on the Qwen3 template");
   } finally {
     await tsrv.stop();
   }
