@@ -12,6 +12,7 @@ const headers = { "Content-Type": "application/json", Authorization: `Bearer ${k
 const get = (path) => fetch(srv.url + path, { headers });
 const post = (path, body) => fetch(srv.url + path, { method: "POST", headers, body: JSON.stringify(body) });
 let model = "";
+let tagName = "";
 
 // Open WebUI's usage conversion (convert_ollama_usage_to_openai) divides counts by durations.
 function tokensPerSecond(count, ns) {
@@ -32,6 +33,7 @@ await test("GET /api/tags (model list)", async () => {
   check(Array.isArray(models) && models.length === 1, "models");
   const m = models[0];
   model = m.model;  // Open WebUI keys models by "model" and shows "name"
+  tagName = m.name;
   check(typeof m.model === "string" && typeof m.name === "string", "model and name");
   check(typeof m.details?.parameter_size === "string" && typeof m.details?.quantization_level === "string",
         "details shown in the model selector");
@@ -41,7 +43,12 @@ await test("GET /api/tags (model list)", async () => {
 
 await test("GET /api/ps (loaded models)", async () => {
   const { models } = await (await get("/api/ps")).json();
-  check(models.some((m) => m.model === model || m.name === model), "the model is loaded");
+  // get_all_models maps expires_at by "name" onto the tags list and parses it with Python's
+  // datetime.fromisoformat (3.11: any fraction digits, "Z" or an offset).
+  const m = models.find((x) => x.name === tagName);
+  check(m !== undefined, "the model is loaded under its tags name");
+  check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(m?.expires_at ?? ""),
+        `expires_at in ISO 8601: ${m?.expires_at}`);
 });
 
 await test("POST /api/show (model info)", async () => {
