@@ -136,7 +136,10 @@ struct OllamaRun {
   OllamaStats Stats() const {
     const Choice& c = *job->choices[0];
     OllamaStats st;
-    st.done_reason = c.finish == FinishReason::kLength ? "length" : "stop";
+    // A stop string this handler matched ends the answer even when the engine, not yet told to
+    // cancel, reached the length limit first.
+    const bool stopped_here = stops && stops->stopped();
+    st.done_reason = c.finish == FinishReason::kLength && !stopped_here ? "length" : "stop";
     const auto first = have_first ? first_token : end;
     st.total_ns = Ns(end - t0);
     // The model is resident: "load" is the time before the engine had the request (parsing,
