@@ -106,6 +106,7 @@ int Serve(const ServeOptions& o) {
   so.keep_billing_header = o.keep_billing_header;
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
+  so.model_file = &model->file();
   so.http_threads =
       o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
   if (!o.chat_template_file.empty()) {

@@ -13,6 +13,10 @@
 #include "server/tool_deltas.h"
 #include "tokenizer/tokenizer.h"
 
+namespace origami::gguf {
+class File;
+}
+
 namespace origami::server {
 
 // Where the constrained-sampling and tool-call work plugs in (both optional).
@@ -40,6 +44,8 @@ struct ServerOptions {
   // Anthropic Messages: keep Claude Code's per-request billing-header line in the system prompt
   // (dropped by default: its nonce defeats the prefix cache).
   bool keep_billing_header = false;
+  // The served GGUF (outlives the server): Ollama's /api/tags and /api/show describe it.
+  const gguf::File* model_file = nullptr;
   RequestHooks hooks;
 };
 
