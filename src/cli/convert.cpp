@@ -5,8 +5,8 @@
 
 #include "cli/commands.h"
 #include "gguf/writer.h"
-#include "model/llama2c.h"
-#include "tokenizer/hf_convert.h"
+#include "convert/llama2c.h"
+#include "convert/hf_convert.h"
 #include "util/error.h"
 
 namespace origami::cli {

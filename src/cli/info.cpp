@@ -7,7 +7,7 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
-#include "dist/plan.h"
+#include "mpi/plan.h"
 #include "gguf/gguf.h"
 #include "model/arch/registry.h"
 #include "model/model.h"
@@ -87,12 +87,12 @@ nlohmann::json ValueToJson(const gguf::Value& v) {
 int PrintPlan(const InfoOptions& o) {
   auto model = Model::Open(o.path);
   const DecoderSpec& s = model->spec();
-  const dist::SplitRequest req = dist::ParseSplit(o.split);
-  const int ranks = o.ranks > 0 ? o.ranks : req.kind == dist::SplitRequest::Kind::kAuto ? 2 : static_cast<int>(req.values.size());
+  const mpi::SplitRequest req = mpi::ParseSplit(o.split);
+  const int ranks = o.ranks > 0 ? o.ranks : req.kind == mpi::SplitRequest::Kind::kAuto ? 2 : static_cast<int>(req.values.size());
   const int n_ctx = ResolveContextSize(s, o.ctx_size);
-  const dist::ModelCosts costs = dist::CostsOf(model->file(), s, o.kv.Resolve());
-  const std::vector<uint64_t> mem(ranks, dist::MemAvailableBytes());
-  const auto plan = dist::PlanStages(costs, ranks, req, mem, n_ctx);
+  const mpi::ModelCosts costs = mpi::CostsOf(model->file(), s, o.kv.Resolve());
+  const std::vector<uint64_t> mem(ranks, mpi::MemAvailableBytes());
+  const auto plan = mpi::PlanStages(costs, ranks, req, mem, n_ctx);
   if (o.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& st : plan)
@@ -103,7 +103,7 @@ int PrintPlan(const InfoOptions& o) {
     return 0;
   }
   fmt::print("pipeline plan for {} ({} layers) on {} ranks, context {} tokens:\n{}", o.path, s.n_layer(), ranks, n_ctx,
-             dist::FormatPlan(plan, mem));
+             mpi::FormatPlan(plan, mem));
   fmt::print("wire: {} bytes (f32) or {} bytes (bf16) per token per stage boundary\n", 4 * s.n_embd, 2 * s.n_embd);
   return 0;
 }

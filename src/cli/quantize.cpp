@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "model/quantize.h"
+#include "convert/quantize.h"
 #include "util/error.h"
 #include "util/timer.h"
 

@@ -8,8 +8,8 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
-#include "dist/pipeline.h"
-#include "dist/world.h"
+#include "mpi/pipeline.h"
+#include "mpi/world.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -95,7 +95,7 @@ Prompt PreparePrompt(const RunOptions& o, const Model& model, int n_ctx) {
 }
 
 // Prompt evaluation, sampling and output; the same for one process (Session) and for rank 0 of a
-// pipeline (dist::PipelineSession). `finish` runs once generation is over (the pipeline's closing
+// pipeline (mpi::PipelineSession). `finish` runs once generation is over (the pipeline's closing
 // statistics); what it returns is merged into the --json object.
 template <class SessionT>
 int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
@@ -183,8 +183,8 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
 }
 
 // The stderr summary of a pipeline run: the plan's memory per rank and the bytes on the wire.
-nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline& pipeline,
-                              dist::Wire wire) {
+nlohmann::json ReportPipeline(const mpi::PipelineStats& s, const mpi::Pipeline& pipeline,
+                              mpi::Wire wire) {
   const int n = static_cast<int>(s.stage_bytes.size());
   uint64_t stage = 0, result = 0;
   for (int r = 0; r < n; ++r) {
@@ -192,13 +192,13 @@ nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline
     result += s.result_bytes[r];
   }
   const double per_token = s.tokens ? static_cast<double>(stage + result) / s.tokens : 0;
-  const size_t row = pipeline.spec().n_embd * (wire == dist::Wire::kBf16 ? 2 : 4);
+  const size_t row = pipeline.spec().n_embd * (wire == mpi::Wire::kBf16 ? 2 : 4);
   std::fprintf(stderr,
                "dist:       %d ranks, hidden state %zu bytes (%s) per token per stage boundary\n",
-               n, row, wire == dist::Wire::kBf16 ? "bf16" : "f32");
+               n, row, wire == mpi::Wire::kBf16 ? "bf16" : "f32");
   nlohmann::json ranks = nlohmann::json::array();
   for (int r = 0; r < n; ++r) {
-    const dist::Stage& st = pipeline.plan()[r];
+    const mpi::Stage& st = pipeline.plan()[r];
     std::fprintf(stderr,
                  "dist:       rank %d: layers %d-%d, sent %llu B activations + %llu B logits, RSS "
                  "%.1f MiB (model "
@@ -228,36 +228,36 @@ nlohmann::json ReportPipeline(const dist::PipelineStats& s, const dist::Pipeline
 // Under mpirun: every rank opens the model (mapping is free; only touched pages become resident),
 // all agree on the plan, rank 0 runs `run` on a pipeline and the others serve their stages.
 int RunDistributed(const RunOptions& o) {
-  auto world = dist::World::Init();
+  auto world = mpi::World::Init();
   const int rank = world->rank();
   try {
     auto model = Model::Open(o.model);
     const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
-    dist::PipelineOptions po;
+    mpi::PipelineOptions po;
     if (o.wire == "bf16")
-      po.wire = dist::Wire::kBf16;
+      po.wire = mpi::Wire::kBf16;
     else if (o.wire != "f32")
       Fail("--wire must be f32 or bf16, got '{}'", o.wire);
     po.timeout_s = o.dist_timeout;
     po.kv_types = o.kv.Resolve();
-    dist::ReadTestHooks(po);
+    mpi::ReadTestHooks(po);
     std::vector<uint64_t> free_memory;
     const auto plan =
-        dist::PlanForWorld(*world, *model, dist::ParseSplit(o.split), n_ctx, &free_memory, dist::HeadAt::kLastRank,
+        mpi::PlanForWorld(*world, *model, mpi::ParseSplit(o.split), n_ctx, &free_memory, mpi::HeadAt::kLastRank,
                            po.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
-    const dist::Stage& own = plan[static_cast<size_t>(rank)];
+    const mpi::Stage& own = plan[static_cast<size_t>(rank)];
     ThreadPool pool(o.threads);
     model->PrepareWeights(*MakeCpuBackend(pool), own.first_layer, own.last_layer, own.head);
     if (rank != 0) {
-      dist::RunWorker(*world, *model, pool, plan, n_ctx, po);
+      mpi::RunWorker(*world, *model, pool, plan, n_ctx, po);
       return 0;
     }
     std::fprintf(stderr, "dist: %d ranks, pipeline plan (context %d):\n%s", world->size(), n_ctx,
-                 dist::FormatPlan(plan, free_memory).c_str());
+                 mpi::FormatPlan(plan, free_memory).c_str());
     const Prompt p = PreparePrompt(o, *model, n_ctx);
-    dist::Pipeline pipeline(*world, *model, pool, plan, n_ctx, po);
-    dist::PipelineSession session(pipeline, n_ctx);
+    mpi::Pipeline pipeline(*world, *model, pool, plan, n_ctx, po);
+    mpi::PipelineSession session(pipeline, n_ctx);
     return Generate(o, p, n_ctx, session,
                     [&] { return ReportPipeline(pipeline.Shutdown(), pipeline, po.wire); });
   } catch (const Error& e) {
@@ -269,7 +269,7 @@ int RunDistributed(const RunOptions& o) {
 
 int Run(const RunOptions& o) {
   // mpirun sets the launcher's environment; a plain run never calls into MPI.
-  if (dist::World::LaunchedSize() > 1) return RunDistributed(o);
+  if (mpi::World::LaunchedSize() > 1) return RunDistributed(o);
   const double t_open = NowSeconds();
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);

@@ -9,7 +9,7 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
-#include "dist/engine_pipeline.h"
+#include "mpi/engine_pipeline.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
@@ -41,7 +41,7 @@ struct ServeOptions {
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
   KvTypeFlags kv;
-  dist::ServeClusterOptions cluster;  // under mpirun
+  mpi::ServeClusterOptions cluster;  // under mpirun
 };
 
 std::string ReadFile(const std::string& path, const char* what) {
@@ -90,8 +90,8 @@ int Serve(const ServeOptions& o) {
   eo.is_eog = [tp](int32_t id) { return tp->IsEog(id); };
   ThreadPool pool(o.threads);
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
-  std::unique_ptr<dist::ServeCluster> cluster;
-  if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo, o.cluster)))
+  std::unique_ptr<mpi::ServeCluster> cluster;
+  if (mpi::World::LaunchedSize() > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, o.cluster)))
     return 0;
   const auto backend = MakeCpuBackend(pool);
   if (!cluster) model->PrepareWeights(*backend);  // a cluster prepared each rank's own layers

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "model/synth.h"
+#include "convert/synth.h"
 
 namespace origami::cli {
 

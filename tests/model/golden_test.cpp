@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf.h"
-#include "model/llama2c.h"
+#include "convert/llama2c.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"

@@ -9,7 +9,7 @@
 #include "model/decoder.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/synth.h"
+#include "convert/synth.h"
 #include "util/thread_pool.h"
 
 namespace origami {

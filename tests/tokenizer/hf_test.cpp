@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "gguf/writer.h"
-#include "tokenizer/hf_convert.h"
+#include "convert/hf_convert.h"
 #include "tokenizer/test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "util/utf8.h"

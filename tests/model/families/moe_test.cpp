@@ -11,7 +11,7 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "backend/ops.h"
-#include "model/synth.h"
+#include "convert/synth.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "util/thread_pool.h"

@@ -3,7 +3,7 @@
 set(_fam_dir ${CMAKE_CURRENT_LIST_DIR})
 # Routing, expert traffic per token and MXFP4 conversions (C++ unit tests).
 add_executable(origami_family_test ${_fam_dir}/moe_test.cpp)
-target_link_libraries(origami_family_test PRIVATE origami_model GTest::gtest GTest::gtest_main)
+target_link_libraries(origami_family_test PRIVATE origami_model origami_convert GTest::gtest GTest::gtest_main)
 target_include_directories(origami_family_test PRIVATE ${CMAKE_SOURCE_DIR}/src)
 add_test(NAME family_moe_unit COMMAND origami_family_test)
 if(NOT Python3_EXECUTABLE)

@@ -1,6 +1,6 @@
 // The Engine's pipeline seam over MPI: rank 0 cuts each step into micro-batches, runs stage 0 and
 // the output head; workers run their layers against mirror KV pools addressed by rank 0's block ids.
-#include "dist/engine_pipeline.h"
+#include "mpi/engine_pipeline.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@
 #include "backend/registry.h"
 #include "util/error.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 namespace {
 
@@ -360,11 +360,11 @@ PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool
   return GatherStats(world, stage_bytes, result_bytes, 0);
 }
 
-}  // namespace origami::dist
+}  // namespace origami::mpi
 
 // ---- ServeCluster -------------------------------------------------------------------------------
 
-namespace origami::dist {
+namespace origami::mpi {
 
 std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool, EngineOptions& eo,
                                                  const ServeClusterOptions& opts) {
@@ -478,4 +478,4 @@ void ServeCluster::Finish() {
   }
 }
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

@@ -10,7 +10,7 @@
 #include "model/kv_cache.h"
 #include "model/spec.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 // What --split asked for: nothing (automatic, by free memory), layer counts ("10,6") or
 // fractions ("0.6,0.4").
@@ -61,4 +61,4 @@ uint64_t MemAvailableBytes();
 // A field of /proc/self/status ("VmRSS", "RssFile", ...) in bytes (0 when unknown).
 uint64_t ProcStatusBytes(const char* field);
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

@@ -3,7 +3,7 @@
 // unshared classifier at the end), then float32 arrays stacked over layers: token embedding,
 // attention norms, wq, wk, wv, wo, FFN norms, w1, w2, w3, final norm, two legacy RoPE tables,
 // [classifier]. Matrices act as out = W . in, which is GGUF's row order, so they copy unchanged.
-#include "model/llama2c.h"
+#include "convert/llama2c.h"
 
 #include <cstring>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // Pipeline plans: parsing --split, costing layers from the tensor table, placing stage boundaries.
-#include "dist/plan.h"
+#include "mpi/plan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 
 #include "util/error.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 SplitRequest ParseSplit(const std::string& s) {
   SplitRequest r;
@@ -168,4 +168,4 @@ uint64_t KibField(const char* path, const char* field) {
 uint64_t MemAvailableBytes() { return KibField("/proc/meminfo", "MemAvailable"); }
 uint64_t ProcStatusBytes(const char* field) { return KibField("/proc/self/status", field); }
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

@@ -20,14 +20,14 @@
 #include <span>
 #include <vector>
 
-#include "dist/plan.h"
-#include "dist/world.h"
+#include "mpi/plan.h"
+#include "mpi/world.h"
 #include "model/decoder.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "util/thread_pool.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 // How hidden states travel: float32 keeps the logits bit-identical to one process; bfloat16
 // halves the bytes (rounded to nearest even, as Fp32ToBf16 does).
@@ -158,4 +158,4 @@ size_t WireBytes(Wire w);
 void EncodeHidden(const float* x, size_t n, Wire w, uint8_t* dst);
 void DecodeHidden(const uint8_t* src, size_t n, Wire w, float* x);
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

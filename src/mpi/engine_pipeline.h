@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "dist/pipeline.h"
+#include "mpi/pipeline.h"
 #include "runtime/engine.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 struct EnginePipelineOptions {
   PipelineOptions base;
@@ -110,4 +110,4 @@ class ServeCluster {
 PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool,
                               const std::vector<Stage>& plan, const PipelineOptions& opts);
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

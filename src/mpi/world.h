@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-namespace origami::dist {
+namespace origami::mpi {
 
 // Message tags: the stage stream flows rank r -> r+1; results flow from the last rank to rank 0.
 inline constexpr int kTagStage = 1;
@@ -53,4 +53,4 @@ class World {
   uint64_t bytes_sent_ = 0;
 };
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

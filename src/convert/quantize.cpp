@@ -1,5 +1,5 @@
 // Model quantization.
-#include "model/quantize.h"
+#include "convert/quantize.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,6 +1,6 @@
 // Random-weight GGUF models. Key and tensor names follow llama.cpp's converters
 // (convert_hf_to_gguf.py) for each architecture; shapes follow ggml's ne order ([in, out]).
-#include "model/synth.h"
+#include "convert/synth.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,5 @@
 // The pipeline-stage protocol: message packing, the stage runner, rank 0's driver, the worker loop.
-#include "dist/pipeline.h"
+#include "mpi/pipeline.h"
 
 #include <unistd.h>
 
@@ -12,7 +12,7 @@
 #include "util/error.h"
 #include "util/fp16.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 
 namespace {
 
@@ -342,4 +342,4 @@ std::vector<Stage> PlanForWorld(World& world, const Model& model, const SplitReq
   return PlanStages(CostsOf(model.file(), model.spec(), kv_types), world.size(), req, mem, n_ctx, head_at);
 }
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

@@ -2,7 +2,7 @@
 // pre-tokenizer named by matching its Split regex against our table; SentencePiece-style BPE
 // (U+2581, byte fallback) becomes "llama" with its merges kept, so ids stay exactly those of the
 // merge ranks.
-#include "tokenizer/hf_convert.h"
+#include "convert/hf_convert.h"
 
 #include <fstream>
 #include <map>

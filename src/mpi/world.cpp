@@ -1,5 +1,5 @@
 // World over Open MPI (or a stub that refuses to start when built without MPI).
-#include "dist/world.h"
+#include "mpi/world.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <mpi.h>
 #endif
 
-namespace origami::dist {
+namespace origami::mpi {
 
 int World::LaunchedSize() {
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
@@ -200,4 +200,4 @@ void World::Abort(int code) { std::_Exit(code); }
 
 #endif
 
-}  // namespace origami::dist
+}  // namespace origami::mpi

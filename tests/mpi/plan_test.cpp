@@ -1,11 +1,11 @@
 // Pipeline plans: --split parsing and stage boundaries (no MPI needed).
-#include "dist/plan.h"
+#include "mpi/plan.h"
 
 #include <gtest/gtest.h>
 
 #include "util/error.h"
 
-namespace origami::dist {
+namespace origami::mpi {
 namespace {
 
 ModelCosts Uniform(int n_layer, uint64_t bytes = 100) {
@@ -69,4 +69,4 @@ TEST(PlanTest, RejectsImpossiblePlans) {
 }
 
 }  // namespace
-}  // namespace origami::dist
+}  // namespace origami::mpi
