@@ -6,14 +6,16 @@
 
 namespace origami {
 
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, const std::string& isa) {
+  return std::make_unique<CpuBackend>(pool, *cpu::KernelsFor(cpu::SelectIsa(isa.c_str())));
+}
 
 std::vector<std::string> BackendNames() { return {"cpu"}; }
 
 std::unique_ptr<Backend> MakeBackend(const BackendOptions& opt) {
   if (opt.device == "cpu") {
     if (!opt.pool) FailKind(ErrorKind::kInternal, "the cpu backend needs a thread pool");
-    return MakeCpuBackend(*opt.pool);
+    return MakeCpuBackend(*opt.pool, opt.isa);
   }
   Fail("--device {}: this build has no such backend (it has: cpu)", opt.device);
 }

@@ -13,13 +13,15 @@ namespace origami {
 struct BackendOptions {
   std::string device = "cpu";  // --device
   ThreadPool* pool = nullptr;  // the CPU backend's threads (not owned; the caller keeps one pool per process)
+  std::string isa;             // the CPU backend's kernel table (scalar|avx2|avx512|neon; "": the best)
 };
 
 // The backend `opt.device` names. Throws origami::Error naming the devices this build has when it
 // has no such backend or the machine has no such device.
 std::unique_ptr<Backend> MakeBackend(const BackendOptions& opt);
-// The CPU backend over `pool` (what tests and single-purpose tools use).
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool);
+// The CPU backend over `pool` with the given kernel table ("": the best this CPU runs; a name it
+// cannot run gives the best, with a warning).
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, const std::string& isa = "");
 // The device names MakeBackend accepts in this build.
 std::vector<std::string> BackendNames();
 

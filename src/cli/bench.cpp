@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "backend/registry.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "tensor/dtype.h"
@@ -27,6 +26,7 @@ namespace origami::cli {
 namespace {
 
 struct BenchOptions {
+  std::string device = "cpu";  // --device
   std::string model;
   bool tokenize = false;
   std::string text_dir;
@@ -152,8 +152,8 @@ int Bench(const BenchOptions& o) {
   const KvTypes kv_types = o.kv.Resolve();
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
-  const auto backend = MakeCpuBackend(pool);
-  model->PrepareWeights(*backend);
+  const auto backend = OpenBackend(o.device, pool);
+  PrepareWeights(*model, *backend);
   const DecoderSpec& spec = model->spec();
   CheckKvTypes(spec, kv_types);
   const double bandwidth = MeasureReadBandwidth(pool);
@@ -245,6 +245,7 @@ void AddBenchCommand(CLI::App& app, Action& action) {
   CLI::App* sub = app.add_subcommand("bench", "measure prompt-processing and generation speed");
   sub->add_option("-m,--model", o->model, "model file (.gguf)")->required();
   AddThreadsOption(*sub, o->threads);
+  AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the pp test (0 = skip)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for the tg test (0 = skip)")->capture_default_str();

@@ -10,7 +10,6 @@
 
 #include "chat/default_template.h"
 #include "chat/template.h"
-#include "backend/registry.h"
 #include "cli/commands.h"
 #include "model/model.h"
 #include "runtime/session.h"
@@ -24,6 +23,7 @@ namespace origami::cli {
 namespace {
 
 struct ChatOptions {
+  std::string device = "cpu";  // --device
   std::string model;
   std::string system;
   std::string chat_template;
@@ -44,8 +44,8 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   ThreadPool pool(o.threads);
-  const auto backend = MakeCpuBackend(pool);
-  model->PrepareWeights(*backend);
+  const auto backend = OpenBackend(o.device, pool);
+  PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
 
@@ -108,6 +108,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size (0 = min(4096, model's))")->capture_default_str();
   sub->add_option("-n,--n-predict", o->n_predict, "maximum tokens per answer (-1 = until end of turn)");
   AddThreadsOption(*sub, o->threads);
+  AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   AddSamplingOptions(sub, o->sampling);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });

@@ -5,11 +5,14 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
-
+#include <memory>
 #include <string>
 
+#include "backend/backend.h"
 #include "model/kv_cache.h"
+#include "model/model.h"
 #include "sampling/sampler.h"
+#include "util/thread_pool.h"
 
 namespace origami::cli {
 
@@ -30,6 +33,12 @@ void AddChatCommand(CLI::App& app, Action& action);
 
 // Shared option: -t/--threads with the default of one thread per physical core.
 void AddThreadsOption(CLI::App& sub, int& threads);
+// Shared option: --device (the backend the model runs on; cpu is the one this build has).
+void AddDeviceOption(CLI::App& sub, std::string& device);
+// The backend `device` names, over `pool`, with the kernel table ORIGAMI_ISA forces (if any).
+std::unique_ptr<Backend> OpenBackend(const std::string& device, ThreadPool& pool);
+// Rewrites the model's weights into the backend's layouts (unless ORIGAMI_REPACK=0); what was done.
+const Model::Prepared& PrepareWeights(Model& model, const Backend& backend);
 // Shared KV cache flags: -ctk/--cache-type-k and -ctv/--cache-type-v (f16 by default, as llama.cpp).
 struct KvTypeFlags {
   std::string k = "f16", v = "f16";

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/environment.h"
 #include "mpi/plan.h"
 #include "gguf/gguf.h"
 #include "model/arch/registry.h"
@@ -124,7 +124,7 @@ int Info(const InfoOptions& o) {
   // Hyper-parameters as the decoder sees them, when the architecture is supported; the weight
   // layouts the CPU backend would choose (planned, not done: one thread is enough).
   ThreadPool pool(1);
-  const auto backend = MakeCpuBackend(pool);
+  const auto backend = OpenBackend("cpu", pool);
   std::unique_ptr<Model> model;
   std::string model_error;
   if (!f->tensors().empty()) {
@@ -164,7 +164,7 @@ int Info(const InfoOptions& o) {
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()},
                       {"kv_bytes_per_token", KvBytesByType(s)}};
-      const Model::Prepared plan = model->PlanWeights(*backend);
+      const Model::Prepared plan = (Env().repack ? model->PlanWeights(*backend) : Model::Prepared{});
       nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
       for (const auto& [layout, count] : plan.layouts) layouts[LayoutName(layout)] = count;
       j["kernel_layout"] = {{"isa", backend->variant()}, {"repacked_tensors", plan.tensors},
@@ -205,7 +205,7 @@ int Info(const InfoOptions& o) {
     const nlohmann::json kv = KvBytesByType(s);
     for (auto it = kv.begin(); it != kv.end(); ++it) fmt::print(" {} {}", it.key(), it.value().get<uint64_t>());
     fmt::print("\n");
-    const Model::Prepared plan = model->PlanWeights(*backend);
+    const Model::Prepared plan = (Env().repack ? model->PlanWeights(*backend) : Model::Prepared{});
     if (plan.tensors > 0)
       fmt::print("  kernel layout: {} ({}) at load for {} (ORIGAMI_REPACK=0: as in the file)\n", plan.Summary(),
                  HumanBytes(static_cast<double>(plan.bytes)), backend->variant());

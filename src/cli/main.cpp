@@ -8,7 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/environment.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -19,6 +21,20 @@ void AddThreadsOption(CLI::App& sub, int& threads) {
   sub.add_option("-t,--threads", threads, "threads to use (default: physical cores)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+}
+
+void AddDeviceOption(CLI::App& sub, std::string& device) {
+  std::string names;
+  for (const std::string& n : BackendNames()) names += (names.empty() ? "" : ", ") + n;
+  sub.add_option("--device", device, "backend to run on (this build: " + names + ")")->capture_default_str();
+}
+
+std::unique_ptr<Backend> OpenBackend(const std::string& device, ThreadPool& pool) {
+  return MakeBackend({device, &pool, Env().isa});
+}
+
+const Model::Prepared& PrepareWeights(Model& model, const Backend& backend) {
+  return Env().repack ? model.PrepareWeights(backend) : model.prepared();
 }
 
 KvTypes KvTypeFlags::Resolve() const {

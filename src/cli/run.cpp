@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/environment.h"
 #include "mpi/pipeline.h"
 #include "mpi/world.h"
 #include "model/model.h"
@@ -22,6 +22,7 @@ namespace origami::cli {
 namespace {
 
 struct RunOptions {
+  std::string device = "cpu";  // --device
   std::string model;
   std::string prompt;
   std::string prompt_file;
@@ -240,7 +241,9 @@ int RunDistributed(const RunOptions& o) {
       Fail("--wire must be f32 or bf16, got '{}'", o.wire);
     po.timeout_s = o.dist_timeout;
     po.kv_types = o.kv.Resolve();
-    mpi::ReadTestHooks(po);
+    po.die_rank = Env().die_rank, po.die_step = Env().die_step, po.hang = Env().hang;
+    po.isa = Env().isa;
+    po.repack = Env().repack;
     std::vector<uint64_t> free_memory;
     const auto plan =
         mpi::PlanForWorld(*world, *model, mpi::ParseSplit(o.split), n_ctx, &free_memory, mpi::HeadAt::kLastRank,
@@ -248,7 +251,7 @@ int RunDistributed(const RunOptions& o) {
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const mpi::Stage& own = plan[static_cast<size_t>(rank)];
     ThreadPool pool(o.threads);
-    model->PrepareWeights(*MakeCpuBackend(pool), own.first_layer, own.last_layer, own.head);
+    if (po.repack) model->PrepareWeights(*OpenBackend(o.device, pool), own.first_layer, own.last_layer, own.head);
     if (rank != 0) {
       mpi::RunWorker(*world, *model, pool, plan, n_ctx, po);
       return 0;
@@ -273,8 +276,8 @@ int Run(const RunOptions& o) {
   const double t_open = NowSeconds();
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
-  const auto backend = MakeCpuBackend(pool);
-  const Model::Prepared& prep = model->PrepareWeights(*backend);
+  const auto backend = OpenBackend(o.device, pool);
+  const Model::Prepared& prep = PrepareWeights(*model, *backend);
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
@@ -320,6 +323,7 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size in tokens (0 = min(4096, model's))")
       ->capture_default_str();
   AddThreadsOption(*sub, o->threads);
+  AddDeviceOption(*sub, o->device);
   AddSamplingOptions(sub, o->sampling);
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   sub->add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");

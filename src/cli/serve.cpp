@@ -7,8 +7,8 @@
 #include <memory>
 #include <thread>
 
-#include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/environment.h"
 #include "mpi/engine_pipeline.h"
 #include "model/model.h"
 #include "runtime/engine.h"
@@ -23,6 +23,7 @@ namespace origami::cli {
 namespace {
 
 struct ServeOptions {
+  std::string device = "cpu";  // --device
   std::string model;
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -91,10 +92,15 @@ int Serve(const ServeOptions& o) {
   ThreadPool pool(o.threads);
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
   std::unique_ptr<mpi::ServeCluster> cluster;
-  if (mpi::World::LaunchedSize() > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, o.cluster)))
+  mpi::ServeClusterOptions co = o.cluster;
+  if (co.timeout_s <= 0) co.timeout_s = Env().dist_timeout;
+  co.micro_batches = Env().micro_batches, co.depth = Env().pipeline_depth;
+  co.isa = Env().isa, co.repack = Env().repack;
+  co.die_rank = Env().die_rank, co.die_step = Env().die_step, co.hang = Env().hang;
+  if (mpi::World::LaunchedSize() > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, co)))
     return 0;
-  const auto backend = MakeCpuBackend(pool);
-  if (!cluster) model->PrepareWeights(*backend);  // a cluster prepared each rank's own layers
+  const auto backend = OpenBackend(o.device, pool);
+  if (!cluster) PrepareWeights(*model, *backend);  // a cluster prepared each rank's own layers
   Engine engine(*model, *backend, eo);
   if (cluster) cluster->Start(engine);
 
@@ -192,6 +198,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
                   "under mpirun: seconds to wait for a stage before giving up (default 300, or "
                   "ORIGAMI_DIST_TIMEOUT)");
   AddThreadsOption(*sub, o->threads);
+  AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }

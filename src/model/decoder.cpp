@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "backend/registry.h"
 #include "util/error.h"
@@ -13,6 +14,9 @@ Decoder::Decoder(const DecoderSpec& spec, Backend& backend) : spec_(spec), backe
 
 Decoder::Decoder(const DecoderSpec& spec, ThreadPool& pool)
     : spec_(spec), owned_(MakeCpuBackend(pool)), backend_(*owned_) {}
+
+Decoder::Decoder(const DecoderSpec& spec, std::unique_ptr<Backend> backend)
+    : spec_(spec), owned_(std::move(backend)), backend_(*owned_) {}
 
 Decoder::~Decoder() = default;
 

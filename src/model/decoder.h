@@ -30,6 +30,8 @@ class Decoder {
   Decoder(const DecoderSpec& spec, Backend& backend);
   // Computes through a CPU backend of its own over `pool`.
   Decoder(const DecoderSpec& spec, ThreadPool& pool);
+  // Computes through `backend`, which it owns.
+  Decoder(const DecoderSpec& spec, std::unique_ptr<Backend> backend);
   ~Decoder();
 
   // Runs tokens[0..n) at positions pos0..pos0+n-1. Writes the logits of the last token to

@@ -76,7 +76,7 @@ EnginePipeline::EnginePipeline(World& world, const Model& model, ThreadPool& poo
       pool_(pool),
       plan_(std::move(plan)),
       opts_(opts),
-      decoder_(model.spec(), pool) {
+      decoder_(model.spec(), MakeCpuBackend(pool, opts.base.isa)) {
   if (world.rank() != 0 || world.size() < 2 || static_cast<int>(plan_.size()) != world.size())
     Fail("internal: an EnginePipeline runs on rank 0 of a world of at least two ranks");
 }
@@ -259,7 +259,7 @@ PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool
   const int n_pos = n_blocks * block_size;
   KvCache holder(mirror, n_pos);
   if (!holder.Grow(n_pos)) Fail("internal: the mirror KV pool could not map its blocks");
-  Decoder decoder(spec, pool);
+  Decoder decoder(spec, MakeCpuBackend(pool, opts.isa));
 
   std::vector<PagedToken> toks;
   std::vector<int32_t> lens, ids;
@@ -372,15 +372,11 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
   const int rank = world->rank();
   try {
     PipelineOptions po;
-    ReadTestHooks(po);
+    po.die_rank = opts.die_rank, po.die_step = opts.die_step, po.hang = opts.hang;
     po.kv_types = eo.kv_types;
-    // How long rank 0 waits for a micro-batch before naming the pipeline lost (run's
-    // --dist-timeout; serve takes it from the environment).
-    if (const char* t = std::getenv("ORIGAMI_DIST_TIMEOUT"); t && *t) {
-      char* end = nullptr;
-      po.timeout_s = std::strtod(t, &end);
-      if (*end || !(po.timeout_s > 0)) Fail("ORIGAMI_DIST_TIMEOUT must be seconds > 0, got '{}'", t);
-    }
+    po.isa = opts.isa;
+    po.repack = opts.repack;
+    // How long rank 0 waits for a micro-batch before naming the pipeline lost.
     if (opts.timeout_s > 0) po.timeout_s = opts.timeout_s;
     if (opts.wire == "bf16")
       po.wire = Wire::kBf16;
@@ -392,7 +388,7 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
                              HeadAt::kFirstRank, eo.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const Stage& own = plan[static_cast<size_t>(rank)];
-    model.PrepareWeights(*MakeCpuBackend(pool), own.first_layer, own.last_layer, own.head);
+    if (po.repack) model.PrepareWeights(*MakeCpuBackend(pool, po.isa), own.first_layer, own.last_layer, own.head);
     if (rank != 0) {
       // serve blocks SIGINT/SIGTERM for its signal thread; a worker has none, so mpirun's
       // SIGTERM (Ctrl-C on the job) must end it.
@@ -408,20 +404,10 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
                  world->size(), eo.kv_tokens, FormatPlan(plan, free_memory).c_str());
     auto c = std::unique_ptr<ServeCluster>(new ServeCluster());
     EnginePipelineOptions epo{po};
-    // Micro-batches per step (default: one per rank); 1 turns the overlap off, for comparisons.
-    if (const char* m = std::getenv("ORIGAMI_MICRO_BATCHES"); m && *m) {
-      char* end = nullptr;
-      epo.micro_batches = static_cast<int>(std::strtol(m, &end, 10));
-      if (*end || epo.micro_batches < 1 || epo.micro_batches > Decoder::kMaxBatch)
-        Fail("ORIGAMI_MICRO_BATCHES must be 1 to {}, got '{}'", Decoder::kMaxBatch, m);
-    }
-    // Steps in flight across the engine's steps (default: one per rank); 1 waits for each step.
-    if (const char* d = std::getenv("ORIGAMI_PIPELINE_DEPTH"); d && *d) {
-      char* end = nullptr;
-      epo.depth = static_cast<int>(std::strtol(d, &end, 10));
-      if (*end || epo.depth < 1 || epo.depth > 64)
-        Fail("ORIGAMI_PIPELINE_DEPTH must be 1 to 64, got '{}'", d);
-    }
+    // Micro-batches per step (0: one per rank); 1 turns the overlap off, for comparisons.
+    epo.micro_batches = opts.micro_batches;
+    // Steps in flight across the engine's steps (0: one per rank); 1 waits for each step.
+    epo.depth = opts.depth;
     c->pipe_ = std::make_unique<EnginePipeline>(*world, model, pool, plan, epo);
     eo.forward = c->pipe_.get();
     eo.kv_first_layer = plan[0].first_layer;

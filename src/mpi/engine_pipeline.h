@@ -82,7 +82,13 @@ class EnginePipeline : public BatchForward {
 struct ServeClusterOptions {
   std::string split;
   std::string wire = "f32";
-  double timeout_s = 0;
+  double timeout_s = 0;  // <= 0: the default
+  int micro_batches = 0;  // EnginePipelineOptions::micro_batches
+  int depth = 0;          // EnginePipelineOptions::depth
+  std::string isa;        // PipelineOptions::isa
+  bool repack = true;     // PipelineOptions::repack
+  int die_rank = -1, die_step = -1;  // PipelineOptions' test hooks
+  bool hang = false;
 };
 
 // `serve` under mpirun, as the serve command sees it.

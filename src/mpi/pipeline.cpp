@@ -1,6 +1,8 @@
 // The pipeline-stage protocol: message packing, the stage runner, rank 0's driver, the worker loop.
 #include "mpi/pipeline.h"
 
+#include "backend/registry.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -135,20 +137,15 @@ void DecodeHidden(const uint8_t* src, size_t n, Wire w, float* x) {
   }
 }
 
-void ReadTestHooks(PipelineOptions& opts) {
-  for (const char* var : {"ORIGAMI_TEST_DIE_AT_STEP", "ORIGAMI_TEST_HANG_AT_STEP"}) {
-    const char* v = std::getenv(var);
-    if (!v || !*v) continue;
-    if (std::sscanf(v, "%d:%d", &opts.die_rank, &opts.die_step) != 2)
-      Fail("{} must be rank:step, got '{}'", var, v);
-    opts.hang = std::string_view(var) == "ORIGAMI_TEST_HANG_AT_STEP";
-  }
-}
-
 // ---- StageRunner --------------------------------------------------------------------------------
 
-StageRunner::StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx, KvTypes kv_types)
-    : spec_(model.spec()), decoder_(model.spec(), pool), stage_(stage), n_ctx_(n_ctx), kv_types_(kv_types) {
+StageRunner::StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx,
+                         const PipelineOptions& opts)
+    : spec_(model.spec()),
+      decoder_(model.spec(), MakeCpuBackend(pool, opts.isa)),
+      stage_(stage),
+      n_ctx_(n_ctx),
+      kv_types_(opts.kv_types) {
   // A shape-only copy of the spec for the KV caches: layers outside the stage get zero-width K/V
   // rows, so the cache holds nothing for them (no weights are copied: LayerSpec views stay empty).
   kv_spec_.n_embd = spec_.n_embd;
@@ -183,7 +180,7 @@ Pipeline::Pipeline(World& world, const Model& model, ThreadPool& pool, std::vect
       spec_(model.spec()),
       plan_(std::move(plan)),
       opts_(opts),
-      runner_(model, pool, plan_.at(0), n_ctx, opts.kv_types) {
+      runner_(model, pool, plan_.at(0), n_ctx, opts) {
   if (world.rank() != 0 || world.size() < 2 || static_cast<int>(plan_.size()) != world.size())
     Fail(
         "internal: a Pipeline runs on rank 0 of a world of at least two ranks with one stage each");
@@ -285,7 +282,7 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
   const int prev = rank - 1;
   const bool last = rank == world.size() - 1;
   const DecoderSpec& spec = model.spec();
-  StageRunner runner(model, pool, plan.at(rank), n_ctx, opts.kv_types);
+  StageRunner runner(model, pool, plan.at(rank), n_ctx, opts);
   std::vector<StageToken> toks;
   std::vector<float> hidden_in, hidden_out, logits;
   uint64_t stage_bytes = 0, result_bytes = 0;

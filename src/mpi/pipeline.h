@@ -50,9 +50,9 @@ struct PipelineOptions {
   bool hang = false;  // ORIGAMI_TEST_HANG_AT_STEP=rank:step: it stops answering instead
                       //   (a partitioned network: the process lives, nothing arrives)
   KvTypes kv_types;   // every rank stores its layers' K/V in these (-ctk/-ctv, same on all ranks)
+  std::string isa;    // the CPU backend's kernel table on every rank ("": the best each CPU runs)
+  bool repack = true; // weights rewritten into the backend's layouts at load
 };
-// Reads ORIGAMI_TEST_DIE_AT_STEP / ORIGAMI_TEST_HANG_AT_STEP into opts.
-void ReadTestHooks(PipelineOptions& opts);
 // The hook itself: exits (or hangs) when `rank` is the chosen rank and `step` its micro-batch.
 void MaybeDie(const PipelineOptions& o, int rank, int step);
 
@@ -71,7 +71,7 @@ PipelineStats GatherStats(World& world, uint64_t stage_bytes, uint64_t result_by
 // Runs one rank's layers for micro-batches, holding a KV cache (of its layers only) per sequence.
 class StageRunner {
  public:
-  StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx, KvTypes kv_types);
+  StageRunner(const Model& model, ThreadPool& pool, const Stage& stage, int n_ctx, const PipelineOptions& opts);
   // hidden_in: null on the first stage. hidden_out: [n, n_embd] (unused on the last stage).
   // logits: [rows, n_vocab] on the last stage.
   void Run(std::span<const StageToken> tokens, const float* hidden_in, float* hidden_out,

@@ -11,8 +11,9 @@ import unittest
 ARGS = None
 
 
-def origami(*args, check=True):
-    p = subprocess.run([ARGS.origami, *args], capture_output=True, timeout=240)
+def origami(*args, check=True, env=None):
+    p = subprocess.run([ARGS.origami, *args], capture_output=True, timeout=240,
+                       env=None if env is None else dict(os.environ, **env))
     if check and p.returncode != 0:
         raise AssertionError(f"origami {' '.join(args)} exited {p.returncode}: {p.stderr.decode(errors='replace')}")
     return p
@@ -91,6 +92,37 @@ class Run(unittest.TestCase):
         kv = info["hparams"]["kv_bytes_per_token"]
         # 5 layers x 4 KV heads x 8 x (K + V): 320 values per position.
         self.assertEqual(kv, {"f32": 1280, "f16": 640, "bf16": 640})
+
+    def test_environment_switches_and_device(self):
+        # ORIGAMI_ISA and ORIGAMI_REPACK are read once by the CLI and reach the backend as options:
+        # a forced scalar table is the one `info` reports, and repacking off leaves a Q4_0 file's
+        # layout alone. --device names the backend; one this build lacks is one line and exit 1.
+        info = json.loads(origami("info", self.model(), "--json", env={"ORIGAMI_ISA": "scalar"}).stdout)
+        self.assertEqual(info["kernel_layout"]["isa"], "scalar")
+        q4 = os.path.join(ARGS.tmp, "stories260K-q4_0-env.gguf")
+        origami("quantize", self.model(), q4, "Q4_0")
+        planned = json.loads(origami("info", q4, "--json").stdout)["kernel_layout"]
+        kept = json.loads(origami("info", q4, "--json", env={"ORIGAMI_REPACK": "0"}).stdout)["kernel_layout"]
+        self.assertEqual(kept["repacked_tensors"], 0)
+        if planned["isa"] != "scalar":
+            self.assertGreater(planned["repacked_tensors"], 0)
+        ids = ",".join(map(str, golden("once_upon_a_time")["prompt_token_ids"]))
+        base = json.loads(origami("run", "-m", q4, "--prompt-ids", ids, "-n", "8", "--temp", "0", "--json").stdout)
+        flat = json.loads(origami("run", "-m", q4, "--prompt-ids", ids, "-n", "8", "--temp", "0", "--json",
+                                  env={"ORIGAMI_REPACK": "0", "ORIGAMI_ISA": "scalar"}).stdout)
+        self.assertEqual(len(flat["generated_ids"]), 8)
+        self.assertEqual(len(base["generated_ids"]), 8)
+        p = origami("run", "-m", self.model(), "-p", "x", "--device", "cuda", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--device cuda", p.stderr.decode())
+        self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1, p.stderr)
+        # A malformed switch is named, whichever command meets it first.
+        p = origami("run", "-m", self.model(), "-p", "x", check=False, env={"ORIGAMI_MICRO_BATCHES": "zero"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ORIGAMI_MICRO_BATCHES must be 1 to 512, got 'zero'", p.stderr.decode())
+        p = origami("serve", "-m", self.model(), "--port", "1", check=False, env={"ORIGAMI_DIST_TIMEOUT": "-3"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ORIGAMI_DIST_TIMEOUT", p.stderr.decode())
 
     def test_bad_input_is_a_clear_error(self):
         p = origami("run", "-m", "/nonexistent.gguf", "-p", "x", check=False)

@@ -55,7 +55,7 @@ void CpuGatedActivation(const ActivationOp& op, const float* gate, const float* 
   }
 }
 
-CpuBackend::CpuBackend(ThreadPool& pool) : pool_(pool), kernels_(cpu::Kernels()) {}
+CpuBackend::CpuBackend(ThreadPool& pool, const cpu::KernelTable& kernels) : pool_(pool), kernels_(kernels) {}
 
 Layout CpuBackend::PreferredLayout(const MatrixView& w) const { return cpu::RepackTarget(kernels_, w); }
 

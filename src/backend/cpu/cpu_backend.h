@@ -13,7 +13,8 @@ namespace origami {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(ThreadPool& pool);
+  // Runs the kernels of `kernels` (one of the dispatch tables) on `pool`.
+  CpuBackend(ThreadPool& pool, const cpu::KernelTable& kernels);
 
   const char* name() const override { return "cpu"; }
   const char* variant() const override { return cpu::IsaName(kernels_.isa); }

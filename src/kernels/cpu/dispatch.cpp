@@ -233,12 +233,12 @@ Isa SelectIsa(const char* requested) {
   if (!requested || !*requested) return best;
   Isa want;
   if (!ParseIsa(requested, &want)) {
-    std::fprintf(stderr, "origami: unknown ORIGAMI_ISA=%s (scalar|avx2|avx512|neon); using %s\n", requested,
+    std::fprintf(stderr, "origami: unknown ISA %s (scalar|avx2|avx512|neon); using %s\n", requested,
                  IsaName(best));
     return best;
   }
   if (!KernelsFor(want)) {
-    std::fprintf(stderr, "origami: ORIGAMI_ISA=%s is not available on this CPU; using %s\n", requested,
+    std::fprintf(stderr, "origami: ISA %s is not available on this CPU; using %s\n", requested,
                  IsaName(best));
     return best;
   }
@@ -246,7 +246,7 @@ Isa SelectIsa(const char* requested) {
 }
 
 const KernelTable& Kernels() {
-  static const KernelTable* const table = KernelsFor(SelectIsa(std::getenv("ORIGAMI_ISA")));
+  static const KernelTable* const table = KernelsFor(SelectIsa(nullptr));
   return *table;
 }
 

@@ -73,15 +73,15 @@ struct KernelTable {
   const AttnKernels& Attn(DType t) const { return attn[static_cast<uint32_t>(t)]; }
 };
 
-// The table for the best ISA this CPU supports (chosen once; ORIGAMI_ISA=scalar|avx2|avx512|neon
-// in the environment forces a lower one for testing).
+// The table for the best ISA this CPU supports (chosen once). A backend may run a lower one
+// (`origami` reads ORIGAMI_ISA=scalar|avx2|avx512|neon at start to force it, for testing).
 const KernelTable& Kernels();
 // The table of a given ISA, or nullptr if this CPU (or this build) cannot run it. For tests.
 const KernelTable* KernelsFor(Isa isa);
 // The ISAs this machine can run, scalar first.
 std::vector<Isa> AvailableIsas();
-// The ISA Kernels() uses for a given ORIGAMI_ISA value (nullptr or "": the best available). A name
-// this machine cannot run, or an unknown name, also gives the best available.
+// The ISA to use for a requested name (nullptr or "": the best available). A name this machine
+// cannot run, or an unknown name, also gives the best available (with a warning on stderr).
 Isa SelectIsa(const char* requested);
 
 // The weight views live in tensor/view.h (every backend reads them); the CPU kernels name them
