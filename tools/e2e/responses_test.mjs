@@ -138,6 +138,22 @@ try {
     }
   });
 
+  await test("a stream the client cancels: a valid prefix, the server goes on", async () => {
+    const ac = new AbortController();
+    const stream = await client.responses.create({ model: "any", input: story, max_output_tokens: 400, stream: true }, { signal: ac.signal });
+    const events = [];
+    try {
+      for await (const e of stream) {
+        events.push(e);
+        if (e.type === "response.output_text.delta") ac.abort();
+      }
+    } catch {}
+    check(events.length >= 3 && events[0].type === "response.created", `events before the cancel (${events.length})`);
+    events.forEach((e, i) => eq(e.sequence_number, i, `sequence_number ${i}`));
+    const r = await client.responses.create({ model: "any", input: story, max_output_tokens: 2 });
+    eq(r.object, "response", "the server still answers");
+  });
+
   await test("hosted tools are ignored, not a 400", async () => {
     const r = await client.responses.create({ model: "any", input: story, max_output_tokens: 2,
                                               tools: [{ type: "web_search_preview" }] });
@@ -224,6 +240,26 @@ try {
     const alone = await tclient.responses.create({ ...follow, input: base.input, max_output_tokens: 1 });
     check(a.usage.input_tokens >= alone.usage.input_tokens + result.length,
           `the call and its output are in the prompt (${alone.usage.input_tokens} -> ${a.usage.input_tokens})`);
+  });
+
+  // With thinking on, the forced-call grammar lets the model think first: a reasoning item, then
+  // the call. The random model's thinking ends (the grammar closes it) well within the limit.
+  await test("thinking on with a forced call: reasoning item, reasoning_text events, reasoning_tokens", async () => {
+    const params = { ...base, reasoning: { effort: "high" }, max_output_tokens: 2000 };
+    const r = await tclient.responses.create(params);
+    eq(r.status, "completed", "status");
+    eq(r.output.map((o) => o.type), ["reasoning", "function_call"], "output items");
+    const thought = r.output[0]?.content?.[0]?.text ?? "";
+    check(thought.length > 0, "reasoning text");
+    check(!thought.includes("<think>") && !thought.includes("</think>"), "no think markers in the reasoning");
+    checkCall(callOf(r), "call after thinking");
+    const u = r.usage.output_tokens_details.reasoning_tokens;
+    check(u > 0 && u < r.usage.output_tokens, `reasoning_tokens ${u} of ${r.usage.output_tokens}`);
+    const { events, response } = await streamChecked(params, "thinking + call stream", tclient);
+    const deltas = events.filter((e) => e.type === "response.reasoning_text.delta").map((e) => e.delta).join("");
+    eq(deltas, thought, "streamed reasoning equals create's");
+    eq(callOf(response)?.arguments, callOf(r)?.arguments, "streamed call equals create's");
+    eq(response.usage.output_tokens_details.reasoning_tokens, u, "streamed reasoning_tokens");
   });
 
   await test("thinking on: a valid stream with reasoning kept apart", async () => {
