@@ -1,5 +1,6 @@
 // The in-memory store behind the Responses API's previous_response_id: finished responses and the
-// conversation items that led to them, bounded by count, bytes and age, evicted least recently used.
+// conversation items that led to them, bounded by count, bytes and age, evicted least recently
+// used.
 #pragma once
 
 #include <chrono>
@@ -14,9 +15,9 @@
 namespace origami::server {
 
 struct ResponseStoreLimits {
-  size_t max_count = 1000;          // responses kept
-  size_t max_bytes = 256u << 20;    // their JSON text, summed
-  std::chrono::seconds ttl{3600};   // since last stored or read
+  size_t max_count = 1000;         // responses kept
+  size_t max_bytes = 256u << 20;   // their JSON text, summed
+  std::chrono::seconds ttl{3600};  // since last stored or read
 };
 
 struct StoredResponse {

@@ -113,7 +113,8 @@ class ItemTranslator {
     ojson parsed = ojson::parse(args, nullptr, false);
     ojson call = {{"id", call_id},
                   {"type", "function"},
-                  {"function", {{"name", name}, {"arguments", parsed.is_discarded() ? ojson(args) : parsed}}}};
+                  {"function",
+                   {{"name", name}, {"arguments", parsed.is_discarded() ? ojson(args) : parsed}}}};
     if (!last_assistant_) {
       ojson m = {{"role", "assistant"}, {"content", ""}};
       TakeReasoning(m);
@@ -244,8 +245,8 @@ void ToolChoice(const json& j, ojson& o, json& echo, const std::vector<std::stri
     o["tool_choice"] = {{"type", "function"}, {"function", {{"name", name}}}};
   } else if (type == "allowed_tools") {
     const json* mode = Field(*tc, "mode");
-    o["tool_choice"] = mode && mode->is_string() && *mode == "required" && !names.empty()
-                           ? "required" : "auto";
+    o["tool_choice"] =
+        mode && mode->is_string() && *mode == "required" && !names.empty() ? "required" : "auto";
   } else {
     o["tool_choice"] = "auto";  // a hosted tool (web_search_preview, ...): not run here
   }
@@ -288,8 +289,8 @@ void Reasoning(const json& j, ojson& o, json& echo) {
   json e = {{"effort", nullptr}, {"summary", nullptr}};
   if (const json* eff = Field(*r, "effort")) {
     static const char* kEfforts[] = {"none", "minimal", "low", "medium", "high", "xhigh"};
-    if (!eff->is_string() ||
-        std::none_of(std::begin(kEfforts), std::end(kEfforts), [&](const char* k) { return *eff == k; }))
+    if (!eff->is_string() || std::none_of(std::begin(kEfforts), std::end(kEfforts),
+                                          [&](const char* k) { return *eff == k; }))
       Bad("reasoning.effort", "must be one of none, minimal, low, medium, high, xhigh");
     e["effort"] = *eff;
     o["chat_template_kwargs"] = {{"enable_thinking", *eff != "none" && *eff != "minimal"}};
@@ -326,17 +327,26 @@ bool Bool(const json& j, const char* name, bool def) {
 ResponsesTranslation TranslateResponsesRequest(const std::string& body,
                                                const ResponseHistory& history) {
   json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw ApiError(400, "the request body is not valid JSON", "", "invalid_json");
+  if (j.is_discarded())
+    throw ApiError(400, "the request body is not valid JSON", "", "invalid_json");
   if (!j.is_object())
     throw ApiError(400, "the request body must be a JSON object", "", "invalid_type");
   ResponsesTranslation t;
   ojson o = ojson::object();
   json& echo = t.echo;
-  echo = {{"instructions", nullptr}, {"max_output_tokens", nullptr}, {"metadata", json::object()},
-          {"parallel_tool_calls", true}, {"previous_response_id", nullptr},
-          {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}}, {"temperature", 1.0},
-          {"text", {{"format", {{"type", "text"}}}}}, {"tool_choice", "auto"},
-          {"tools", json::array()}, {"top_p", 1.0}, {"truncation", "disabled"}, {"user", nullptr}};
+  echo = {{"instructions", nullptr},
+          {"max_output_tokens", nullptr},
+          {"metadata", json::object()},
+          {"parallel_tool_calls", true},
+          {"previous_response_id", nullptr},
+          {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
+          {"temperature", 1.0},
+          {"text", {{"format", {{"type", "text"}}}}},
+          {"tool_choice", "auto"},
+          {"tools", json::array()},
+          {"top_p", 1.0},
+          {"truncation", "disabled"},
+          {"user", nullptr}};
   // The served model answers whatever name an agent asks for (Codex and the Agents SDK send
   // their own defaults, gpt-*), as /v1/messages does; the response names the served model.
   if (const json* m = Field(j, "model"))
@@ -364,9 +374,9 @@ ResponsesTranslation TranslateResponsesRequest(const std::string& body,
       Bad("previous_response_id", "must be a non-empty string", "invalid_type");
     std::optional<json> h = history ? history(prev->get<std::string>()) : std::nullopt;
     if (!h)
-      throw ApiError(404,
-                     fmt::format("Previous response with id '{}' not found.", prev->get<std::string>()),
-                     "previous_response_id", "previous_response_not_found", "invalid_request_error");
+      throw ApiError(
+          404, fmt::format("Previous response with id '{}' not found.", prev->get<std::string>()),
+          "previous_response_id", "previous_response_not_found", "invalid_request_error");
     items = std::move(*h);
     echo["previous_response_id"] = *prev;
   }

@@ -44,15 +44,23 @@ std::vector<json> ResponseBuilder::Start() {
 void ResponseBuilder::Open(Kind kind, std::vector<json>& out, const json& call) {
   json item;
   if (kind == Kind::kMessage) {
-    item = {{"id", NextItemId("msg")}, {"type", "message"}, {"status", "in_progress"},
-            {"role", "assistant"}, {"content", json::array()}};
+    item = {{"id", NextItemId("msg")},
+            {"type", "message"},
+            {"status", "in_progress"},
+            {"role", "assistant"},
+            {"content", json::array()}};
   } else if (kind == Kind::kReasoning) {
-    item = {{"id", NextItemId("rs")}, {"type", "reasoning"}, {"summary", json::array()},
+    item = {{"id", NextItemId("rs")},
+            {"type", "reasoning"},
+            {"summary", json::array()},
             {"content", json::array()}};
   } else {
     const json& f = call.value("function", json::object());
-    item = {{"id", NextItemId("fc")}, {"type", "function_call"}, {"status", "in_progress"},
-            {"call_id", call.value("id", std::string())}, {"name", f.value("name", std::string())},
+    item = {{"id", NextItemId("fc")},
+            {"type", "function_call"},
+            {"status", "in_progress"},
+            {"call_id", call.value("id", std::string())},
+            {"name", f.value("name", std::string())},
             {"arguments", ""}};
   }
   const size_t index = response_["output"].size();
@@ -62,13 +70,13 @@ void ResponseBuilder::Open(Kind kind, std::vector<json>& out, const json& call) 
   open_ = kind;
   text_.clear();
   if (kind == Kind::kFunctionCall) return;
-  const json part = kind == Kind::kMessage
-                        ? json{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}
-                        : json{{"type", "reasoning_text"}, {"text", ""}};
-  out.push_back(Event("response.content_part.added", {{"item_id", item_id},
-                                                      {"output_index", index},
-                                                      {"content_index", 0},
-                                                      {"part", part}}));
+  const json part =
+      kind == Kind::kMessage
+          ? json{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}
+          : json{{"type", "reasoning_text"}, {"text", ""}};
+  out.push_back(
+      Event("response.content_part.added",
+            {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"part", part}}));
 }
 
 void ResponseBuilder::Close(std::vector<json>& out, const char* status) {
@@ -79,22 +87,22 @@ void ResponseBuilder::Close(std::vector<json>& out, const char* status) {
   if (open_ == Kind::kFunctionCall) {
     item["arguments"] = text_;
     item["status"] = status;
-    out.push_back(Event("response.function_call_arguments.done",
-                        {{"item_id", item_id}, {"output_index", index}, {"name", item["name"]},
-                         {"arguments", text_}}));
+    out.push_back(Event("response.function_call_arguments.done", {{"item_id", item_id},
+                                                                  {"output_index", index},
+                                                                  {"name", item["name"]},
+                                                                  {"arguments", text_}}));
   } else {
     const bool msg = open_ == Kind::kMessage;
-    const json part = msg ? json{{"type", "output_text"}, {"text", text_},
-                                 {"annotations", json::array()}}
-                          : json{{"type", "reasoning_text"}, {"text", text_}};
-    json done = {{"item_id", item_id}, {"output_index", index}, {"content_index", 0},
-                 {"text", text_}};
+    const json part =
+        msg ? json{{"type", "output_text"}, {"text", text_}, {"annotations", json::array()}}
+            : json{{"type", "reasoning_text"}, {"text", text_}};
+    json done = {
+        {"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"text", text_}};
     if (msg) done["logprobs"] = json::array();
     out.push_back(Event(msg ? "response.output_text.done" : "response.reasoning_text.done", done));
-    out.push_back(Event("response.content_part.done", {{"item_id", item_id},
-                                                       {"output_index", index},
-                                                       {"content_index", 0},
-                                                       {"part", part}}));
+    out.push_back(Event(
+        "response.content_part.done",
+        {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"part", part}}));
     item["content"] = json::array({part});
     if (msg) item["status"] = status;
   }
@@ -119,8 +127,9 @@ std::vector<json> ResponseBuilder::Push(const json& d) {
               {"content_index", 0},
               {"delta", s}};
     if (kind == Kind::kMessage) e["logprobs"] = json::array();
-    out.push_back(Event(kind == Kind::kMessage ? "response.output_text.delta"
-                                               : "response.reasoning_text.delta", e));
+    out.push_back(Event(
+        kind == Kind::kMessage ? "response.output_text.delta" : "response.reasoning_text.delta",
+        e));
   };
   if (d.contains("reasoning_content") && d["reasoning_content"].is_string())
     text_delta(Kind::kReasoning, d["reasoning_content"].get<std::string>());
@@ -139,10 +148,9 @@ std::vector<json> ResponseBuilder::Push(const json& d) {
       if (a.empty()) continue;
       text_ += a;
       const size_t index = response_["output"].size() - 1;
-      out.push_back(Event("response.function_call_arguments.delta",
-                          {{"item_id", response_["output"][index]["id"]},
-                           {"output_index", index},
-                           {"delta", a}}));
+      out.push_back(Event(
+          "response.function_call_arguments.delta",
+          {{"item_id", response_["output"][index]["id"]}, {"output_index", index}, {"delta", a}}));
     }
   }
   return out;
@@ -155,7 +163,8 @@ std::vector<json> ResponseBuilder::Finish(const std::string& finish_reason, cons
   response_["status"] = cut ? "incomplete" : "completed";
   if (cut) response_["incomplete_details"] = {{"reason", "max_output_tokens"}};
   response_["usage"] = usage;
-  out.push_back(Event(cut ? "response.incomplete" : "response.completed", {{"response", response_}}));
+  out.push_back(
+      Event(cut ? "response.incomplete" : "response.completed", {{"response", response_}}));
   return out;
 }
 
@@ -167,6 +176,5 @@ std::vector<json> ResponseBuilder::Fail(const std::string& message) {
   out.push_back(Event("response.failed", {{"response", response_}}));
   return out;
 }
-
 
 }  // namespace origami::server

@@ -1,10 +1,11 @@
 // OpenAI Responses translation: request validation and mapping onto a chat body (items, tools,
 // tool_choice, text.format, reasoning, previous_response_id), the response builder's items and
 // event sequence, and the response store's bounds.
+#include "server/responses_api.h"
+
 #include <gtest/gtest.h>
 
 #include "server/response_store.h"
-#include "server/responses_api.h"
 
 namespace origami::server {
 namespace {
@@ -86,10 +87,13 @@ TEST(ResponsesApi, ToolsAndToolChoice) {
   EXPECT_EQ(h["tool_choice"], "auto");
   EXPECT_EQ(t.echo["ignored_tools"][0], "web_search");
   EXPECT_EQ(Chat(R"({"input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":"none"})")
-                ["tool_choice"], "none");
+                ["tool_choice"],
+            "none");
   EXPECT_EQ(ErrorOf(R"({"input":"x","tool_choice":"required"})").param, "tool_choice");
   EXPECT_EQ(ErrorOf(R"({"input":"x","tools":[{"type":"function","name":"f"}],
-    "tool_choice":{"type":"function","name":"g"}})").param, "tool_choice.name");
+    "tool_choice":{"type":"function","name":"g"}})")
+                .param,
+            "tool_choice.name");
 }
 
 TEST(ResponsesApi, TextFormatAndReasoning) {
@@ -101,24 +105,28 @@ TEST(ResponsesApi, TextFormatAndReasoning) {
   EXPECT_EQ(c["response_format"]["json_schema"]["schema"]["properties"]["a"]["type"], "integer");
   EXPECT_EQ(c["chat_template_kwargs"]["enable_thinking"], false);
   EXPECT_EQ(Chat(R"({"input":"x","reasoning":{"effort":"high"}})")["chat_template_kwargs"]
-                ["enable_thinking"], true);
-  EXPECT_EQ(Chat(R"({"input":"x","text":{"format":{"type":"json_object"}}})")["response_format"]
-                ["type"], "json_object");
-  EXPECT_FALSE(Chat(R"({"input":"x","text":{"format":{"type":"text"}}})").contains("response_format"));
+                                                                  ["enable_thinking"],
+            true);
+  EXPECT_EQ(
+      Chat(R"({"input":"x","text":{"format":{"type":"json_object"}}})")["response_format"]["type"],
+      "json_object");
+  EXPECT_FALSE(
+      Chat(R"({"input":"x","text":{"format":{"type":"text"}}})").contains("response_format"));
   EXPECT_EQ(ErrorOf(R"({"input":"x","text":{"format":{"type":"json_schema","name":"p"}}})").param,
             "text.format.schema");
 }
 
 TEST(ResponsesApi, PreviousResponseId) {
-  json hist = json::array({{{"type", "message"}, {"role", "user"}, {"content", "first"}},
-                           {{"type", "function_call"}, {"call_id", "c1"}, {"name", "f"},
-                            {"arguments", "{}"}}});
+  json hist = json::array(
+      {{{"type", "message"}, {"role", "user"}, {"content", "first"}},
+       {{"type", "function_call"}, {"call_id", "c1"}, {"name", "f"}, {"arguments", "{}"}}});
   ResponseHistory h = [&](const std::string& id) -> std::optional<json> {
     if (id == "resp_1") return hist;
     return std::nullopt;
   };
   auto t = Translate(R"({"previous_response_id":"resp_1","input":[
-    {"type":"function_call_output","call_id":"c1","output":"done"}]})", h);
+    {"type":"function_call_output","call_id":"c1","output":"done"}]})",
+                     h);
   json c = json::parse(t.chat_body);
   ASSERT_EQ(c["messages"].size(), 3u);
   EXPECT_EQ(c["messages"][0]["content"], "first");
@@ -177,23 +185,38 @@ TEST(ResponseBuilder, TextReasoningAndCallEvents) {
   add(b.Push({{"reasoning_content", "hmm"}}));
   add(b.Push({{"content", "Hel"}}));
   add(b.Push({{"content", "lo"}}));
-  add(b.Push({{"tool_calls", {{{"index", 0}, {"id", "call_9"}, {"type", "function"},
-                                {"function", {{"name", "f"}, {"arguments", ""}}}}}}}));
+  add(b.Push({{"tool_calls",
+               {{{"index", 0},
+                 {"id", "call_9"},
+                 {"type", "function"},
+                 {"function", {{"name", "f"}, {"arguments", ""}}}}}}}));
   add(b.Push({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "{\"a\":"}}}}}}}));
   add(b.Push({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "1}"}}}}}}}));
   add(b.Finish("tool_calls", ResponsesUsage(10, 4, 6, 2)));
   CheckSequence(ev);
   std::vector<std::string> types;
   for (const json& e : ev) types.push_back(e["type"]);
-  const std::vector<std::string> want = {
-      "response.created", "response.in_progress",
-      "response.output_item.added", "response.content_part.added", "response.reasoning_text.delta",
-      "response.reasoning_text.done", "response.content_part.done", "response.output_item.done",
-      "response.output_item.added", "response.content_part.added", "response.output_text.delta",
-      "response.output_text.delta", "response.output_text.done", "response.content_part.done",
-      "response.output_item.done", "response.output_item.added",
-      "response.function_call_arguments.delta", "response.function_call_arguments.delta",
-      "response.function_call_arguments.done", "response.output_item.done", "response.completed"};
+  const std::vector<std::string> want = {"response.created",
+                                         "response.in_progress",
+                                         "response.output_item.added",
+                                         "response.content_part.added",
+                                         "response.reasoning_text.delta",
+                                         "response.reasoning_text.done",
+                                         "response.content_part.done",
+                                         "response.output_item.done",
+                                         "response.output_item.added",
+                                         "response.content_part.added",
+                                         "response.output_text.delta",
+                                         "response.output_text.delta",
+                                         "response.output_text.done",
+                                         "response.content_part.done",
+                                         "response.output_item.done",
+                                         "response.output_item.added",
+                                         "response.function_call_arguments.delta",
+                                         "response.function_call_arguments.delta",
+                                         "response.function_call_arguments.done",
+                                         "response.output_item.done",
+                                         "response.completed"};
   EXPECT_EQ(types, want);
   const json& r = b.response();
   EXPECT_EQ(r["status"], "completed");
@@ -234,8 +257,7 @@ TEST(ResponseStore, BoundsCountBytesAndAge) {
   using C = ResponseStore::Clock;
   const C::time_point t0 = C::now();
   ResponseStore s({3, 1u << 20, std::chrono::seconds(10)});
-  for (int i = 0; i < 4; ++i)
-    s.Put("r" + std::to_string(i), {json{{"i", i}}, json::array()}, t0);
+  for (int i = 0; i < 4; ++i) s.Put("r" + std::to_string(i), {json{{"i", i}}, json::array()}, t0);
   EXPECT_EQ(s.size(), 3u);
   EXPECT_FALSE(s.Get("r0", t0));  // least recently used went first
   EXPECT_TRUE(s.Get("r1", t0));   // r1 is now the most recent

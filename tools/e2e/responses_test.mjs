@@ -175,11 +175,9 @@ try {
   await srv.stop();
 }
 
-// Function calls on a Qwen3-shaped synthetic model with the real Qwen3 template: a random model
-// calls no tool by itself, so the call is forced (named function) and the grammar makes it well
-// formed; every value is an enum, so a forced call is short.
-const tsrv = await startServer(["--chat-template-file", env("ORIGAMI_TOOLS_TEMPLATE")], { model: env("ORIGAMI_TOOLS_MODEL") });
-const tclient = new OpenAI({ baseURL: tsrv.url + "/v1", apiKey: "unused", maxRetries: 0 });
+// Function calls on synthetic models with real templates (Qwen3's <tool_call>, gpt-oss harmony):
+// a random model calls no tool by itself, so the call is forced (named function) and the grammar
+// makes it well formed; every value is an enum, so a forced call is short.
 const weather = {
   type: "function", name: "get_weather", description: "Current weather in a city", strict: true,
   parameters: {
@@ -192,6 +190,7 @@ const base = {
   model: "any", tools: [weather], tool_choice: { type: "function", name: "get_weather" }, temperature: 0,
   max_output_tokens: 1000, reasoning: { effort: "minimal" }, input: [{ role: "user", content: "Weather in Paris?" }],
 };
+const markers = ["<tool_call>", "</tool_call>", "<think>", "<|im_end|>", "<|channel|>", "<|call|>", "<|start|>", "<|end|>"];
 const callOf = (r) => r.output.find((o) => o.type === "function_call");
 function checkCall(call, what) {
   check(call !== undefined, `${what}: a function_call item`);
@@ -206,12 +205,14 @@ function checkCall(call, what) {
   check(args && weather.parameters.properties.city.enum.includes(args.city) &&
         weather.parameters.properties.unit.enum.includes(args.unit), `${what}: arguments ${call.arguments}`);
 }
+async function toolSuite(label, modelPath, template, { thinking }) {
+const tsrv = await startServer(["--chat-template-file", template], { model: modelPath });
+const tclient = new OpenAI({ baseURL: tsrv.url + "/v1", apiKey: "unused", maxRetries: 0 });
 try {
-  await test("function call: forced, streamed and not, the same call", async () => {
+  await test(`${label}: function call, forced, streamed and not, the same call`, async () => {
     const r = await tclient.responses.create(base);
     eq(r.status, "completed", "status");
     checkCall(callOf(r), "create");
-    const markers = ["<tool_call>", "</tool_call>", "<think>", "<|im_end|>"];
     for (const m of markers) check(!textOf(r).includes(m), `no ${m} in text`);
     const { events, response } = await streamChecked(base, "function call stream", tclient);
     checkCall(callOf(response), "stream");
@@ -222,7 +223,7 @@ try {
     eq(r.tools[0].name, "get_weather", "tools echoed");
   });
 
-  await test("function_call_output round trip, stateless and by previous_response_id", async () => {
+  await test(`${label}: function_call_output round trip, stateless and by previous_response_id`, async () => {
     const r = await tclient.responses.create(base);
     const call = callOf(r);
     const result = JSON.stringify({ temperature: 21, sky: "clear" });
@@ -232,6 +233,7 @@ try {
     check(["completed", "incomplete"].includes(a.status), `status ${a.status}`);
     check(callOf(a) === undefined, "no call with tool_choice none");
     eq(a.output[0]?.type, "message", "a message answers");
+    for (const m of markers) check(!textOf(a).includes(m), `no ${m} in the answer`);
     const b = await tclient.responses.create({ ...follow, previous_response_id: r.id, input: [out] });
     eq(b.usage.input_tokens, a.usage.input_tokens, "previous_response_id gives the same prompt as the full history");
     eq(textOf(b), textOf(a), "and the same answer at temperature 0");
@@ -242,6 +244,7 @@ try {
           `the call and its output are in the prompt (${alone.usage.input_tokens} -> ${a.usage.input_tokens})`);
   });
 
+  if (!thinking) return;
   // With thinking on, the forced-call grammar lets the model think first: a reasoning item, then
   // the call. The random model's thinking ends (the grammar closes it) well within the limit.
   await test("thinking on with a forced call: reasoning item, reasoning_text events, reasoning_tokens", async () => {
@@ -270,4 +273,8 @@ try {
 } finally {
   await tsrv.stop();
 }
+}
+
+await toolSuite("qwen3", env("ORIGAMI_TOOLS_MODEL"), env("ORIGAMI_TOOLS_TEMPLATE"), { thinking: true });
+await toolSuite("gpt-oss", env("ORIGAMI_GPTOSS_MODEL"), env("ORIGAMI_GPTOSS_TEMPLATE"), { thinking: false });
 process.exit(summary());
