@@ -78,6 +78,12 @@ class ItemTranslator {
       FunctionCallOutput(item, p);
     else if (type == "reasoning")
       Reasoning(item, p);
+    else if (type == "custom_tool_call")
+      CustomToolCall(item, p);
+    else if (type == "custom_tool_call_output")
+      FunctionCallOutput(item, p);
+    else if (IsHostedToolItem(type))
+      return;  // a hosted tool's call or result (web_search_call, ...): nothing here ran it
     else if (type == "item_reference")
       Bad(p, "item_reference is not supported; send the item itself or use previous_response_id",
           "unsupported_value");
@@ -125,6 +131,26 @@ class ItemTranslator {
     if (!m.contains("tool_calls")) m["tool_calls"] = ojson::array();
     m["tool_calls"].push_back(std::move(call));
     known_calls_.push_back(call_id);
+  }
+
+  // A freeform tool call (Codex's apply_patch) from a history made elsewhere: its input text
+  // becomes the call's arguments.
+  void CustomToolCall(const json& item, const std::string& p) {
+    json f = {{"type", "function_call"},
+              {"call_id", RequiredString(item, "call_id", p)},
+              {"name", RequiredString(item, "name", p)},
+              {"arguments", RequiredString(item, "input", p)}};
+    FunctionCall(f, p);
+  }
+
+  static bool IsHostedToolItem(const std::string& type) {
+    static const char* kHosted[] = {
+        "web_search_call",       "file_search_call",        "image_generation_call",
+        "code_interpreter_call", "computer_call",           "computer_call_output",
+        "local_shell_call",      "local_shell_call_output", "mcp_list_tools",
+        "mcp_approval_request",  "mcp_approval_response",   "mcp_call"};
+    return std::any_of(std::begin(kHosted), std::end(kHosted),
+                       [&](const char* k) { return type == k; });
   }
 
   void FunctionCallOutput(const json& item, const std::string& p) {

@@ -25,9 +25,11 @@ void SendError(httplib::Response& res, const ApiError& e) {
   res.set_content(DumpJson(e.Body()), "application/json");
 }
 
-// The chat path names its own fields; a Responses client sent `input`.
+// The chat path names its own fields; a Responses client sent `input` and `text.format`.
 ApiError AsResponsesError(const ApiError& e) {
   if (e.param == "messages") return ApiError(e.status, e.what(), "input", e.code, e.type);
+  if (e.param == "response_format")
+    return ApiError(e.status, e.what(), "text.format", e.code, e.type);
   return e;
 }
 
@@ -67,6 +69,61 @@ std::string Sse(const json& e) {
   return fmt::format("event: {}\ndata: {}\n\n", e["type"].get<std::string>(), DumpJson(e));
 }
 
+// How long the non-streamed handler waits before it commits to a 200 and starts keep-alive
+// spaces (as json_response.cpp does for chat): a client that hung up is then noticed and its
+// sequence freed instead of generating to the limit for nobody.
+constexpr auto kWaitBeforeKeepAlive = std::chrono::seconds(10);
+
+// The whole response once generated; the same builder as the stream, fed the whole answer.
+json Finished(ServerState& s, Choice& c, const ResponsesTranslation& t, ResponseBuilder& b) {
+  for (const json& d : ChatDeltas(c, c.text, true)) b.Push(d);
+  b.Finish(FinishReasonOf(c), UsageOf(s, c, b));
+  Store(s, t, b);
+  return b.response();
+}
+
+void SendWhole(ServerState& s, std::shared_ptr<Job> job, std::shared_ptr<ResponsesTranslation> t,
+               std::shared_ptr<ResponseBuilder> b, httplib::Response& res) {
+  Choice& c = *job->choices[0];
+  const auto until = std::chrono::steady_clock::now() + kWaitBeforeKeepAlive;
+  while (!c.done && std::chrono::steady_clock::now() < until)
+    Pump(c, s.tok, LogprobShape::kNone, milliseconds(100));
+  if (c.done) {
+    if (c.finish == FinishReason::kError) {
+      SendError(res, ApiError(500, "generation failed: " + c.error, "", "server_error"));
+      return;
+    }
+    res.status = 200;
+    res.set_content(DumpJson(Finished(s, c, *t, *b)), "application/json");
+    return;
+  }
+  res.set_chunked_content_provider(
+      "application/json",
+      [&s, job, t, b](size_t, httplib::DataSink& sink) {
+        Choice& c = *job->choices[0];
+        auto last = std::chrono::steady_clock::now();
+        while (!c.done) {
+          Pump(c, s.tok, LogprobShape::kNone, milliseconds(100));
+          if (std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) {
+            if (!sink.write(" ", 1)) {  // JSON's leading whitespace
+              job->CancelAll();
+              return false;
+            }
+            last = std::chrono::steady_clock::now();
+          }
+        }
+        // The 200 is sent: a failure now can only be told in the body.
+        const std::string text =
+            c.finish == FinishReason::kError
+                ? DumpJson(ErrorBody(500, "generation failed: " + c.error, "", "server_error"))
+                : DumpJson(Finished(s, c, *t, *b));
+        if (!sink.write(text.data(), text.size())) return false;
+        sink.done();
+        return true;
+      },
+      [job](bool) { job->CancelAll(); });
+}
+
 }  // namespace
 
 void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Response& res) {
@@ -90,17 +147,7 @@ void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Res
   const std::string id = s.NewId("resp_");
   auto b = std::make_shared<ResponseBuilder>(t->echo, id, job->created, s.opt.model_id);
   if (!t->stream) {
-    Choice& c = *job->choices[0];
-    while (!c.done) Pump(c, s.tok, LogprobShape::kNone, milliseconds(100));
-    if (c.finish == FinishReason::kError) {
-      SendError(res, ApiError(500, "generation failed: " + c.error, "", "server_error"));
-      return;
-    }
-    for (const json& d : ChatDeltas(c, c.text, true)) b->Push(d);
-    b->Finish(FinishReasonOf(c), UsageOf(s, c, *b));
-    Store(s, *t, *b);
-    res.status = 200;
-    res.set_content(DumpJson(b->response()), "application/json");
+    SendWhole(s, job, t, b, res);
     return;
   }
   res.set_header("Cache-Control", "no-cache");

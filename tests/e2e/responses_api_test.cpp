@@ -73,6 +73,18 @@ TEST(ResponsesApi, ItemsBecomeChatMessages) {
   EXPECT_EQ(c["tools"][0]["function"]["name"], "get");
 }
 
+TEST(ResponsesApi, HostedAndCustomToolItemsInHistory) {
+  json c = Chat(R"({"input":[{"role":"user","content":"go"},
+    {"type":"web_search_call","id":"ws_1","status":"completed"},
+    {"type":"custom_tool_call","call_id":"c1","name":"apply_patch","input":"*** Begin Patch"},
+    {"type":"custom_tool_call_output","call_id":"c1","output":"done"}]})");
+  const json& m = c["messages"];
+  ASSERT_EQ(m.size(), 3u);  // the hosted call is skipped
+  EXPECT_EQ(m[1]["tool_calls"][0]["function"]["name"], "apply_patch");
+  EXPECT_EQ(m[1]["tool_calls"][0]["function"]["arguments"], "*** Begin Patch");
+  EXPECT_EQ(m[2]["tool_call_id"], "c1");
+}
+
 TEST(ResponsesApi, ToolsAndToolChoice) {
   json c = Chat(R"({"input":"x","tools":[{"type":"web_search_preview"},
     {"type":"function","name":"f","description":"d","parameters":{"type":"object"},"strict":true}],
