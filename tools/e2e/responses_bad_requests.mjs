@@ -3,7 +3,8 @@
 // server must still answer afterwards.
 import { startServer, test, check, eq, summary } from "./lib.mjs";
 
-const srv = await startServer([]);
+// One kept response: the store's bound (--responses-max) is checked below.
+const srv = await startServer(["--responses-max", "1"]);
 const ok = { model: "m", input: "hi", max_output_tokens: 2 };
 const fn = { type: "function", name: "f", parameters: { type: "object" } };
 const items = (...input) => ({ ...ok, input });
@@ -119,6 +120,16 @@ await test("GET and DELETE of an unknown response are 404 in OpenAI's shape", as
     const j = await r.json();
     check(typeof j.error?.message === "string", `${method} error shape`);
   }
+});
+
+await test("--responses-max 1: an older response is evicted (404), the newest continues", async () => {
+  const post = (body) => fetch(srv.url + "/v1/responses", { method: "POST", body: JSON.stringify(body) });
+  const r1 = await (await post(ok)).json();
+  const r2 = await (await post(ok)).json();
+  const a = await post({ ...ok, previous_response_id: r1.id });
+  eq(a.status, 404, "evicted id");
+  eq((await a.json()).error?.code, "previous_response_not_found", "code");
+  eq((await post({ ...ok, previous_response_id: r2.id })).status, 200, "newest id");
 });
 
 await test("server still answers", async () => {

@@ -237,6 +237,9 @@ try {
     const b = await tclient.responses.create({ ...follow, previous_response_id: r.id, input: [out] });
     eq(b.usage.input_tokens, a.usage.input_tokens, "previous_response_id gives the same prompt as the full history");
     eq(textOf(b), textOf(a), "and the same answer at temperature 0");
+    // The same prompt again: the prefix cache serves most of it, and usage says so.
+    check(b.usage.input_tokens_details.cached_tokens > b.usage.input_tokens / 2,
+          `cached_tokens ${b.usage.input_tokens_details.cached_tokens} of ${b.usage.input_tokens}`);
     const s = await streamChecked({ ...follow, previous_response_id: r.id, input: [out] }, "round-trip stream", tclient);
     eq(textOf(s.response), textOf(a), "streamed follow-up text");
     const alone = await tclient.responses.create({ ...follow, input: base.input, max_output_tokens: 1 });
