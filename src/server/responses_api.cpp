@@ -106,8 +106,15 @@ class ItemTranslator {
       last_assistant_ = true;
       return;
     }
-    msgs_.push_back({{"role", role == "developer" ? "system" : role}, {"content", text}});
     last_assistant_ = false;
+    const bool system = role == "system" || role == "developer";
+    // instructions then developer items (as Codex sends them) make one system message: many
+    // templates accept a system message only at the start, and only one.
+    if (system && !msgs_.empty() && msgs_.back()["role"] == "system") {
+      msgs_.back()["content"] = msgs_.back()["content"].get<std::string>() + "\n\n" + text;
+      return;
+    }
+    msgs_.push_back({{"role", system ? "system" : role}, {"content", text}});
   }
 
   void FunctionCall(const json& item, const std::string& p) {

@@ -73,6 +73,15 @@ TEST(ResponsesApi, ItemsBecomeChatMessages) {
   EXPECT_EQ(c["tools"][0]["function"]["name"], "get");
 }
 
+TEST(ResponsesApi, InstructionsAndDeveloperItemsMakeOneSystemMessage) {
+  json c = Chat(R"({"instructions":"A","input":[{"role":"developer","content":"B"},
+    {"role":"user","content":"hi"},{"role":"system","content":"C"}]})");
+  const json& m = c["messages"];
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0], json({{"role", "system"}, {"content", "A\n\nB"}}));
+  EXPECT_EQ(m[2]["role"], "system");  // a later one stays where it was
+}
+
 TEST(ResponsesApi, HostedAndCustomToolItemsInHistory) {
   json c = Chat(R"({"input":[{"role":"user","content":"go"},
     {"type":"web_search_call","id":"ws_1","status":"completed"},

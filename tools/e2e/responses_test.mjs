@@ -196,7 +196,7 @@ function checkCall(call, what) {
   check(call !== undefined, `${what}: a function_call item`);
   if (!call) return;
   eq(call.name, "get_weather", `${what}: name`);
-  check(/^call_|./.test(call.call_id), `${what}: call_id`);
+  check(typeof call.call_id === "string" && call.call_id.length > 0, `${what}: call_id`);
   check(call.id !== call.call_id && call.id.length > 0, `${what}: item id`);
   let args = null;
   try {
