@@ -7,7 +7,6 @@
 #include <httplib.h>
 
 #include <chrono>
-#include <ctime>
 
 #include "server/responses_api.h"
 #include "util/error.h"
