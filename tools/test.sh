@@ -14,7 +14,7 @@ section() { printf '\n===== %s =====\n' "$*"; }
 section "sanitizer build (ASan + UBSan): unit and parser tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORIGAMI_SANITIZE=ON -DORIGAMI_BUILD_BENCH=OFF \
   -DORIGAMI_SHARED_DIR="$shared" -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null || failed+=(asan-configure)
-asan_targets=(origami_util_test origami_gguf_test origami_tensor_test origami_kernels_test origami_tokenizer_test
+asan_targets=(origami_util_test origami_gguf_test origami_tensor_test origami_kernels_test origami_backend_test origami_tokenizer_test
               origami_chat_test origami_sampling_test gguf_fuzz gguf_fuzz_seeds tokenizer_fuzz chat_template_fuzz)
 present=()
 # The target list is read once: `ninja ... | grep -q` under pipefail failed at random when grep

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "backend/registry.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "tensor/dtype.h"
@@ -150,10 +151,11 @@ int Bench(const BenchOptions& o) {
     Fail("bench: -p, -n, -d must be >= 0 and -r > 0");
   const KvTypes kv_types = o.kv.Resolve();
   auto model = Model::Open(o.model);
-  model->PrepareWeights(cpu::Kernels());
+  ThreadPool pool(o.threads);
+  const auto backend = MakeCpuBackend(pool);
+  model->PrepareWeights(*backend);
   const DecoderSpec& spec = model->spec();
   CheckKvTypes(spec, kv_types);
-  ThreadPool pool(o.threads);
   const double bandwidth = MeasureReadBandwidth(pool);
   const double bytes_per_token = static_cast<double>(spec.WeightBytesPerToken());
   const int n_ctx = o.n_depth + std::max(o.n_prompt, o.n_gen) + 16;
@@ -204,7 +206,7 @@ int Bench(const BenchOptions& o) {
     for (auto& id : ids) id = dist(rng);
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {  // one warm-up run
-      Session session(*model, pool, n_ctx, kv_types);
+      Session session(*model, *backend, n_ctx, kv_types);
       fill_depth(session);
       const double t0 = NowSeconds();
       session.Eval(ids);
@@ -217,7 +219,7 @@ int Bench(const BenchOptions& o) {
   if (o.n_gen > 0) {
     std::vector<double> tps;
     for (int r = -1; r < o.reps; ++r) {
-      Session session(*model, pool, n_ctx, kv_types);
+      Session session(*model, *backend, n_ctx, kv_types);
       fill_depth(session);
       int32_t id = dist(rng);
       const double t0 = NowSeconds();

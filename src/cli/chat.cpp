@@ -10,6 +10,7 @@
 
 #include "chat/default_template.h"
 #include "chat/template.h"
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "model/model.h"
 #include "runtime/session.h"
@@ -35,7 +36,6 @@ struct ChatOptions {
 
 int Chat(const ChatOptions& o) {
   auto model = Model::Open(o.model);
-  model->PrepareWeights(cpu::Kernels());
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
   if (tmpl.empty()) tmpl = std::string(model->file().GetString("tokenizer.chat_template").value_or(kDefaultChatTemplate));
@@ -44,7 +44,9 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   ThreadPool pool(o.threads);
-  Session session(*model, pool, n_ctx, o.kv.Resolve());
+  const auto backend = MakeCpuBackend(pool);
+  model->PrepareWeights(*backend);
+  Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();

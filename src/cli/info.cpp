@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "dist/plan.h"
 #include "gguf/gguf.h"
@@ -120,7 +121,10 @@ int Info(const InfoOptions& o) {
     e.first++;
     e.second += t.n_bytes;
   }
-  // Hyper-parameters as the decoder sees them, when the architecture is supported.
+  // Hyper-parameters as the decoder sees them, when the architecture is supported; the weight
+  // layouts the CPU backend would choose (planned, not done: one thread is enough).
+  ThreadPool pool(1);
+  const auto backend = MakeCpuBackend(pool);
   std::unique_ptr<Model> model;
   std::string model_error;
   if (!f->tensors().empty()) {
@@ -160,10 +164,10 @@ int Info(const InfoOptions& o) {
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()},
                       {"kv_bytes_per_token", KvBytesByType(s)}};
-      const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
+      const Model::Prepared plan = model->PlanWeights(*backend);
       nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
-      for (const auto& [layout, count] : plan.layouts) layouts[cpu::LayoutName(layout)] = count;
-      j["kernel_layout"] = {{"isa", cpu::IsaName(cpu::Kernels().isa)}, {"repacked_tensors", plan.tensors},
+      for (const auto& [layout, count] : plan.layouts) layouts[LayoutName(layout)] = count;
+      j["kernel_layout"] = {{"isa", backend->variant()}, {"repacked_tensors", plan.tensors},
                             {"repacked_bytes", plan.bytes}, {"layouts", layouts}};
       if (s.IsMoe())
         j["hparams"].update({{"n_expert", l.n_expert}, {"n_expert_used", l.n_expert_used},
@@ -193,7 +197,7 @@ int Info(const InfoOptions& o) {
     fmt::print("  heads {} (kv {}, size {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim, s.n_ctx_train);
     fmt::print("  rope: {} dims, base {}, {} layout{}; rms eps {}; output {}\n", s.ropes.front().n_rot,
                s.ropes.front().freq_base,
-               s.ropes.front().layout == cpu::RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
+               s.ropes.front().layout == RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
                model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
                s.tied_output ? "tied to token_embd" : "separate");
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
@@ -201,12 +205,12 @@ int Info(const InfoOptions& o) {
     const nlohmann::json kv = KvBytesByType(s);
     for (auto it = kv.begin(); it != kv.end(); ++it) fmt::print(" {} {}", it.key(), it.value().get<uint64_t>());
     fmt::print("\n");
-    const Model::Prepared plan = model->PlanWeights(cpu::Kernels());
+    const Model::Prepared plan = model->PlanWeights(*backend);
     if (plan.tensors > 0)
       fmt::print("  kernel layout: {} ({}) at load for {} (ORIGAMI_REPACK=0: as in the file)\n", plan.Summary(),
-                 HumanBytes(static_cast<double>(plan.bytes)), cpu::IsaName(cpu::Kernels().isa));
+                 HumanBytes(static_cast<double>(plan.bytes)), backend->variant());
     else
-      fmt::print("  kernel layout: as in the file ({})\n", cpu::IsaName(cpu::Kernels().isa));
+      fmt::print("  kernel layout: as in the file ({})\n", backend->variant());
     if (s.IsMoe())
       fmt::print("  experts: {} used of {} per layer; parameters: {:.2f} M active of {:.2f} M total\n", l.n_expert_used,
                  l.n_expert, s.ActiveParameters() / 1e6, s.TotalParameters() / 1e6);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "dist/pipeline.h"
 #include "dist/world.h"
@@ -246,8 +247,8 @@ int RunDistributed(const RunOptions& o) {
                            po.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const dist::Stage& own = plan[static_cast<size_t>(rank)];
-    model->PrepareWeights(cpu::Kernels(), own.first_layer, own.last_layer, own.head);
     ThreadPool pool(o.threads);
+    model->PrepareWeights(*MakeCpuBackend(pool), own.first_layer, own.last_layer, own.head);
     if (rank != 0) {
       dist::RunWorker(*world, *model, pool, plan, n_ctx, po);
       return 0;
@@ -271,13 +272,14 @@ int Run(const RunOptions& o) {
   if (dist::World::LaunchedSize() > 1) return RunDistributed(o);
   const double t_open = NowSeconds();
   auto model = Model::Open(o.model);
-  const Model::Prepared& prep = model->PrepareWeights(cpu::Kernels());
+  ThreadPool pool(o.threads);
+  const auto backend = MakeCpuBackend(pool);
+  const Model::Prepared& prep = model->PrepareWeights(*backend);
   const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   const Prompt p = PreparePrompt(o, *model, n_ctx);
-  ThreadPool pool(o.threads);
-  Session session(*model, pool, n_ctx, o.kv.Resolve());
+  Session session(*model, *backend, n_ctx, o.kv.Resolve());
   if (prep.tensors > 0)
     std::fprintf(stderr, "load:       %.3f s (%s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open, prep.Summary().c_str(),
                  static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "dist/engine_pipeline.h"
 #include "model/model.h"
@@ -96,8 +97,9 @@ int Serve(const ServeOptions& o) {
   std::unique_ptr<dist::ServeCluster> cluster;
   if (dist::World::LaunchedSize() > 1 && !(cluster = dist::ServeCluster::Join(*model, pool, eo, o.cluster)))
     return 0;
-  if (!cluster) model->PrepareWeights(cpu::Kernels());  // a cluster prepared each rank's own layers
-  Engine engine(*model, pool, eo);
+  const auto backend = MakeCpuBackend(pool);
+  if (!cluster) model->PrepareWeights(*backend);  // a cluster prepared each rank's own layers
+  Engine engine(*model, *backend, eo);
   if (cluster) cluster->Start(engine);
 
   server::ServerOptions so;
@@ -111,6 +113,7 @@ int Serve(const ServeOptions& o) {
   so.responses.ttl = std::chrono::seconds(o.responses_ttl);
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
+  so.model_file = &model->file();
   so.http_threads =
       o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
   if (!o.chat_template_file.empty()) {

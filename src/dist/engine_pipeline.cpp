@@ -13,7 +13,7 @@
 #include <memory>
 #include <utility>
 
-#include "kernels/cpu/ops.h"
+#include "backend/registry.h"
 #include "util/error.h"
 
 namespace origami::dist {
@@ -213,10 +213,7 @@ void EnginePipeline::CollectMicroBatch(uint32_t id, float* logits, int rows_expe
   DecodeHidden(msg.data() + sizeof h, final_hidden.size(), static_cast<Wire>(h.wire),
                final_hidden.data());
   // The output head, as Decoder::ForwardStage applies it on a last layer: final norm, classifier.
-  xn_.resize(final_hidden.size());
-  for (int r = 0; r < rows; ++r)
-    cpu::RmsNorm(&final_hidden[r * e], spec_.output_norm.data(), &xn_[r * e], e, spec_.norm_eps);
-  cpu::MatMul(cpu::Kernels(), spec_.output, xn_.data(), rows, logits, pool_, ws_);
+  decoder_.Head(final_hidden.data(), rows, logits);
 }
 
 PipelineStats EnginePipeline::Shutdown() {
@@ -395,7 +392,7 @@ std::unique_ptr<ServeCluster> ServeCluster::Join(Model& model, ThreadPool& pool,
                              HeadAt::kFirstRank, eo.kv_types);
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const Stage& own = plan[static_cast<size_t>(rank)];
-    model.PrepareWeights(cpu::Kernels(), own.first_layer, own.last_layer, own.head);
+    model.PrepareWeights(*MakeCpuBackend(pool), own.first_layer, own.last_layer, own.head);
     if (rank != 0) {
       // serve blocks SIGINT/SIGTERM for its signal thread; a worker has none, so mpirun's
       // SIGTERM (Ctrl-C on the job) must end it.

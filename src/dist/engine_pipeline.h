@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "dist/pipeline.h"
-#include "kernels/cpu/kernels.h"
 #include "runtime/engine.h"
 
 namespace origami::dist {
@@ -70,8 +69,7 @@ class EnginePipeline : public BatchForward {
   std::vector<Stage> plan_;
   EnginePipelineOptions opts_;
   Decoder decoder_;
-  cpu::Workspace ws_;
-  std::vector<float> hidden_, xn_;
+  std::vector<float> hidden_;
   std::deque<Pending> pending_;
   uint32_t next_id_ = 0;
   uint64_t tokens_ = 0;

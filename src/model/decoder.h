@@ -1,13 +1,14 @@
-// The one generic decoder: runs a batch of tokens of one sequence through any DecoderSpec,
-// appending their keys and values to the cache. Readable top to bottom in decoder.cpp.
+// The one generic decoder: runs a batch of tokens through any DecoderSpec, appending their keys
+// and values to the cache, by describing each op to a Backend (backend/backend.h). Readable top to
+// bottom in decoder.cpp.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
-#include "kernels/cpu/kernels.h"
+#include "backend/backend.h"
 #include "model/kv_cache.h"
-#include "model/moe.h"
 #include "model/spec.h"
 #include "util/thread_pool.h"
 
@@ -25,7 +26,11 @@ struct BatchToken {
 
 class Decoder {
  public:
+  // Computes through `backend` (not owned; it must outlive the decoder).
+  Decoder(const DecoderSpec& spec, Backend& backend);
+  // Computes through a CPU backend of its own over `pool`.
   Decoder(const DecoderSpec& spec, ThreadPool& pool);
+  ~Decoder();
 
   // Runs tokens[0..n) at positions pos0..pos0+n-1. Writes the logits of the last token to
   // `logits` (n_vocab floats), or of every token (n * n_vocab) when all_logits is set.
@@ -45,32 +50,29 @@ class Decoder {
   void ForwardStage(const BatchToken* batch, int n, int first_layer, int last_layer, const float* hidden_in,
                     float* hidden_out, float* logits);
 
+  // The output head alone (final norm and classifier) on the final hidden states a last pipeline
+  // stage left (hidden: [rows, n_embd] host floats, every row wanting logits).
+  void Head(const float* hidden, int rows, float* logits);
+
   const DecoderSpec& spec() const { return spec_; }
+  Backend& backend() { return backend_; }
   // Expert work done so far (MoE models); tests reset it and count per decoded token.
-  MoeStats& moe_stats() { return moe_.stats; }
+  MoeStats& moe_stats() { return backend_.moe_stats(); }
   static constexpr int kMaxBatch = 512;
 
  private:
-  void Attention(int layer, const BatchToken* batch, int n);
   void Reserve(int n);
+  // Checks the batch and lays it out flat (tokens, positions, block tables) in tables_.
+  PagedBatch Flatten(const BatchToken* batch, int n);
 
   const DecoderSpec& spec_;
-  ThreadPool& pool_;
-  const cpu::KernelTable& kernels_;
-  cpu::Workspace ws_;
+  std::unique_ptr<Backend> owned_;
+  Backend& backend_;
   int capacity_ = 0;
-  // Activations for a chunk of n tokens, row-major [n, dim].
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
-  // Attention tiles: t0, nt = consecutive batch tokens of one sequence (see Attention).
-  struct Tile {
-    int t0 = 0, nt = 0;
-  };
-  static constexpr int kTileRows = 32;   // query rows (tokens x heads of one GQA group) per tile
-  static constexpr int kBlockRows = 64;  // cache rows per block (a multiple of 4, see kernels.h)
-  std::vector<Tile> tiles_;
-  std::vector<float> scores_;      // [threads, tile rows, span]: one tile's scores, then weights
-  std::vector<const void*> rows_;  // [threads, 2 (K, V), span]: the cache rows one tile reads
-  MoeFfn moe_;
+  // Activations for a chunk of up to capacity_ tokens, row-major [n, dim], in the backend's memory.
+  std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
+  PagedBatchTables tables_;
+  std::vector<const KvCache*> caches_;  // the batch's sequences, in order of first appearance
 };
 
 }  // namespace origami

@@ -49,12 +49,14 @@ uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types) {
 }
 
 KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks, KvTypes types)
-    : block_size_(block_size), types_(types) {
+    : block_size_(block_size) {
   if (n_blocks <= 0) Fail("KV pool needs at least one block, got {}", n_blocks);
   if (block_size <= 0 || !std::has_single_bit(static_cast<unsigned>(block_size)))
     Fail("KV block size must be a power of two, got {}", block_size);
   CheckKvTypes(spec, types);
   shift_ = std::countr_zero(static_cast<unsigned>(block_size));
+  layout_.types = types;
+  layout_.block_shift = shift_;
   for (const auto& l : spec.layers) window_ = std::max(window_, l.sliding_window);
   if (n_window_blocks < 0) n_window_blocks = n_blocks;
   if (window_ > 0 && n_window_blocks == 0) Fail("KV pool with sliding layers needs window blocks");
@@ -71,20 +73,22 @@ KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_wind
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
     const bool sliding = window_ > 0 && l.sliding_window > 0;
     const int64_t positions = static_cast<int64_t>(sliding ? n_window_blocks : n_blocks) * block_size;
-    sliding_.push_back(sliding);
-    head_dim_.push_back(l.head_dim);
-    k_row_bytes_.push_back(RowBytes(types.k, row));
-    v_row_bytes_.push_back(RowBytes(types.v, row));
-    k_off.push_back(region(k_row_bytes_.back() * positions));
-    v_off.push_back(region(v_row_bytes_.back() * positions));
-    (sliding ? win_block_bytes_ : main_block_bytes_) +=
-        static_cast<uint64_t>(k_row_bytes_.back() + v_row_bytes_.back()) * block_size;
+    KvLayout::Layer kl;
+    kl.sliding = sliding;
+    kl.k_row_bytes = RowBytes(types.k, row);
+    kl.v_row_bytes = RowBytes(types.v, row);
+    kl.k_head_bytes = RowBytes(types.k, l.head_dim);
+    kl.v_head_bytes = RowBytes(types.v, l.head_dim);
+    k_off.push_back(region(kl.k_row_bytes * positions));
+    v_off.push_back(region(kl.v_row_bytes * positions));
+    (sliding ? win_block_bytes_ : main_block_bytes_) += static_cast<uint64_t>(kl.k_row_bytes + kl.v_row_bytes) * block_size;
+    layout_.layers.push_back(kl);
   }
   mem_ = std::make_unique<AnonymousBuffer>(std::max<size_t>(total, 64));
   auto* base = static_cast<uint8_t*>(mem_->data());
   for (size_t i = 0; i < k_off.size(); ++i) {
-    k_.push_back(base + k_off[i]);
-    v_.push_back(base + v_off[i]);
+    layout_.layers[i].k = base + k_off[i];
+    layout_.layers[i].v = base + v_off[i];
   }
   blocks_.resize(n_blocks);
   free_.reserve(n_blocks);

@@ -23,17 +23,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/paged_batch.h"
 #include "model/spec.h"
 #include "tensor/dtype.h"
 #include "util/mapped_file.h"
 
 namespace origami {
 
-// The storage types of the K and V rows (-ctk / -ctv).
-struct KvTypes {
-  DType k = DType::kF16;
-  DType v = DType::kF16;
-};
 // Parses a KV type name as llama.cpp's -ctk/-ctv take it (f32, f16, bf16, q8_0, q4_0; any case).
 // Throws origami::Error naming `flag` and the allowed names otherwise.
 DType ParseKvType(std::string_view name, std::string_view flag);
@@ -99,14 +95,18 @@ class KvPool {
   // Rows of [n_head_kv * head_dim] elements in types().k / types().v; head h starts at
   // h * KHeadBytes(layer) (VHeadBytes). A sliding layer's rows live in the block's window part.
   uint8_t* K(int layer, int block, int offset) {
-    return k_[layer] + Row(Slot(layer, block), offset) * k_row_bytes_[layer];
+    return layout_.layers[layer].k + Row(Slot(layer, block), offset) * layout_.layers[layer].k_row_bytes;
   }
   uint8_t* V(int layer, int block, int offset) {
-    return v_[layer] + Row(Slot(layer, block), offset) * v_row_bytes_[layer];
+    return layout_.layers[layer].v + Row(Slot(layer, block), offset) * layout_.layers[layer].v_row_bytes;
   }
-  KvTypes types() const { return types_; }
-  size_t KHeadBytes(int layer) const { return RowBytes(types_.k, head_dim_[layer]); }
-  size_t VHeadBytes(int layer) const { return RowBytes(types_.v, head_dim_[layer]); }
+  KvTypes types() const { return layout_.types; }
+  size_t KHeadBytes(int layer) const { return layout_.layers[layer].k_head_bytes; }
+  size_t VHeadBytes(int layer) const { return layout_.layers[layer].v_head_bytes; }
+  // Where the rows live, as a backend addresses them (a batch's block tables index into it).
+  const KvLayout& layout() const { return layout_; }
+  // The window part a block's sliding-layer rows live in (-1: none, or no sliding layers).
+  int WindowPart(int block) const { return blocks_[block].win; }
   uint64_t Bytes() const;
   // Bytes of one block's full-attention rows, and of one window part.
   uint64_t BlockBytes() const { return main_block_bytes_; }
@@ -126,7 +126,7 @@ class KvPool {
     int win_hold = 0;  // caches that still need the window part
     std::list<int>::iterator win_lru_it;
   };
-  int Slot(int layer, int block) const { return sliding_[layer] ? blocks_[block].win : block; }
+  int Slot(int layer, int block) const { return layout_.layers[layer].sliding ? blocks_[block].win : block; }
   // Position index of a row within its layer's region.
   int64_t Row(int block, int offset) const { return static_cast<int64_t>(block) * block_size_ + offset; }
   uint64_t Key(int parent, std::span<const int32_t> tokens) const;
@@ -135,13 +135,10 @@ class KvPool {
 
   int block_size_;
   int shift_;
-  KvTypes types_;
-  std::vector<int> head_dim_;              // per layer
-  std::vector<size_t> k_row_bytes_, v_row_bytes_;  // per layer: n_head_kv * head_dim elements
+  KvLayout layout_;  // per layer: where K and V rows start, row and head bytes, sliding or not
   // Every layer's K and V in one anonymous mapping: pages are zero until written, so a pool sized
   // for the whole context costs memory (and start-up time) only for the positions in use.
-  std::unique_ptr<AnonymousBuffer> mem_;
-  std::vector<uint8_t*> k_, v_;            // per layer: [n_blocks (or window parts), block_size, row]
+  std::unique_ptr<AnonymousBuffer> mem_;  // per layer: [n_blocks (or window parts), block_size, row]
   std::vector<Block> blocks_;
   std::vector<int> free_;
   std::list<int> lru_;  // indexed blocks with refcount 0, oldest first
@@ -149,7 +146,6 @@ class KvPool {
   int n_cached_ = 0;
   // Window space (empty when no layer has a sliding window).
   int window_ = 0;
-  std::vector<uint8_t> sliding_;  // per layer: rows live in window parts
   std::vector<int> win_owner_;      // per window part: the block it is attached to, -1 when free
   std::vector<int> win_free_;
   std::list<int> win_lru_;        // blocks with an attached part and no holds, oldest first

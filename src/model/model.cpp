@@ -23,10 +23,10 @@ std::unique_ptr<Model> Model::Open(const std::string& path) {
 }
 
 namespace {
-uint64_t Bytes(const cpu::MatrixView& m) {
+uint64_t Bytes(const MatrixView& m) {
   return m.data ? RowBytes(m.type, m.cols) * static_cast<uint64_t>(m.rows) : 0;
 }
-uint64_t Params(const cpu::MatrixView& m) { return m.data ? static_cast<uint64_t>(m.rows * m.cols) : 0; }
+uint64_t Params(const MatrixView& m) { return m.data ? static_cast<uint64_t>(m.rows * m.cols) : 0; }
 uint64_t ExpertParams(const ExpertsView& x) { return x.data ? static_cast<uint64_t>(x.rows * x.cols) : 0; }
 uint64_t ExpertBytes(const ExpertsView& x) { return x.data ? x.stride : 0; }
 
@@ -86,7 +86,7 @@ const gguf::TensorInfo& Need(const gguf::File& f, const std::string& name) {
 }
 }  // namespace
 
-cpu::MatrixView TensorLoader::Matrix(const std::string& name, int64_t rows, int64_t cols) const {
+MatrixView TensorLoader::Matrix(const std::string& name, int64_t rows, int64_t cols) const {
   const gguf::TensorInfo& t = Need(f_, name);
   if (t.n_dims > 2 || t.ne[0] != cols || t.ne[1] != rows)
     Fail("{}: tensor '{}' has shape [{}, {}], expected [{}, {}] (ne order)", f_.path(), name, t.ne[0], t.ne[1], cols,
@@ -96,8 +96,8 @@ cpu::MatrixView TensorLoader::Matrix(const std::string& name, int64_t rows, int6
   return {static_cast<DType>(t.type), rows, cols, t.data};
 }
 
-cpu::MatrixView TensorLoader::OptionalMatrix(const std::string& name, int64_t rows, int64_t cols) const {
-  return Has(name) ? Matrix(name, rows, cols) : cpu::MatrixView{};
+MatrixView TensorLoader::OptionalMatrix(const std::string& name, int64_t rows, int64_t cols) const {
+  return Has(name) ? Matrix(name, rows, cols) : MatrixView{};
 }
 
 ExpertsView TensorLoader::Experts(const std::string& name, int64_t n_expert, int64_t rows, int64_t cols) const {

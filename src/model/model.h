@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/backend.h"
 #include "gguf/gguf.h"
 #include "model/spec.h"
 #include "util/mapped_file.h"
@@ -25,28 +26,28 @@ class Model {
     int tensors = 0;        // matrices rewritten in a kernel layout
     uint64_t bytes = 0;     // their bytes
     // How many of them went to each layout, in the order first met (a Q4_K_M file has two).
-    std::vector<std::pair<cpu::Layout, int>> layouts;
+    std::vector<std::pair<Layout, int>> layouts;
     double seconds = 0;
 
-    void Count(cpu::Layout l);
-    int CountOf(cpu::Layout l) const;
+    void Count(Layout l);
+    int CountOf(Layout l) const;
     // "113 matrices repacked: 97 as Q4_Kx8, 16 as Q6_Kx8", or "weights used as laid out in the
     // file" when nothing was.
     std::string Summary() const;
   };
   // Rewrites the matrices of layers [first_layer, last_layer) (and the output matrix when
   // `output`; a tied output is the embedding table too, which then reads rows from the new layout)
-  // into the layouts `kernels` read fastest (kernels/cpu/repack.h). The new copy lives in
+  // into the layouts `backend` reads fastest (Backend::PreferredLayout). The new copy lives in
   // anonymous memory and each source range is dropped from the mapping as soon as it is copied, so
   // resident memory does not grow by more than a chunk. Only those layers' pages are touched, so a
   // pipeline stage stays resident in its own layers. Call before any decoding;
   // ORIGAMI_REPACK=0 in the environment keeps the file's layout.
-  const Prepared& PrepareWeights(const cpu::KernelTable& kernels, int first_layer, int last_layer, bool output);
+  const Prepared& PrepareWeights(const Backend& backend, int first_layer, int last_layer, bool output);
   // The same for every layer and the output.
-  const Prepared& PrepareWeights(const cpu::KernelTable& kernels);
+  const Prepared& PrepareWeights(const Backend& backend);
   const Prepared& prepared() const { return prepared_; }
-  // What PrepareWeights(kernels) would do for the whole model, without doing it (`origami info`).
-  Prepared PlanWeights(const cpu::KernelTable& kernels) const;
+  // What PrepareWeights(backend) would do for the whole model, without doing it (`origami info`).
+  Prepared PlanWeights(const Backend& backend) const;
 
  private:
   std::unique_ptr<gguf::File> file_;
@@ -60,8 +61,8 @@ class TensorLoader {
  public:
   explicit TensorLoader(const gguf::File& f) : f_(f) {}
   // A matrix with ne = [cols, rows]; throws if missing or of another shape.
-  cpu::MatrixView Matrix(const std::string& name, int64_t rows, int64_t cols) const;
-  cpu::MatrixView OptionalMatrix(const std::string& name, int64_t rows, int64_t cols) const;
+  MatrixView Matrix(const std::string& name, int64_t rows, int64_t cols) const;
+  MatrixView OptionalMatrix(const std::string& name, int64_t rows, int64_t cols) const;
   // A 3-D stack of n_expert matrices, ne = [cols, rows, n_expert]; throws if missing or misshapen.
   ExpertsView Experts(const std::string& name, int64_t n_expert, int64_t rows, int64_t cols) const;
   // A vector of n elements converted to float; throws if missing.

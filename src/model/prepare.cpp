@@ -9,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cpu/repack.h"
 #include "model/model.h"
 #include "util/error.h"
 
@@ -28,7 +27,7 @@ constexpr int64_t kChunkRows = 512;
 
 }  // namespace
 
-void Model::Prepared::Count(cpu::Layout l) {
+void Model::Prepared::Count(Layout l) {
   for (auto& [layout, n] : layouts)
     if (layout == l) {
       ++n;
@@ -37,7 +36,7 @@ void Model::Prepared::Count(cpu::Layout l) {
   layouts.emplace_back(l, 1);
 }
 
-int Model::Prepared::CountOf(cpu::Layout l) const {
+int Model::Prepared::CountOf(Layout l) const {
   for (const auto& [layout, n] : layouts)
     if (layout == l) return n;
   return 0;
@@ -47,38 +46,38 @@ std::string Model::Prepared::Summary() const {
   if (tensors == 0) return "weights used as laid out in the file";
   std::string s = std::to_string(tensors) + (tensors == 1 ? " matrix" : " matrices") + " repacked:";
   for (size_t i = 0; i < layouts.size(); ++i)
-    s += (i ? ", " : " ") + std::to_string(layouts[i].second) + " as " + cpu::LayoutName(layouts[i].first);
+    s += (i ? ", " : " ") + std::to_string(layouts[i].second) + " as " + LayoutName(layouts[i].first);
   return s;
 }
 
-const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels) {
-  return PrepareWeights(kernels, 0, static_cast<int>(spec_.layers.size()), true);
+const Model::Prepared& Model::PrepareWeights(const Backend& backend) {
+  return PrepareWeights(backend, 0, static_cast<int>(spec_.layers.size()), true);
 }
 
 namespace {
 
 // A matrix to rewrite, placed at `offset` of the new buffer.
 struct Job {
-  cpu::MatrixView* src;
-  cpu::Layout to;
+  MatrixView* src;
+  Layout to;
   size_t offset;
 };
 
 // The views of layers [first, last) (and the output) and the distinct matrices among them that
-// `kernels` has a better layout for. Views sharing bytes (a tied output and the embeddings) are
+// `backend` has a better layout for. Views sharing bytes (a tied output and the embeddings) are
 // one job; every view of those bytes switches with it.
-std::vector<Job> CollectJobs(DecoderSpec& spec, const cpu::KernelTable& kernels, int first, int last, bool output,
-                             std::vector<cpu::MatrixView*>& views, size_t& total) {
+std::vector<Job> CollectJobs(DecoderSpec& spec, const Backend& backend, int first, int last, bool output,
+                             std::vector<MatrixView*>& views, size_t& total) {
   for (int l = first; l < last; ++l) {
     LayerSpec& L = spec.layers[l];
-    for (cpu::MatrixView* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) views.push_back(m);
+    for (MatrixView* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) views.push_back(m);
   }
   if (output && spec.output.data) views.push_back(&spec.output);
   std::vector<Job> jobs;
   total = 0;
-  for (cpu::MatrixView* m : views) {
-    const cpu::Layout to = cpu::RepackTarget(kernels, *m);
-    if (to == cpu::Layout::kRows) continue;
+  for (MatrixView* m : views) {
+    const Layout to = backend.PreferredLayout(*m);
+    if (to == Layout::kRows) continue;
     if (std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) { return j.src->data == m->data; })) continue;
     jobs.push_back({m, to, total});
     total += (RowBytes(m->type, m->cols) * static_cast<size_t>(m->rows) + 63) & ~size_t{63};
@@ -93,13 +92,13 @@ void CheckRange(int first_layer, int last_layer, int n_layer) {
 
 }  // namespace
 
-Model::Prepared Model::PlanWeights(const cpu::KernelTable& kernels) const {
+Model::Prepared Model::PlanWeights(const Backend& backend) const {
   Prepared plan;
   if (RepackDisabled()) return plan;
   DecoderSpec copy = spec_;  // views only: cheap, and CollectJobs wants mutable ones
-  std::vector<cpu::MatrixView*> views;
+  std::vector<MatrixView*> views;
   size_t total = 0;
-  for (const Job& j : CollectJobs(copy, kernels, 0, static_cast<int>(copy.layers.size()), true, views, total)) {
+  for (const Job& j : CollectJobs(copy, backend, 0, static_cast<int>(copy.layers.size()), true, views, total)) {
     plan.tensors += 1;
     plan.bytes += RowBytes(j.src->type, j.src->cols) * static_cast<uint64_t>(j.src->rows);
     plan.Count(j.to);
@@ -107,16 +106,16 @@ Model::Prepared Model::PlanWeights(const cpu::KernelTable& kernels) const {
   return plan;
 }
 
-const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels, int first_layer, int last_layer,
+const Model::Prepared& Model::PrepareWeights(const Backend& backend, int first_layer, int last_layer,
                                              bool output) {
   if (RepackDisabled()) return prepared_;
   CheckRange(first_layer, last_layer, static_cast<int>(spec_.layers.size()));
   const MappedFile* map = file_->mapping();
   if (!map) return prepared_;  // parsed from memory (tests): leave it as it is
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<cpu::MatrixView*> views;
+  std::vector<MatrixView*> views;
   size_t total = 0;
-  std::vector<Job> jobs = CollectJobs(spec_, kernels, first_layer, last_layer, output, views, total);
+  std::vector<Job> jobs = CollectJobs(spec_, backend, first_layer, last_layer, output, views, total);
   if (jobs.empty()) return prepared_;
   // Plain 4 KiB pages: with huge pages the first fill sometimes stalled for seconds while the
   // kernel compacted memory (defrag=madvise): 2.8 s against 0.8-0.9 s for 663 MiB without.
@@ -134,14 +133,14 @@ const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels, in
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
       const Task& t = tasks[i];
-      const cpu::MatrixView& m = *jobs[t.job].src;
+      const MatrixView& m = *jobs[t.job].src;
       const size_t row_bytes = RowBytes(m.type, m.cols);
       const auto* src = static_cast<const uint8_t*>(m.data) + t.row0 * row_bytes;
       const size_t dst_offset = jobs[t.job].offset + t.row0 * row_bytes;
       // One call maps the task's destination pages (zeroed by the kernel) instead of a page
       // fault per 4 KiB; without MADV_POPULATE_WRITE the writes fault them in as before.
       buffer->Populate(dst_offset, row_bytes * static_cast<size_t>(t.rows));
-      cpu::Repack(jobs[t.job].to, src, buffer->data() + dst_offset, t.rows, m.cols);
+      backend.Repack(jobs[t.job].to, src, buffer->data() + dst_offset, t.rows, m.cols);
       map->Release(static_cast<size_t>(src - map->data()), row_bytes * static_cast<size_t>(t.rows));
     }
   };
@@ -157,7 +156,7 @@ const Model::Prepared& Model::PrepareWeights(const cpu::KernelTable& kernels, in
     prepared_.bytes += RowBytes(j.src->type, j.src->cols) * static_cast<uint64_t>(j.src->rows);
     prepared_.Count(j.to);
     // Every view of these bytes, the embeddings included when the output is tied.
-    for (cpu::MatrixView* m : views)
+    for (MatrixView* m : views)
       if (m->data == old) *m = {m->type, m->rows, m->cols, buffer->data() + j.offset, j.to};
     if (spec_.tok_embd.data == old)
       spec_.tok_embd = {spec_.tok_embd.type, spec_.tok_embd.rows, spec_.tok_embd.cols, buffer->data() + j.offset, j.to};

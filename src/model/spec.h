@@ -6,38 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/kernels.h"
-#include "kernels/cpu/ops.h"
+#include "backend/ops.h"
+#include "tensor/view.h"
 
 namespace origami {
 
-enum class FfnKind {
-  kSwiGlu,         // silu(gate) * up
-  kGeGlu,          // gelu_tanh(gate) * up (Gemma)
-  kSwiGluClamped,  // gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit), g*sigmoid(alpha*g)*(u+1)
-};
-
-// How a MoE router turns its logits into expert weights.
-enum class RouterKind {
-  kSoftmaxTopK,  // softmax over all experts, keep the top k (Qwen3-MoE, Mixtral), renormalized if norm_topk
-  kTopKSoftmax,  // keep the top k logits, softmax over those (gpt-oss)
-};
-
 // A 1-D parameter (norm gain, bias) converted to float at load. Empty = absent.
 using Vec = std::vector<float>;
-
-// A stack of n_expert matrices of the same shape, one after another in memory (a 3-D GGUF tensor
-// with ne = [cols, rows, n_expert]). Expert(e) is a plain matrix view into it.
-struct ExpertsView {
-  DType type = DType::kF32;
-  int64_t n_expert = 0, rows = 0, cols = 0;
-  const void* data = nullptr;
-  uint64_t stride = 0;  // bytes per expert
-
-  cpu::MatrixView Expert(int64_t e) const {
-    return {type, rows, cols, static_cast<const uint8_t*>(data) + e * stride};
-  }
-};
 
 struct LayerSpec {
   int n_head = 0;
@@ -50,13 +25,13 @@ struct LayerSpec {
 
   // Weights. Matrices are [out rows, in cols] as stored in GGUF (ne[0] = in).
   Vec attn_norm;                      // [n_embd]
-  cpu::MatrixView wq, wk, wv, wo;     // [n_head*head_dim, n_embd], [n_head_kv*head_dim, n_embd] x2, [n_embd, n_head*head_dim]
+  MatrixView wq, wk, wv, wo;     // [n_head*head_dim, n_embd], [n_head_kv*head_dim, n_embd] x2, [n_embd, n_head*head_dim]
   Vec bq, bk, bv, bo;                 // optional biases
   Vec q_norm, k_norm;                 // [head_dim]: per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3)
   Vec post_attn_norm;                 // [n_embd]: RMSNorm of the attention output before the residual (Gemma)
   Vec attn_sinks;                     // [n_head]: a learned logit per head in the softmax (gpt-oss)
   Vec ffn_norm;                       // [n_embd]
-  cpu::MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]; dense FFN only
+  MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]; dense FFN only
   Vec post_ffn_norm;                  // [n_embd]: RMSNorm of the FFN output before the residual (Gemma)
 
   // Mixture of experts (n_expert > 0 replaces the dense FFN). n_ff is then the expert width.
@@ -64,7 +39,7 @@ struct LayerSpec {
   int n_expert_used = 0;
   RouterKind router_kind = RouterKind::kSoftmaxTopK;
   bool norm_topk = true;             // renormalize the kept softmax weights to sum to 1
-  cpu::MatrixView router;            // [n_expert, n_embd]
+  MatrixView router;            // [n_expert, n_embd]
   Vec router_bias;                   // [n_expert] (gpt-oss)
   ExpertsView gate_exps, up_exps;    // n_expert x [n_ff, n_embd]
   ExpertsView down_exps;             // n_expert x [n_embd, n_ff]
@@ -73,13 +48,13 @@ struct LayerSpec {
 };
 
 struct RopeSpec {
-  cpu::RopeLayout layout = cpu::RopeLayout::kAdjacent;
+  RopeLayout layout = RopeLayout::kAdjacent;
   int n_rot = 0;           // rotated dimensions per head (<= head_dim)
   float freq_base = 10000.0f;
   float attn_factor = 1.0f;
   std::vector<float> inv_freq;  // [n_rot/2], scaling already applied
 
-  cpu::RopeTable Table() const { return {n_rot, layout, attn_factor, inv_freq.data()}; }
+  RopeTable Table() const { return {n_rot, layout, attn_factor, inv_freq.data()}; }
 };
 
 struct DecoderSpec {
@@ -93,9 +68,9 @@ struct DecoderSpec {
   float embd_scale = 1.0f;  // multiplies the token embedding (Gemma: sqrt(n_embd))
   float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;  // kSwiGluClamped only
 
-  cpu::MatrixView tok_embd;  // [n_vocab, n_embd]
+  MatrixView tok_embd;  // [n_vocab, n_embd]
   Vec output_norm;           // [n_embd]
-  cpu::MatrixView output;    // [n_vocab, n_embd]; equals tok_embd when tied
+  MatrixView output;    // [n_vocab, n_embd]; equals tok_embd when tied
   bool tied_output = false;
 
   std::vector<RopeSpec> ropes;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backend/registry.h"
 #include "util/timer.h"
 
 namespace origami {
@@ -107,13 +108,31 @@ struct Engine::Sequence {
   bool in_flight = false;  // in a submitted batch: not schedulable, cancellable or preemptable
 };
 
+Engine::Engine(const Model& model, Backend& backend, EngineOptions opt)
+    : model_(model),
+      opt_(std::move(opt)),
+      decoder_(model.spec(), backend),
+      kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
+          opt_.block_size, -1, opt_.kv_types),
+      local_(decoder_),
+      forward_(opt_.forward ? opt_.forward : &local_) {
+  Start();
+}
+
 Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
     : model_(model),
       opt_(std::move(opt)),
-      decoder_(model.spec(), pool),
+      owned_backend_(MakeCpuBackend(pool)),
+      decoder_(model.spec(), *owned_backend_),
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
-          opt_.block_size, -1, opt_.kv_types) {
-  const DecoderSpec& spec = model.spec();
+          opt_.block_size, -1, opt_.kv_types),
+      local_(decoder_),
+      forward_(opt_.forward ? opt_.forward : &local_) {
+  Start();
+}
+
+void Engine::Start() {
+  const DecoderSpec& spec = model_.spec();
   if (opt_.n_parallel < 1) Fail("--parallel must be at least 1, got {}", opt_.n_parallel);
   if (opt_.kv_tokens < 2) Fail("--ctx-size must be at least 2, got {}", opt_.kv_tokens);
   opt_.max_batch_tokens = std::clamp(opt_.max_batch_tokens, 1, Decoder::kMaxBatch);
@@ -125,7 +144,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
   n_vocab_ = static_cast<int>(spec.n_vocab);
   logits_.resize(static_cast<size_t>(opt_.max_batch_tokens) * n_vocab_);
   scratch_.resize(n_vocab_);
-  depth_ = opt_.forward ? std::max(1, opt_.forward->depth()) : 1;
+  depth_ = std::max(1, forward_->depth());
   stats_.kv_blocks_total = kv_.n_blocks();
   stats_.block_size = kv_.block_size();
   window_t0_ = NowSeconds();
@@ -133,6 +152,10 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
 }
 
 Engine::~Engine() { Shutdown(); }
+
+void LocalForward::Collect(float* logits) {
+  decoder_.ForwardBatch(pending_.data(), static_cast<int>(pending_.size()), logits);
+}
 
 void Engine::Shutdown() {
   {
@@ -212,7 +235,7 @@ void Engine::Loop() {
     try {
       Step();
     } catch (const std::exception& e) {
-      if (opt_.forward) {
+      if (forward_->failure_is_fatal()) {
         // A lost pipeline rank: nothing more can be answered, so nothing more is accepted.
         FailAll(e.what());
         if (opt_.on_fatal) opt_.on_fatal(e.what());
@@ -230,7 +253,7 @@ void Engine::Loop() {
     while (!flights_.empty()) Land();
   } catch (const std::exception& e) {
     flights_.clear();
-    if (opt_.forward && opt_.on_fatal) opt_.on_fatal(e.what());
+    if (forward_->failure_is_fatal() && opt_.on_fatal) opt_.on_fatal(e.what());
   }
 }
 
@@ -461,10 +484,7 @@ void Engine::Launch(std::vector<BatchToken> batch, std::vector<Sequence*> rows) 
     if (s->n_sched > 0 && !s->in_flight) f.members.push_back(s.get());
   f.rows = std::move(rows);
   const double t0 = NowSeconds();
-  if (opt_.forward)
-    opt_.forward->Submit(batch.data(), static_cast<int>(batch.size()));
-  else
-    decoder_.ForwardBatch(batch.data(), static_cast<int>(batch.size()), logits_.data());
+  forward_->Submit(batch.data(), static_cast<int>(batch.size()));
   for (Sequence* s : f.members) s->in_flight = true;
   flights_.push_back(std::move(f));
   std::lock_guard lock(mu_);
@@ -475,7 +495,7 @@ void Engine::Land() {
   const Flight f = std::move(flights_.front());
   flights_.pop_front();
   const double t0 = NowSeconds();
-  if (opt_.forward) opt_.forward->Collect(logits_.data());  // (the local decoder wrote them)
+  forward_->Collect(logits_.data());
   const double t1 = NowSeconds();
   for (Sequence* s : f.members) {
     s->n_computed += s->n_sched;

@@ -119,6 +119,23 @@ class BatchForward {
   // The logits of the oldest batch not yet collected: one row (n_vocab floats) per token that
   // asks, in batch order.
   virtual void Collect(float* logits) = 0;
+  // Whether a failed batch ends the engine (a lost pipeline rank: nothing more can be answered)
+  // or only the sequences in it (a local forward pass).
+  virtual bool failure_is_fatal() const { return true; }
+};
+
+// The forward seam over this process's decoder: a batch is computed when it is collected, straight
+// into the caller's logits (depth 1: the engine collects each batch right after submitting it).
+class LocalForward final : public BatchForward {
+ public:
+  explicit LocalForward(Decoder& decoder) : decoder_(decoder) {}
+  void Submit(const BatchToken* batch, int n) override { pending_.assign(batch, batch + n); }
+  void Collect(float* logits) override;
+  bool failure_is_fatal() const override { return false; }
+
+ private:
+  Decoder& decoder_;
+  std::vector<BatchToken> pending_;
 };
 
 // The model's shape with K/V widths zeroed outside layers [first_layer, last_layer): a KvPool made
@@ -157,6 +174,9 @@ struct EngineStats {
 
 class Engine {
  public:
+  // Computes through `backend` (not owned; it must outlive the engine).
+  Engine(const Model& model, Backend& backend, EngineOptions opt);
+  // Computes through a CPU backend of its own over `pool`.
   Engine(const Model& model, ThreadPool& pool, EngineOptions opt);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -189,6 +209,7 @@ class Engine {
   struct Flight {
     std::vector<Sequence*> members, rows;
   };
+  void Start();  // checks the options and starts the engine thread (both constructors)
   void Step();
   void Admit();
   bool Schedule(std::vector<BatchToken>& batch, std::vector<Sequence*>& rows);
@@ -205,8 +226,11 @@ class Engine {
   EngineOptions opt_;
   int max_seq_len_ = 0;
   int n_vocab_ = 0;
+  std::unique_ptr<Backend> owned_backend_;  // the pool constructor's CPU backend
   Decoder decoder_;
   KvPool kv_;
+  LocalForward local_;     // the forward seam when opt_.forward is null
+  BatchForward* forward_;  // opt_.forward or &local_: where every batch is computed
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -19,6 +19,8 @@ int ResolveContextSize(const DecoderSpec& spec, int requested);
 
 class Session {
  public:
+  // Computes through `backend` (not owned), or through a CPU backend of its own over `pool`.
+  Session(const Model& model, Backend& backend, int n_ctx, KvTypes kv_types = {});
   Session(const Model& model, ThreadPool& pool, int n_ctx, KvTypes kv_types = {});
 
   // Appends tokens to the sequence and returns the logits after the last one (n_vocab floats,

@@ -221,6 +221,7 @@ ApiRequest ParseRequest(const std::string& body, Endpoint endpoint, int max_n) {
   s.top_k = static_cast<int>(Integer(j, "top_k", 0, 1 << 20).value_or(0));
   s.min_p = static_cast<float>(Number(j, "min_p", 0, 1, 0.0));
   s.repeat_penalty = static_cast<float>(Number(j, "repeat_penalty", 0.01, 10, 1.0));
+  s.repeat_last_n = static_cast<int>(Integer(j, "repeat_last_n", -1, 1 << 20).value_or(64));
   s.presence_penalty = static_cast<float>(Number(j, "presence_penalty", -2, 2, 0.0));
   s.frequency_penalty = static_cast<float>(Number(j, "frequency_penalty", -2, 2, 0.0));
   if (auto seed = Integer(j, "seed", std::numeric_limits<int64_t>::min(),

@@ -49,6 +49,7 @@ struct Job {
   std::vector<std::unique_ptr<Choice>> choices;
   std::vector<std::string> echo;  // completions with echo: the prompt text per prompt
   bool tools_active = false;      // chat with tools: choices carry a ToolDeltaBuilder
+  bool prompt_in_think = false;   // chat: the template left a <think> block open
   void CancelAll() {
     for (auto& c : choices)
       if (c->stream && !c->done) c->stream->Cancel();

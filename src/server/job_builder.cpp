@@ -46,6 +46,7 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
                      "messages");
     }
     prompt_in_think = EndsInThink(text);
+    job->prompt_in_think = prompt_in_think;
     prompts.push_back(s.Tokenize(text));
   } else {
     for (const auto& p : r.prompts) {

@@ -13,6 +13,8 @@
 #include "server/anthropic_handler.h"
 #include "server/api.h"
 #include "server/job.h"
+#include "server/ollama_api.h"
+#include "server/ollama_handler.h"
 #include "server/responses_handler.h"
 #include "util/error.h"
 
@@ -88,7 +90,8 @@ void Server::Impl::Routes() {
       res.status = 204;
       return httplib::Server::HandlerResponse::Handled;
     }
-    const bool protected_path = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics";
+    const bool ollama = req.path.rfind("/api/", 0) == 0;
+    const bool protected_path = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics" || ollama;
     if (!opt.api_key.empty() && protected_path) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
@@ -97,6 +100,10 @@ void Server::Impl::Routes() {
       if (!ConstantTimeEquals(given, opt.api_key)) {
         if (req.path.rfind("/v1/messages", 0) == 0) {
           SendJson(res, 401, AnthropicErrorBody(401, "invalid x-api-key"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (ollama) {
+          SendJson(res, 401, OllamaErrorBody("unauthorized: send 'Authorization: Bearer <key>'"));
           return httplib::Server::HandlerResponse::Handled;
         }
         SendJson(res, 401,
@@ -124,6 +131,10 @@ void Server::Impl::Routes() {
       msg = "Malformed HTTP request";
     else if (res.status == 405)
       msg = "Method not allowed";
+    if (req.path.rfind("/api/", 0) == 0) {  // Ollama's shape: {"error": "..."}
+      SendJson(res, res.status, OllamaErrorBody(res.status == 404 ? "404 page not found" : msg));
+      return;
+    }
     SendJson(res, res.status, ErrorBody(res.status, msg));
   });
   http.set_exception_handler(
@@ -142,7 +153,14 @@ void Server::Impl::Routes() {
     ++http_status_counts[res.status];
   });
 
-  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  http.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    // Browsers ask for HTML and get the chat page; scripts probing for an Ollama server (curl,
+    // health checks) get its plain-text answer.
+    const std::string accept = req.get_header_value("Accept");
+    if (!accept.empty() && accept.find("text/html") == std::string::npos) {
+      res.set_content("Ollama is running", "text/plain; charset=utf-8");
+      return;
+    }
     res.set_content(kWebPage, "text/html; charset=utf-8");
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -197,6 +215,7 @@ void Server::Impl::Routes() {
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kCompletions);
   });
+  RegisterOllamaRoutes(http, st);
 }
 
 // Generation: build the job (validation, template, engine requests), then answer it as one JSON

@@ -14,6 +14,10 @@
 #include "server/tool_deltas.h"
 #include "tokenizer/tokenizer.h"
 
+namespace origami::gguf {
+class File;
+}
+
 namespace origami::server {
 
 // Where the constrained-sampling and tool-call work plugs in (both optional).
@@ -43,6 +47,8 @@ struct ServerOptions {
   bool keep_billing_header = false;
   // Responses API: what is kept for previous_response_id (count, bytes, time since last use).
   ResponseStoreLimits responses;
+  // The served GGUF (outlives the server): Ollama's /api/tags and /api/show describe it.
+  const gguf::File* model_file = nullptr;
   RequestHooks hooks;
 };
 

@@ -11,7 +11,7 @@ if ! command -v node >/dev/null 2>&1; then
   exit 77
 fi
 if [ ! -d "$dir/node_modules/openai" ] || [ ! -d "$dir/node_modules/playwright-core" ] ||
-   [ ! -d "$dir/node_modules/@anthropic-ai/sdk" ]; then
+   [ ! -d "$dir/node_modules/@anthropic-ai/sdk" ] || [ ! -d "$dir/node_modules/ollama" ]; then
   echo "SKIP: $dir/node_modules is missing; install it with: npm ci --ignore-scripts --prefix $dir"
   exit 77
 fi

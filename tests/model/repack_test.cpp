@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/registry.h"
 #include "kernels/cpu/kernels.h"
 #include "model/model.h"
 #include "model/quantize.h"
@@ -22,6 +23,13 @@
 
 namespace origami {
 namespace {
+
+// The CPU backend the tests prepare weights for (its layouts; the pool only sizes its work).
+const Backend& CpuBackend() {
+  static ThreadPool pool(1);
+  static const auto backend = MakeCpuBackend(pool);
+  return *backend;
+}
 
 std::string SynthQ4_0(const std::string& arch, const std::string& vocab = "", const std::string& type = "Q4_0",
                       const std::string& preset = "tiny") {
@@ -89,15 +97,15 @@ TEST(PrepareWeights, RepackedModelGivesIdenticalLogits) {
     const std::string path = SynthQ4_0(arch);
     auto plain = Model::Open(path);
     auto packed = Model::Open(path);
-    const Model::Prepared plan = packed->PlanWeights(cpu::Kernels());
-    const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
+    const Model::Prepared plan = packed->PlanWeights(CpuBackend());
+    const Model::Prepared& p = packed->PrepareWeights(CpuBackend());
     EXPECT_EQ(plan.tensors, p.tensors);  // what `origami info` states is what the load does
     EXPECT_EQ(plan.bytes, p.bytes);
     EXPECT_EQ(plan.layouts, p.layouts);
     if (cpu::Kernels().q4_0x8.vec_dot_rows) {
       EXPECT_GT(p.tensors, 0) << arch;
-      EXPECT_EQ(p.CountOf(cpu::Layout::kQ4_0x8), p.tensors);
-      EXPECT_EQ(packed->spec().layers[0].wq.layout, cpu::Layout::kQ4_0x8);
+      EXPECT_EQ(p.CountOf(Layout::kQ4_0x8), p.tensors);
+      EXPECT_EQ(packed->spec().layers[0].wq.layout, Layout::kQ4_0x8);
     } else {
       EXPECT_EQ(p.tensors, 0) << arch;
     }
@@ -115,11 +123,11 @@ TEST(PrepareWeights, TiedOutputAndEmbeddingsShareTheRepackedTable) {
   const std::string path = SynthQ4_0("qwen2", vocab);
   auto plain = Model::Open(path);
   auto packed = Model::Open(path);
-  packed->PrepareWeights(cpu::Kernels());
+  packed->PrepareWeights(CpuBackend());
   ASSERT_TRUE(packed->spec().tied_output);
   if (cpu::Kernels().q4_0x8.vec_dot_rows) {
-    EXPECT_EQ(packed->spec().output.layout, cpu::Layout::kQ4_0x8);
-    EXPECT_EQ(packed->spec().tok_embd.layout, cpu::Layout::kQ4_0x8);
+    EXPECT_EQ(packed->spec().output.layout, Layout::kQ4_0x8);
+    EXPECT_EQ(packed->spec().tok_embd.layout, Layout::kQ4_0x8);
     EXPECT_EQ(packed->spec().tok_embd.data, packed->spec().output.data);
   }
   const std::vector<int32_t> prompt = {9906, 11, 1917, 0, 128000, 128255, 17, 3};
@@ -135,9 +143,9 @@ TEST(PrepareWeights, RepackedQ8_0ModelMatchesWithinSummationError) {
   const std::string path = SynthQ4_0("llama", "", "Q8_0");
   auto plain = Model::Open(path);
   auto packed = Model::Open(path);
-  const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
+  const Model::Prepared& p = packed->PrepareWeights(CpuBackend());
   if (cpu::Kernels().q8_0x8.vec_dot_rows) {
-    EXPECT_EQ(p.CountOf(cpu::Layout::kQ8_0x8), p.tensors);
+    EXPECT_EQ(p.CountOf(Layout::kQ8_0x8), p.tensors);
   }
   const std::vector<int32_t> prompt = {1, 70, 101, 108, 108, 111, 32, 119};
   ExpectWithinSummationError(Logits(*plain, prompt, 6), Logits(*packed, prompt, 6), plain->spec().n_vocab, "Q8_0");
@@ -164,18 +172,18 @@ TEST(PrepareWeights, RepackedQ4_K_MModelMatchesWithinSummationError) {
   std::filesystem::remove(f16);
   auto plain = Model::Open(path);
   auto packed = Model::Open(path);
-  const Model::Prepared plan = packed->PlanWeights(cpu::Kernels());
-  const Model::Prepared& p = packed->PrepareWeights(cpu::Kernels());
+  const Model::Prepared plan = packed->PlanWeights(CpuBackend());
+  const Model::Prepared& p = packed->PrepareWeights(CpuBackend());
   EXPECT_EQ(plan.tensors, p.tensors);
   EXPECT_EQ(plan.layouts, p.layouts);
-  const int n4 = p.CountOf(cpu::Layout::kQ4_Kx8), n6 = p.CountOf(cpu::Layout::kQ6_Kx8);
+  const int n4 = p.CountOf(Layout::kQ4_Kx8), n6 = p.CountOf(Layout::kQ6_Kx8);
   if (cpu::Kernels().q4_kx8.vec_dot_rows && cpu::Kernels().q6_kx8.vec_dot_rows) {
     EXPECT_EQ(p.tensors, 7 * static_cast<int>(packed->spec().layers.size()));  // the output has 259 rows
     EXPECT_GT(n4, 0);
     EXPECT_GT(n6, 0);
     EXPECT_EQ(n4 + n6, p.tensors);
-    EXPECT_EQ(packed->spec().layers[0].wv.layout, cpu::Layout::kQ6_Kx8);
-    EXPECT_EQ(packed->spec().layers[0].wq.layout, cpu::Layout::kQ4_Kx8);
+    EXPECT_EQ(packed->spec().layers[0].wv.layout, Layout::kQ6_Kx8);
+    EXPECT_EQ(packed->spec().layers[0].wq.layout, Layout::kQ4_Kx8);
     EXPECT_EQ(p.Summary(), std::to_string(p.tensors) + " matrices repacked: " + std::to_string(n4) + " as Q4_Kx8, " +
                                std::to_string(n6) + " as Q6_Kx8");
   } else if (!cpu::Kernels().q4_kx8.vec_dot_rows && !cpu::Kernels().q6_kx8.vec_dot_rows) {
@@ -224,10 +232,10 @@ TEST(PrepareWeights, SummaryNamesEveryLayout) {
   Model::Prepared p;
   EXPECT_EQ(p.Summary(), "weights used as laid out in the file");
   p.tensors = 3;
-  p.Count(cpu::Layout::kQ4_Kx8);
-  p.Count(cpu::Layout::kQ8_0x8);
-  p.Count(cpu::Layout::kQ4_Kx8);
-  EXPECT_EQ(p.CountOf(cpu::Layout::kQ4_Kx8), 2);
+  p.Count(Layout::kQ4_Kx8);
+  p.Count(Layout::kQ8_0x8);
+  p.Count(Layout::kQ4_Kx8);
+  EXPECT_EQ(p.CountOf(Layout::kQ4_Kx8), 2);
   EXPECT_EQ(p.Summary(), "3 matrices repacked: 2 as Q4_Kx8, 1 as Q8_0x8");
 }
 
@@ -235,8 +243,8 @@ TEST(PrepareWeights, RejectsABadLayerRange) {
   const std::string path = SynthQ4_0("llama");
   auto m = Model::Open(path);
   const int n = static_cast<int>(m->spec().layers.size());
-  EXPECT_THROW(m->PrepareWeights(cpu::Kernels(), 0, n + 1, false), Error);
-  EXPECT_THROW(m->PrepareWeights(cpu::Kernels(), 2, 1, false), Error);
+  EXPECT_THROW(m->PrepareWeights(CpuBackend(), 0, n + 1, false), Error);
+  EXPECT_THROW(m->PrepareWeights(CpuBackend(), 2, 1, false), Error);
   std::filesystem::remove(path);
 }
 

@@ -15,11 +15,10 @@ export function env(name, fallback) {
   return v;
 }
 
-// Starts the server with --port 0 and resolves once it prints its address. model: a GGUF other
+// Starts the server with --port 0 and resolves once it prints its address. model: another GGUF
 // than ORIGAMI_MODEL.
-export async function startServer(extraArgs = [], { timeoutMs = 60000, model: modelPath } = {}) {
+export async function startServer(extraArgs = [], { timeoutMs = 60000, model = env("ORIGAMI_MODEL") } = {}) {
   const bin = env("ORIGAMI_BIN");
-  const model = modelPath ?? env("ORIGAMI_MODEL");
   const threads = extraArgs.includes("-t") ? [] : ["-t", "1"];
   const args = ["serve", "-m", model, "--port", "0", ...threads, ...extraArgs];
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });

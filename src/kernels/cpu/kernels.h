@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/view.h"
 #include "util/thread_pool.h"
 
 namespace origami::cpu {
@@ -83,20 +84,11 @@ std::vector<Isa> AvailableIsas();
 // this machine cannot run, or an unknown name, also gives the best available.
 Isa SelectIsa(const char* requested);
 
-// How a matrix's bytes are ordered. kRows: as in the GGUF file. kQ4_0x8 / kQ8_0x8 / kQ4_Kx8 /
-// kQ6_Kx8: Q4_0 / Q8_0 / Q4_K / Q6_K rows interleaved in groups of 8 for the kernels, made once at load
-// (repack.h); same bytes.
-enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8, kQ4_Kx8, kQ6_Kx8 };
-const char* LayoutName(Layout layout);
-
-// A weight matrix: rows x cols in `type`, row stride RowBytes(type, cols) (kRows: rows contiguous).
-struct MatrixView {
-  DType type = DType::kF32;
-  int64_t rows = 0;
-  int64_t cols = 0;
-  const void* data = nullptr;
-  Layout layout = Layout::kRows;
-};
+// The weight views live in tensor/view.h (every backend reads them); the CPU kernels name them
+// as before.
+using origami::Layout;
+using origami::LayoutName;
+using origami::MatrixView;
 
 // Reusable scratch memory so the hot path does not allocate once warmed up.
 class Workspace {

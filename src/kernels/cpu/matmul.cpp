@@ -238,15 +238,4 @@ void DequantizeRow(const MatrixView& w, int64_t row, float* out) {
   tr.to_float(static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row) * stride, out, w.cols);
 }
 
-const char* LayoutName(Layout layout) {
-  switch (layout) {
-    case Layout::kRows: return "rows";
-    case Layout::kQ4_0x8: return "Q4_0x8";
-    case Layout::kQ8_0x8: return "Q8_0x8";
-    case Layout::kQ4_Kx8: return "Q4_Kx8";
-    case Layout::kQ6_Kx8: return "Q6_Kx8";
-  }
-  return "?";
-}
-
 }  // namespace origami::cpu

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/kernels.h"
+#include "tensor/view.h"
 #include "util/thread_pool.h"
 
 namespace origami::cpu {
@@ -14,18 +15,8 @@ void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
 // Standard LayerNorm with optional gain and bias.
 void LayerNorm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
 
-enum class RopeLayout {
-  kAdjacent,  // pairs (2i, 2i+1): llama.cpp's "normal" rope, used by the llama architecture in GGUF
-  kNeox,      // pairs (i, i + n_rot/2): GPT-NeoX style, used by Qwen, Gemma, gpt-oss
-};
-
-// Precomputed inverse frequencies of one rope configuration: inv_freq[i] for pair i < n_rot/2.
-struct RopeTable {
-  int n_rot = 0;
-  RopeLayout layout = RopeLayout::kAdjacent;
-  float attn_factor = 1.0f;  // multiplies cos/sin (YaRN magnitude correction); 1 otherwise
-  const float* inv_freq = nullptr;
-};
+using origami::RopeLayout;
+using origami::RopeTable;
 
 // Rotates n_heads vectors of head_dim floats (stride head_dim) in place for one position.
 void Rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeTable& rope);

@@ -53,7 +53,7 @@ void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderS
 }
 
 RopeSpec ReadRope(const gguf::File& f, const MetaReader& meta, const TensorLoader& t,
-                  cpu::RopeLayout layout, int head_dim, float base_override) {
+                  RopeLayout layout, int head_dim, float base_override) {
   RopeSpec r;
   r.layout = layout;
   r.freq_base = base_override > 0 ? base_override : meta.F32Or("rope.freq_base", 10000.0f);

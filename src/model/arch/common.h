@@ -12,7 +12,7 @@ void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderS
 // Linear and YaRN scaling. base_override > 0 gives a rope of that base without scaling (Gemma 3's
 // local layers).
 RopeSpec ReadRope(const gguf::File& f, const MetaReader& meta, const TensorLoader& t,
-                  cpu::RopeLayout layout, int head_dim, float base_override = 0.0f);
+                  RopeLayout layout, int head_dim, float base_override = 0.0f);
 // blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.
 void ReadStandardLayers(const TensorLoader& t, DecoderSpec& spec, bool biases);
 // The attention half: attn_norm, attn_{q,k,v,output} (+ .bias), optional attn_{q,k}_norm.

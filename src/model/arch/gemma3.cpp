@@ -20,8 +20,8 @@ void BuildGemma3(const gguf::File& f, DecoderSpec& spec) {
   spec.ffn = FfnKind::kGeGlu;
   // The reference scales by sqrt(n_embd) in the activation dtype; we keep it in float32.
   spec.embd_scale = std::sqrt(static_cast<float>(spec.n_embd));
-  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, head_dim));  // 0: global
-  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, head_dim, 10000.0f));  // 1: local
+  spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kNeox, head_dim));  // 0: global
+  spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kNeox, head_dim, 10000.0f));  // 1: local
   ReadStandardLayers(t, spec, /*biases=*/false);
 
   const int window = static_cast<int>(meta.U32Or("attention.sliding_window", 0));

@@ -14,7 +14,7 @@ void BuildGptOss(const gguf::File& f, DecoderSpec& spec) {
   spec.ffn = FfnKind::kSwiGluClamped;
   spec.swiglu_alpha = 1.702f;
   spec.swiglu_limit = meta.F32Or("swiglu_limit", 7.0f);
-  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, spec.layers.front().head_dim));
+  spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kNeox, spec.layers.front().head_dim));
   ReadAttentionLayers(t, spec, /*biases=*/true);
   ReadMoeLayers(f, meta, t, spec, "post_attention_norm", /*biases=*/true);
   const int window = static_cast<int>(meta.U32Or("attention.sliding_window", 0));

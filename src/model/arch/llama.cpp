@@ -11,7 +11,7 @@ void BuildLlama(const gguf::File& f, DecoderSpec& spec) {
   MetaReader meta(f, "llama");
   TensorLoader t(f);
   ReadCommonHyperParams(f, meta, spec);
-  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kAdjacent, spec.layers.front().head_dim));
+  spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kAdjacent, spec.layers.front().head_dim));
   ReadAttentionLayers(t, spec, /*biases=*/false);
   if (meta.U32Or("expert_count", 0) > 0) {
     ReadMoeLayers(f, meta, t, spec, "ffn_norm", /*biases=*/false);

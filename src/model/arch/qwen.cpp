@@ -11,7 +11,7 @@ void BuildQwen(const gguf::File& f, DecoderSpec& spec, const char* arch, bool mo
   MetaReader meta(f, arch);
   TensorLoader t(f);
   ReadCommonHyperParams(f, meta, spec);
-  spec.ropes.push_back(ReadRope(f, meta, t, cpu::RopeLayout::kNeox, spec.layers.front().head_dim));
+  spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kNeox, spec.layers.front().head_dim));
   // Qwen2 has Q/K/V biases; Qwen3 has none but reading them optionally costs nothing.
   ReadAttentionLayers(t, spec, /*biases=*/true);
   if (moe) {

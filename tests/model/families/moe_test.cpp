@@ -10,7 +10,7 @@
 #include "model/decoder.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/moe.h"
+#include "backend/ops.h"
 #include "model/synth.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
@@ -31,7 +31,7 @@ std::string TempModel(const std::string& arch, const std::string& type) {
 }
 
 TEST(Route, SoftmaxTopKRenormalizes) {
-  LayerSpec l;
+  MoeOp l;
   l.n_expert = 4;
   l.n_expert_used = 2;
   const float logits[4] = {0.0f, 2.0f, 1.0f, -1.0f};
@@ -49,7 +49,7 @@ TEST(Route, SoftmaxTopKRenormalizes) {
 }
 
 TEST(Route, TopKThenSoftmax) {
-  LayerSpec l;
+  MoeOp l;
   l.n_expert = 3;
   l.n_expert_used = 2;
   l.router_kind = RouterKind::kTopKSoftmax;

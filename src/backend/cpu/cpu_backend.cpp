@@ -1,0 +1,131 @@
+// The CPU backend's element-wise ops, products, rope and the KV store, and the output head.
+// Attention and the routed experts are in cpu_attention.cpp and cpu_moe.cpp.
+#include "backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/repack.h"
+#include "util/error.h"
+
+namespace origami {
+
+namespace {
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t floats) : v_(floats) {}
+  float* data() override { return v_.data(); }
+  size_t size() const override { return v_.size(); }
+
+ private:
+  std::vector<float> v_;
+};
+
+// One K or V row (n floats after rope) into the cache in its KV type: F32 as it is, the others by
+// the dtype table's reference conversion (round to nearest; Q8_0/Q4_0 one scale per 32 values, as
+// ggml quantizes them). O(n) per token and layer, against attention's O(context * n).
+void StoreKvRow(DType type, const float* x, uint8_t* dst, int64_t n) {
+  if (type == DType::kF32) {
+    std::memcpy(dst, x, n * sizeof(float));
+  } else {
+    Traits(type).from_float(x, dst, n);
+  }
+}
+
+}  // namespace
+
+void CpuGatedActivation(const ActivationOp& op, const float* gate, const float* up, float* out, int64_t n) {
+  switch (op.kind) {
+    case FfnKind::kSwiGlu: cpu::SwiGlu(gate, up, out, n); return;
+    case FfnKind::kGeGlu: cpu::GeGlu(gate, up, out, n); return;
+    case FfnKind::kSwiGluClamped: {
+      // gpt-oss: the gate is clamped from above only, the up projection on both sides, and the
+      // up term carries a +1 (as in the published reference implementation).
+      const float a = op.alpha, lim = op.limit;
+      for (int64_t i = 0; i < n; ++i) {
+        const float g = std::min(gate[i], lim);
+        const float u = std::clamp(up[i], -lim, lim);
+        out[i] = g / (1.0f + std::exp(-a * g)) * (u + 1.0f);
+      }
+      return;
+    }
+  }
+}
+
+CpuBackend::CpuBackend(ThreadPool& pool) : pool_(pool), kernels_(cpu::Kernels()) {}
+
+Layout CpuBackend::PreferredLayout(const MatrixView& w) const { return cpu::RepackTarget(kernels_, w); }
+
+void CpuBackend::Repack(Layout to, const void* src, void* dst, int64_t rows, int64_t cols) const {
+  cpu::Repack(to, src, dst, rows, cols);
+}
+
+std::unique_ptr<Buffer> CpuBackend::Allocate(size_t floats) { return std::make_unique<HostBuffer>(floats); }
+
+void CpuBackend::Upload(const float* host, Tensor x) { std::copy_n(host, x.size(), x.data); }
+
+void CpuBackend::Download(Tensor x, float* host) { std::copy_n(x.data, x.size(), host); }
+
+void CpuBackend::Embed(const MatrixView& table, std::span<const int32_t> tokens, float scale, Tensor x) {
+  const int64_t e = x.cols;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    float* row = x.data + static_cast<int64_t>(t) * e;
+    cpu::DequantizeRow(table, tokens[t], row);
+    if (scale != 1.0f)
+      for (int64_t i = 0; i < e; ++i) row[i] *= scale;
+  }
+}
+
+void CpuBackend::RmsNorm(Tensor x, const float* w, int64_t w_len, float eps, Tensor y) {
+  const int64_t runs = x.size() / w_len;
+  for (int64_t r = 0; r < runs; ++r) cpu::RmsNorm(x.data + r * w_len, w, y.data + r * w_len, w_len, eps);
+}
+
+void CpuBackend::AddBias(Tensor y, const float* b) {
+  for (int64_t t = 0; t < y.rows; ++t)
+    for (int64_t i = 0; i < y.cols; ++i) y.data[t * y.cols + i] += b[i];
+}
+
+void CpuBackend::Add(Tensor x, Tensor y) {
+  for (int64_t i = 0; i < x.size(); ++i) x.data[i] += y.data[i];
+}
+
+void CpuBackend::MatMul(std::span<const MatMulOp> ops) {
+  if (ops.size() == 1) {
+    cpu::MatMul(kernels_, *ops[0].w, ops[0].x.data, ops[0].x.rows, ops[0].y.data, pool_, ws_);
+    return;
+  }
+  jobs_.clear();
+  for (const MatMulOp& op : ops) jobs_.push_back({op.w, op.x.data, op.x.rows, op.y.data});
+  cpu::MatMulGroup(kernels_, jobs_, pool_, ws_);
+}
+
+void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
+  CpuGatedActivation(op, gate.data, up.data, gate.data, gate.size());
+}
+
+void CpuBackend::RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) {
+  const int64_t kv_dim = k.cols;
+  for (int t = 0; t < batch.n; ++t) {
+    cpu::Rope(q.data + t * q.cols, op.n_head, op.head_dim, batch.pos[t], op.table);
+    cpu::Rope(k.data + t * kv_dim, op.n_head_kv, op.head_dim, batch.pos[t], op.table);
+    const KvTypes types = batch.Kv(t).types;
+    StoreKvRow(types.k, k.data + t * kv_dim, batch.K(il, t, batch.pos[t]), kv_dim);
+    StoreKvRow(types.v, v.data + t * kv_dim, batch.V(il, t, batch.pos[t]), kv_dim);
+  }
+}
+
+void CpuBackend::Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
+                        float* host_logits) {
+  const int64_t e = x.cols;
+  head_in_.resize(static_cast<size_t>(x.rows) * e);
+  int rows = 0;
+  for (int64_t t = 0; t < x.rows; ++t)
+    if (!want || want[t]) cpu::RmsNorm(x.data + t * e, norm, &head_in_[rows++ * e], e, eps);
+  if (rows > 0) cpu::MatMul(kernels_, out, head_in_.data(), rows, host_logits, pool_, ws_);
+}
+
+}  // namespace origami

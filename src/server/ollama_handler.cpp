@@ -1,0 +1,469 @@
+// The /api/* handlers: Ollama bodies run as chat or completions jobs (ollama_api.cpp translates)
+// and are answered as NDJSON streams or one object; the listing endpoints read the model card.
+#include "server/ollama_handler.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "server/job.h"
+#include "server/ollama_api.h"
+#include "server/ollama_model.h"
+#include "server/stop_filter.h"
+#include "server/tool_deltas.h"
+#include "util/error.h"
+
+namespace origami::server {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+// The Ollama release whose API this follows; clients gate features on it (tools, think).
+constexpr const char* kOllamaVersion = "0.12.0";
+
+int64_t Ns(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+std::string Now() { return Rfc3339Nano(std::chrono::system_clock::now()); }
+
+void SendError(httplib::Response& res, int status, const std::string& msg) {
+  if (status == 503) res.set_header("Retry-After", "1");
+  res.status = status;
+  res.set_content(DumpJson(OllamaErrorBody(msg)), "application/json");
+}
+
+void Send(httplib::Response& res, const json& body) {
+  res.status = 200;
+  res.set_content(DumpJson(body), "application/json; charset=utf-8");
+}
+
+json ParseJsonBody(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw ApiError(400, "invalid JSON in the request body");
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  return j;
+}
+
+// Embeddings turn texts into vectors. No backend serves them yet, so the function is empty and
+// every model answers Ollama's capability error; an embedding engine sets it for its models.
+using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;
+
+struct OllamaService {
+  ServerState& s;
+  OllamaModelCard card;
+  OllamaContext ctx;
+  std::vector<std::string> capabilities;
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+  EmbedFn embed;
+
+  explicit OllamaService(ServerState& st) : s(st) {
+    if (s.opt.model_file) {
+      card = DescribeGguf(*s.opt.model_file, s.opt.model_id, s.engine.max_seq_len());
+    } else {  // a server built without a file (tests): what can be said without one
+      card.name = OllamaName(s.opt.model_id);
+      card.digest = Sha256Hex(s.opt.model_id);
+      card.modified_at = Rfc3339Nano(started);
+      card.architecture = "unknown";
+      card.parameter_size = "0";
+      card.quantization_level = "unknown";
+      card.context_length = s.engine.max_seq_len();
+    }
+    capabilities = OllamaCapabilities(card, s.chat_template);
+    ctx.alias = s.opt.model_id;
+    auto has = [this](const char* cap) {
+      return std::find(capabilities.begin(), capabilities.end(), cap) != capabilities.end();
+    };
+    ctx.template_thinks = has("thinking");
+    ctx.template_tools = has("tools");
+    ctx.fim_prefix = card.fim_prefix;
+    ctx.fim_suffix = card.fim_suffix;
+    ctx.fim_middle = card.fim_middle;
+  }
+};
+
+// One /api/chat or /api/generate request being answered.
+struct OllamaRun {
+  OllamaTranslation tr;
+  bool chat = true;
+  std::shared_ptr<Job> job;
+  // Splits think tags from the answer when tools are off (with tools, the choice's tool parser
+  // does it); null when thinking is not split.
+  std::unique_ptr<ToolDeltaBuilder> thinking;
+  Clock::time_point t0, submitted, first_token, end;
+  Clock::time_point last_event;  // when the reader last got something from the engine
+  bool have_first = false;
+  std::unique_ptr<StopFilter> stops;  // tr.many_stops, applied here rather than by the choice
+  std::string text;                   // the answer so far, after those stops
+
+  Choice& choice() { return *job->choices[0]; }
+  ToolDeltaBuilder* builder() { return choice().tools ? choice().tools.get() : thinking.get(); }
+
+  // Waits for the engine once; the new text (after the many-stops filter) goes to `pieces`.
+  void PumpOnce(ServerState& s, std::vector<std::string>& pieces) {
+    pieces.clear();
+    if (!have_first && last_event == Clock::time_point{}) last_event = submitted;
+    std::vector<Delta> out = Pump(choice(), s.tok, LogprobShape::kNone, milliseconds(100));
+    const auto now = Clock::now();
+    for (Delta& d : out) {
+      std::string piece = std::move(d.text);
+      if (stops) {
+        piece = stops->Push(piece);
+        if (stops->stopped()) job->CancelAll();  // the engine frees the sequence at its next step
+      }
+      if (!piece.empty()) pieces.push_back(std::move(piece));
+    }
+    if (choice().done && stops && !stops->stopped()) pieces.push_back(stops->Flush());
+    for (const auto& p : pieces) text += p;
+    if (!have_first && choice().n_generated > 0) {
+      // The engine stamps no times, so a token's time is when this reader saw it. When a fast
+      // model's first k tokens arrive in one event, they were made since the previous event:
+      // the first is placed at 1/k of that interval, as if evenly spaced.
+      const int k = choice().n_generated;
+      first_token = last_event + (now - last_event) / k;
+      have_first = true;
+    }
+    if (!out.empty()) last_event = now;
+    if (choice().done) end = now;
+  }
+
+  OllamaStats Stats() const {
+    const Choice& c = *job->choices[0];
+    OllamaStats st;
+    // A stop string this handler matched ends the answer even when the engine, not yet told to
+    // cancel, reached the length limit first.
+    const bool stopped_here = stops && stops->stopped();
+    st.done_reason = c.finish == FinishReason::kLength && !stopped_here ? "length" : "stop";
+    const auto first = have_first ? first_token : end;
+    st.total_ns = Ns(end - t0);
+    // The model is resident: "load" is the time before the engine had the request (parsing,
+    // template, tokenizing), which is what Ollama's scheduler wait amounts to here.
+    st.load_ns = Ns(submitted - t0);
+    // At least 1 ns each: clients divide counts by these for tokens per second, and tokens that
+    // arrive in one event (the reader was busy) share one timestamp.
+    st.prompt_eval_ns = std::max<int64_t>(1, Ns(first - submitted));
+    st.eval_ns = std::max<int64_t>(1, Ns(end - first));
+    st.total_ns = std::max(st.total_ns, st.load_ns + st.prompt_eval_ns + st.eval_ns);
+    // The whole prompt, cached tokens included: Ollama clients show it as the prompt's size.
+    st.prompt_eval_count = c.n_prompt;
+    st.eval_count = c.n_generated;
+    return st;
+  }
+
+  // A line that is not the last: message (chat) or response (generate).
+  json Line(const std::string& content, const std::string& thinking_text,
+            const json& tool_calls = nullptr) const {
+    json l = {{"model", tr.model}, {"created_at", Now()}};
+    if (chat) {
+      json m = {{"role", "assistant"}, {"content", content}};
+      if (!thinking_text.empty()) m["thinking"] = thinking_text;
+      if (!tool_calls.is_null()) m["tool_calls"] = tool_calls;
+      l["message"] = m;
+    } else {
+      l["response"] = content;
+      if (!thinking_text.empty()) l["thinking"] = thinking_text;
+    }
+    l["done"] = false;
+    return l;
+  }
+};
+
+// Content and thinking out of one batch of parser deltas.
+void Collect(const std::vector<json>& deltas, std::string& content, std::string& thinking) {
+  for (const json& d : deltas) {
+    if (d.contains("content") && d["content"].is_string()) content += d["content"];
+    if (d.contains("reasoning_content") && d["reasoning_content"].is_string())
+      thinking += d["reasoning_content"];
+  }
+}
+
+// The run's whole answer once generation has ended (the non-streamed reply).
+json FinalObject(OllamaRun& r) {
+  Choice& c = r.choice();
+  json msg = {{"role", "assistant"}, {"content", r.text}};
+  if (ToolDeltaBuilder* b = r.builder()) {
+    b->Push(r.text);
+    b->Finish();
+    msg = b->Message();
+  }
+  const json om = OllamaMessage(msg);
+  json out = {{"model", r.tr.model}, {"created_at", Now()}};
+  if (r.chat) {
+    out["message"] = om;
+  } else {
+    out["response"] = om["content"];
+    if (om.contains("thinking")) out["thinking"] = om["thinking"];
+  }
+  AddOllamaStats(out, r.Stats());
+  return out;
+}
+
+// How long a non-streamed reply waits before it commits to a 200 and sends keep-alive spaces
+// (as json_response.cpp does): a client that hangs up is then noticed and its sequence freed.
+constexpr auto kWaitBeforeKeepAlive = std::chrono::seconds(10);
+
+void ReplyWhole(ServerState& s, std::shared_ptr<OllamaRun> run, httplib::Response& res) {
+  const auto until = Clock::now() + kWaitBeforeKeepAlive;
+  std::vector<std::string> pieces;
+  while (!run->choice().done && Clock::now() < until) run->PumpOnce(s, pieces);
+  if (run->choice().done) {
+    if (run->choice().finish == FinishReason::kError) {
+      SendError(res, 500, "generation failed: " + run->choice().error);
+      return;
+    }
+    Send(res, FinalObject(*run));
+    return;
+  }
+  res.set_chunked_content_provider(
+      "application/json; charset=utf-8",
+      [&s, run](size_t, httplib::DataSink& sink) {
+        std::vector<std::string> pieces;
+        auto last = Clock::now();
+        while (!run->choice().done) {
+          run->PumpOnce(s, pieces);
+          if (Clock::now() - last > std::chrono::seconds(1)) {
+            if (!sink.write(" ", 1)) {
+              run->job->CancelAll();
+              return false;
+            }
+            last = Clock::now();
+          }
+        }
+        // The status is already sent: a failure can only be told in the body.
+        const json body = run->choice().finish == FinishReason::kError
+                              ? OllamaErrorBody("generation failed: " + run->choice().error)
+                              : FinalObject(*run);
+        const std::string text = DumpJson(body);
+        if (!sink.write(text.data(), text.size())) return false;
+        sink.done();
+        return true;
+      },
+      [run](bool) { run->job->CancelAll(); });
+}
+
+// NDJSON: a line per piece of text, a line with the tool calls, then the final line with the
+// statistics; a failure after the 200 is a final {"error": ...} line.
+void ReplyStream(ServerState& s, std::shared_ptr<OllamaRun> run, httplib::Response& res) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "application/x-ndjson",
+      [&s, run](size_t, httplib::DataSink& sink) {
+        auto w = [&](const json& j) {
+          const std::string line = DumpJson(j) + "\n";
+          if (sink.write(line.data(), line.size())) return true;
+          run->job->CancelAll();
+          return false;
+        };
+        Choice& c = run->choice();
+        ToolDeltaBuilder* b = run->builder();
+        std::vector<std::string> pieces;
+        while (!c.done) {
+          run->PumpOnce(s, pieces);
+          for (const std::string& piece : pieces) {
+            if (piece.empty()) continue;
+            std::string content, thinking;
+            if (b)
+              Collect(b->Push(piece), content, thinking);
+            else
+              content = piece;
+            if ((!content.empty() || !thinking.empty()) && !w(run->Line(content, thinking)))
+              return false;
+          }
+        }
+        if (c.finish == FinishReason::kError) {
+          w(OllamaErrorBody("generation failed: " + c.error));
+          sink.done();
+          return true;
+        }
+        if (b) {
+          std::string content, thinking;
+          Collect(b->Finish(), content, thinking);
+          const json om = OllamaMessage(b->Message());
+          const json calls = om.contains("tool_calls") ? om["tool_calls"] : json(nullptr);
+          if ((!content.empty() || !thinking.empty() || !calls.is_null()) &&
+              !w(run->Line(content, thinking, calls)))
+            return false;
+        }
+        json fin = run->Line("", "");
+        AddOllamaStats(fin, run->Stats());
+        if (!w(fin)) return false;
+        sink.done();
+        return true;
+      },
+      [run](bool) { run->job->CancelAll(); });
+}
+
+void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::Response& res,
+                      bool chat) {
+  auto run = std::make_shared<OllamaRun>();
+  run->t0 = Clock::now();
+  run->chat = chat;
+  try {
+    run->tr =
+        chat ? TranslateOllamaChat(req.body, svc.ctx) : TranslateOllamaGenerate(req.body, svc.ctx);
+    if (run->tr.action != OllamaAction::kGenerate) {
+      // The load call, and keep_alive 0's unload call: the one model stays loaded (it is all
+      // this server serves), and the client is told what it asked for.
+      json out = {{"model", run->tr.model}, {"created_at", Now()}};
+      if (chat)
+        out["message"] = {{"role", "assistant"}, {"content", ""}};
+      else
+        out["response"] = "";
+      out["done"] = true;
+      out["done_reason"] = run->tr.action == OllamaAction::kUnload ? "unload" : "load";
+      Send(res, out);
+      return;
+    }
+    run->job = StartJob(svc.s, run->tr.body, run->tr.endpoint);
+  } catch (const ApiError& e) {
+    SendError(res, e.status, e.what());
+    return;
+  } catch (const std::exception& e) {  // origami::Error from building the job: the client's input
+    SendError(res, 400, e.what());
+    return;
+  }
+  run->submitted = Clock::now();
+  if (!run->tr.many_stops.empty()) run->stops = std::make_unique<StopFilter>(run->tr.many_stops);
+  if (!run->choice().tools && run->tr.split_thinking) {
+    ToolParseOptions po;
+    po.parse_tool_calls = false;
+    po.starts_in_reasoning = run->job->prompt_in_think;
+    run->thinking = std::make_unique<ToolDeltaBuilder>(ToolCallFormat::kNone, po);
+  }
+  if (run->tr.stream)
+    ReplyStream(svc.s, std::move(run), res);
+  else
+    ReplyWhole(svc.s, std::move(run), res);
+}
+
+// /api/embed (input: a string or strings) and the older /api/embeddings (prompt: one string).
+void HandleEmbed(OllamaService& svc, const httplib::Request& req, httplib::Response& res,
+                 bool legacy) {
+  try {
+    const json j = ParseJsonBody(req.body);
+    const std::string model = OllamaModelOf(j, svc.ctx.alias);
+    std::vector<std::string> inputs;
+    const char* field = legacy ? "prompt" : "input";
+    auto it = j.find(field);
+    if (it != j.end() && !it->is_null()) {
+      if (it->is_string()) {
+        inputs.push_back(it->get<std::string>());
+      } else if (!legacy && it->is_array()) {
+        for (const auto& x : *it) {
+          if (!x.is_string()) throw ApiError(400, "input: must be a string or an array of strings");
+          inputs.push_back(x.get<std::string>());
+        }
+      } else {
+        throw ApiError(400, fmt::format("{}: must be a string{}", field,
+                                        legacy ? "" : " or an array of strings"));
+      }
+    }
+    if (auto ka = j.find("keep_alive"); ka != j.end() && !ka->is_null()) ParseKeepAlive(*ka);
+    if (!svc.card.embedding || !svc.embed)
+      throw ApiError(400, fmt::format("\"{}\" does not support embeddings", model));
+    const auto t0 = Clock::now();
+    const auto vectors = svc.embed(inputs);
+    if (legacy) {
+      Send(res, {{"embedding", vectors.empty() ? std::vector<float>{} : vectors[0]}});
+      return;
+    }
+    Send(res, {{"model", model},
+               {"embeddings", vectors},
+               {"total_duration", Ns(Clock::now() - t0)},
+               {"load_duration", 0},
+               {"prompt_eval_count", 0}});
+  } catch (const ApiError& e) {
+    SendError(res, e.status, e.what());
+  } catch (const std::exception& e) {
+    SendError(res, 400, e.what());
+  }
+}
+
+void HandleShow(OllamaService& svc, const httplib::Request& req, httplib::Response& res) {
+  try {
+    const json j = ParseJsonBody(req.body);
+    OllamaModelOf(j, svc.ctx.alias);
+    const OllamaModelCard& c = svc.card;
+    Send(res, {{"license", c.license},
+               {"modelfile", fmt::format("# origami serves this GGUF file as it is\nFROM {}\n",
+                                         c.path.empty() ? c.name : c.path)},
+               {"parameters", fmt::format("num_ctx {}", svc.s.engine.max_seq_len())},
+               {"template", svc.s.chat_template},
+               {"system", ""},
+               {"details", OllamaDetails(c)},
+               {"model_info", c.model_info},
+               {"capabilities", svc.capabilities},
+               {"modified_at", c.modified_at}});
+  } catch (const ApiError& e) {
+    SendError(res, e.status, e.what());
+  }
+}
+
+json PsEntry(OllamaService& svc) {
+  json e = OllamaTagEntry(svc.card);
+  e.erase("modified_at");
+  // Weights and the KV pool; nothing is on a GPU.
+  e["size"] = svc.card.size + svc.s.engine.kv_pool_bytes();
+  e["size_vram"] = 0;
+  e["context_length"] = svc.s.engine.max_seq_len();
+  // The model stays loaded as long as the server runs: a century stands for "forever" (Ollama
+  // writes a far-future time for keep_alive -1 too).
+  e["expires_at"] = Rfc3339Nano(std::chrono::system_clock::now() + std::chrono::hours(24 * 36525));
+  return e;
+}
+
+}  // namespace
+
+void RegisterOllamaRoutes(httplib::Server& http, ServerState& s) {
+  auto svc = std::make_shared<OllamaService>(s);
+  http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
+    Send(res, {{"version", kOllamaVersion}});
+  });
+  http.Get("/api/tags", [svc](const httplib::Request&, httplib::Response& res) {
+    Send(res, {{"models", json::array({OllamaTagEntry(svc->card)})}});
+  });
+  http.Get("/api/ps", [svc](const httplib::Request&, httplib::Response& res) {
+    Send(res, {{"models", json::array({PsEntry(*svc)})}});
+  });
+  http.Post("/api/show", [svc](const httplib::Request& req, httplib::Response& res) {
+    HandleShow(*svc, req, res);
+  });
+  http.Post("/api/chat", [svc](const httplib::Request& req, httplib::Response& res) {
+    HandleGeneration(*svc, req, res, true);
+  });
+  http.Post("/api/generate", [svc](const httplib::Request& req, httplib::Response& res) {
+    HandleGeneration(*svc, req, res, false);
+  });
+  http.Post("/api/embed", [svc](const httplib::Request& req, httplib::Response& res) {
+    HandleEmbed(*svc, req, res, false);
+  });
+  http.Post("/api/embeddings", [svc](const httplib::Request& req, httplib::Response& res) {
+    HandleEmbed(*svc, req, res, true);
+  });
+  // Model management needs a registry and a model store; origami serves the file it was started
+  // with. 400 rather than 501: Ollama clients show the message either way, and generic HTTP
+  // clients retry 5xx answers, which cannot succeed here.
+  auto unsupported = [](const char* what) {
+    return [what](const httplib::Request&, httplib::Response& res) {
+      SendError(res, 400,
+                fmt::format("{} is not supported: origami serves the local GGUF file it was "
+                            "started with (origami serve -m FILE.gguf)",
+                            what));
+    };
+  };
+  http.Post("/api/pull", unsupported("pulling models"));
+  http.Post("/api/push", unsupported("pushing models"));
+  http.Post("/api/create", unsupported("creating models"));
+  http.Post("/api/copy", unsupported("copying models"));
+  http.Delete("/api/delete", unsupported("deleting models"));
+  http.Post("/api/delete", unsupported("deleting models"));
+  http.Post(R"(/api/blobs/(.+))", unsupported("uploading blobs"));
+}
+
+}  // namespace origami::server
