@@ -1,6 +1,7 @@
 // `origami serve`: the OpenAI-compatible HTTP server over a continuous-batching Engine.
 #include <pthread.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -39,6 +40,9 @@ struct ServeOptions {
   std::string chat_template_file;
   bool cors = false;
   bool keep_billing_header = false;
+  size_t responses_max = 1000;
+  size_t responses_max_bytes = 256u << 20;
+  int responses_ttl = 3600;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
   KvTypeFlags kv;
@@ -110,6 +114,9 @@ int Serve(const ServeOptions& o) {
   so.api_key = key;
   so.cors = o.cors;
   so.keep_billing_header = o.keep_billing_header;
+  so.responses.max_count = o.responses_max;
+  so.responses.max_bytes = o.responses_max_bytes;
+  so.responses.ttl = std::chrono::seconds(o.responses_ttl);
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
   so.model_file = &model->file();
@@ -186,6 +193,16 @@ void AddServeCommand(CLI::App& app, Action& action) {
   sub->add_flag("--cors", o->cors, "allow cross-origin requests (Access-Control-Allow-Origin: *)");
   sub->add_flag("--keep-billing-header", o->keep_billing_header,
                 "keep Claude Code's x-anthropic-billing-header line in /v1/messages system prompts");
+  sub->add_option("--responses-max", o->responses_max,
+                  "/v1/responses kept for previous_response_id (0: keep none)")
+      ->capture_default_str();
+  sub->add_option("--responses-max-bytes", o->responses_max_bytes,
+                  "bytes of JSON the kept responses may hold (least recently used go first)")
+      ->capture_default_str();
+  sub->add_option("--responses-ttl", o->responses_ttl,
+                  "seconds a kept response lives after its last use")
+      ->check(CLI::Range(1, 365 * 86400))
+      ->capture_default_str();
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "do not reuse KV blocks of earlier prompts");
   sub->add_option("--split", o->cluster.split,

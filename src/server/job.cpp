@@ -10,7 +10,7 @@ namespace origami::server {
 using nlohmann::json;
 
 ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o)
-    : engine(e), tok(t), opt(o) {
+    : engine(e), tok(t), opt(o), responses(o.responses) {
   chat_template = opt.chat_template.empty() ? kDefaultChatTemplate : opt.chat_template;
   if (tok.bos_id() >= 0) bos_text = tok.Decode({tok.bos_id()}, false);
   if (tok.eos_id() >= 0) eos_text = tok.Decode({tok.eos_id()}, false);

@@ -33,6 +33,7 @@ struct ServerState {
   std::atomic<uint64_t> next_id{0};
   uint64_t id_salt = 0;
   std::atomic<int64_t> streams_open{0};
+  ResponseStore responses;  // /v1/responses kept for previous_response_id
 
   std::string NewId(const char* prefix);
   // 404 unless `model` is empty or the served model's id.
@@ -57,7 +58,10 @@ struct Job {
 
 // Validates the body, applies the chat template, tokenizes and submits one engine request per
 // choice. Throws ApiError (or origami::Error, a 400) with nothing left running.
-std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint ep);
+// always_parse: chat answers go through the tool-call parser even without tools, so reasoning
+// (<think>, harmony analysis) comes apart from the answer (the Responses API wants it as items).
+std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint ep,
+                              bool always_parse = false);
 
 // Writes the answer as one JSON body once generation ends (json_response.cpp).
 void SendJsonResponse(ServerState& s, std::shared_ptr<Job> job, httplib::Response& res);

@@ -23,16 +23,19 @@ bool EndsInThink(const std::string& prompt) {
 
 }  // namespace
 
-std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint ep) {
+std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint ep,
+                              bool always_parse) {
   auto job = std::make_shared<Job>();
   job->req = ParseRequest(body, ep, s.opt.max_n);
   ApiRequest& r = job->req;
   s.CheckModel(r.model);
   std::vector<std::vector<int32_t>> prompts;
   bool prompt_in_think = false;
+  bool tools_rendered = false;  // chat: tools are in the prompt, so calls are parsed
   if (ep == Endpoint::kChat) {
-    job->tools_active = !r.tools.is_null() && r.tool_choice != "none" &&
-                        static_cast<bool>(s.opt.hooks.make_tool_parser);
+    tools_rendered = !r.tools.is_null() && r.tool_choice != "none";
+    job->tools_active =
+        (always_parse || tools_rendered) && static_cast<bool>(s.opt.hooks.make_tool_parser);
     std::string text;
     try {
       text = ApplyChatTemplate(s.chat_template, r.messages,
@@ -90,6 +93,7 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
         // Call ids differ between requests and choices (agents match results by id).
         po.id_seed = std::hash<std::string>{}(job->id) + static_cast<uint64_t>(c->index);
         po.starts_in_reasoning = prompt_in_think;
+        po.parse_tool_calls = tools_rendered;
         c->tools = s.opt.hooks.make_tool_parser(po);
       }
       GenerationRequest g;

@@ -15,6 +15,7 @@
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_handler.h"
+#include "server/responses_handler.h"
 #include "util/error.h"
 
 namespace origami::server {
@@ -77,7 +78,7 @@ void Server::Impl::Routes() {
   if (opt.cors) {
     http.set_default_headers({{"Access-Control-Allow-Origin", "*"},
                               {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
-                              {"Access-Control-Allow-Methods", "GET, POST, OPTIONS"}});
+                              {"Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"}});
   }
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.method == "OPTIONS") {
@@ -201,6 +202,16 @@ void Server::Impl::Routes() {
                                                 httplib::Response& res) {
     HandleAnthropicCountTokens(st, req.body, res);
   });
+  http.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleResponsesCreate(st, req.body, res);
+  });
+  http.Get(R"(/v1/responses/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleResponsesGet(st, req.matches[1].str(), res);
+  });
+  http.Delete(R"(/v1/responses/([^/]+))",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleResponsesDelete(st, req.matches[1].str(), res);
+              });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kCompletions);
   });

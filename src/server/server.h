@@ -10,6 +10,7 @@
 #include <string>
 
 #include "runtime/engine.h"
+#include "server/response_store.h"
 #include "server/tool_deltas.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,6 +45,8 @@ struct ServerOptions {
   // Anthropic Messages: keep Claude Code's per-request billing-header line in the system prompt
   // (dropped by default: its nonce defeats the prefix cache).
   bool keep_billing_header = false;
+  // Responses API: what is kept for previous_response_id (count, bytes, time since last use).
+  ResponseStoreLimits responses;
   // The served GGUF (outlives the server): Ollama's /api/tags and /api/show describe it.
   const gguf::File* model_file = nullptr;
   RequestHooks hooks;

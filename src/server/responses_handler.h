@@ -1,0 +1,21 @@
+// Handlers for the OpenAI Responses endpoints (called from server.cpp's routes).
+#pragma once
+
+#include <string>
+
+#include "server/job.h"
+
+namespace httplib {
+struct Response;
+}
+
+namespace origami::server {
+
+// POST /v1/responses
+void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Response& res);
+// GET /v1/responses/{id}
+void HandleResponsesGet(ServerState& s, const std::string& id, httplib::Response& res);
+// DELETE /v1/responses/{id}
+void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Response& res);
+
+}  // namespace origami::server
