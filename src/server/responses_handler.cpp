@@ -41,7 +41,7 @@ std::vector<json> ChatDeltas(Choice& c, const std::string& text, bool finished) 
   }
   out = c.tools->Push(text);
   if (finished)
-    for (json& d : c.tools->Finish()) out.push_back(std::move(d));
+    for (json& d : c.tools->Finish(c.finish == FinishReason::kLength)) out.push_back(std::move(d));
   return out;
 }
 
@@ -187,7 +187,7 @@ void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Res
         }
         // A parser that held text back (a possible marker) gives it up now.
         if (c.tools)
-          for (const json& cd : c.tools->Finish())
+          for (const json& cd : c.tools->Finish(c.finish == FinishReason::kLength))
             if (!w(b->Push(cd))) return fail();
         std::vector<json> end = b->Finish(FinishReasonOf(c), UsageOf(s, c, *b));
         Store(s, *t, *b);
