@@ -3,6 +3,7 @@
 // surfaces them (4xx not retried), auth.
 import OpenAI from "openai";
 import { startServer, metrics, check, eq, test, summary } from "./lib.mjs";
+import { validateChatStream } from "./stream_validators.mjs";
 
 const srv = await startServer(["--parallel", "8"]);
 const client = new OpenAI({ baseURL: srv.url + "/v1", apiKey: "unused", maxRetries: 2 });
@@ -15,14 +16,19 @@ async function streamText(stream) {
   let finish = null;
   let usage = null;
   let chunks = 0;
+  const seen = [];
   for await (const chunk of stream) {
     chunks++;
+    seen.push(chunk);
     if (chunk.usage) usage = chunk.usage;
     for (const c of chunk.choices) {
       text += c.delta?.content ?? c.text ?? "";
       if (c.finish_reason) finish = c.finish_reason;
     }
   }
+  // The SDK's iterator ends at [DONE]; chat streams go through the protocol validator.
+  if (seen[0]?.object === "chat.completion.chunk")
+    for (const e of validateChatStream([...seen, "[DONE]"])) check(false, `chat stream: ${e}`);
   return { text, finish, usage, chunks };
 }
 
