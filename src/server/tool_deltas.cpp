@@ -18,9 +18,7 @@ std::vector<json> ToolDeltaBuilder::Push(std::string_view text) {
   return Convert(parser_.Push(text), false);
 }
 
-std::vector<json> ToolDeltaBuilder::Finish(bool cut) {
-  return Convert(parser_.Finish(cut), true);
-}
+std::vector<json> ToolDeltaBuilder::Finish(bool cut) { return Convert(parser_.Finish(cut), true); }
 
 // Whitespace around calls is layout, not content (ParseToolCalls trims it too): leading
 // whitespace is dropped and trailing whitespace is held until more content follows; at the end it

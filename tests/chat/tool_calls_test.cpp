@@ -141,13 +141,14 @@ TEST(ToolCalls, CutCallsAreTruncatedNotContent) {
   const auto f = ToolCallFormat::kHermes;
   ToolParseOptions cut;
   cut.cut = true;
-  auto named = ParseToolCalls(f, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"q\": \"ab", cut);
+  auto named =
+      ParseToolCalls(f, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"q\": \"ab", cut);
   ASSERT_EQ(named.tool_calls.size(), 1u);
   EXPECT_EQ(named.tool_calls[0].name, "get");
   EXPECT_EQ(named.tool_calls[0].arguments, "{\"q\": \"ab");
   EXPECT_EQ(named.content, "");
-  for (const char* text : {"<tool_call>\n{\"na", "<tool_call>\n{\"name\": \"ge", "<tool_ca",
-                           "<tool_call>"}) {
+  for (const char* text :
+       {"<tool_call>\n{\"na", "<tool_call>\n{\"name\": \"ge", "<tool_ca", "<tool_call>"}) {
     auto m = ParseToolCalls(f, text, cut);
     EXPECT_TRUE(m.tool_calls.empty()) << text;
     EXPECT_EQ(m.content, "") << text;

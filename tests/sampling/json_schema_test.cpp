@@ -202,8 +202,8 @@ TEST(JsonSchema, WhitespaceIsBoundedByShape) {
   for (const char* ok : {"{}", "{ }", R"({"a":1})", R"({"a": 1, "b": [1, 2]})",
                          "{\n  \"a\": {\n    \"b\": 1\n  }\n}", "{\n\t\"a\": 1\n}"})
     EXPECT_TRUE(Matches(obj, ok)) << ok;
-  for (const char* bad : {"{\n\n}", "{  }", R"({"a":  1})", "{\"a\": 1\n\n}", "{ \n}",
-                          "{\"a\": [1,\n\n2]}"})
+  for (const char* bad :
+       {"{\n\n}", "{  }", R"({"a":  1})", "{\"a\": 1\n\n}", "{ \n}", "{\"a\": [1,\n\n2]}"})
     EXPECT_FALSE(Matches(obj, bad)) << bad;
   const std::string indent(kJsonMaxIndent, ' ');
   EXPECT_TRUE(Matches(obj, "{\n" + indent + "\"a\": 1}"));
