@@ -1,6 +1,6 @@
 #!/bin/sh
 # Headless Claude Code against `origami serve` (issue 14): `claude -p "say hi"` from the pinned
-# @anthropic-ai/claude-code in tools/e2e, offline, pointed at a synthetic Qwen3 model with the real
+# @anthropic-ai/claude-code in tools/agents, offline, pointed at a synthetic Qwen3 model with the real
 # Qwen3 template and a 128k context (its request is ~49 KB of system prompt and tools, ~63k tokens with the synthetic byte-level vocabulary). The model is
 # random, so the protocol is judged: claude's exit code, no error output, and the server's log of
 # metrics. Phase 1 replays its captured requests up to their first event; phase 2 runs a whole
@@ -11,9 +11,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-${ORIGAMI_BIN:-$root/build/src/origami}}
 shared=${ORIGAMI_SHARED_DIR:-/work/shared}
 template=$shared/templates/Qwen-Qwen3-0.6B.jinja
-claude=$root/tools/e2e/node_modules/@anthropic-ai/claude-code-linux-x64/claude
+claude=$root/tools/agents/node_modules/@anthropic-ai/claude-code-linux-x64/claude
 for f in "$bin" "$template" "$claude"; do
-  [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/e2e)"; exit 77; }
+  [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/agents)"; exit 77; }
 done
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -10,9 +10,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-${ORIGAMI_BIN:-$root/build/src/origami}}
 shared=${ORIGAMI_SHARED_DIR:-/work/shared}
 template=$shared/templates/Qwen-Qwen3-0.6B.jinja
-codex=$root/tools/e2e/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex
+codex=$root/tools/agents/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex
 for f in "$bin" "$template" "$codex"; do
-  [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/e2e)"; exit 77; }
+  [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/agents)"; exit 77; }
 done
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
