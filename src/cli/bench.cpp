@@ -77,16 +77,12 @@ double MeasureReadBandwidth(ThreadPool& pool) {
 
 // Multiply-adds of one prompt of n tokens after `depth` cached ones: every matrix once per token,
 // attention over the prefix, the classifier for the last token only.
+// The routed experts and the MoE router count as a token computes them (DecoderSpec::MatMulMacsPerToken).
 double PromptFlops(const DecoderSpec& s, int n, int depth) {
-  double per_token = 0, attn = 0;
-  for (const auto& l : s.layers) {
-    per_token += static_cast<double>(l.wq.rows * l.wq.cols + l.wk.rows * l.wk.cols + l.wv.rows * l.wv.cols +
-                                     l.wo.rows * l.wo.cols + l.w_gate.rows * l.w_gate.cols +
-                                     l.w_up.rows * l.w_up.cols + l.w_down.rows * l.w_down.cols);
-    // QK^T and PV: token i of the prompt attends to depth + i + 1 positions.
+  double attn = 0;
+  for (const auto& l : s.layers)  // QK^T and PV: token i of the prompt attends to depth + i + 1 positions.
     attn += 2.0 * l.n_head * l.head_dim * (static_cast<double>(n) * depth + static_cast<double>(n) * (n + 1) / 2);
-  }
-  return 2.0 * (per_token * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
+  return 2.0 * (s.MatMulMacsPerToken() * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
 }
 
 struct Stat {
