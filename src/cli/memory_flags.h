@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "runtime/engine.h"
@@ -29,12 +28,12 @@ MemoryBudget ResolveBudget(const MemoryFlags& flags);
 // run and chat: plans one sequence of n_ctx positions before anything big is allocated. Prints
 // "memory: ..." to stderr and returns the context to use (smaller under --fit); throws
 // origami::Error with the numbers and the flags that would fit when the plan exceeds the budget.
-int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags, int n_ctx, KvTypes kv_types,
-           int threads);
+int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags, int n_ctx,
+           KvTypes kv_types, int threads);
 
 // serve: the same for the Engine's pool; under --fit shrinks eo.max_seq_len (the per-sequence
 // context), then eo.n_parallel, and sets eo.kv_tokens to match.
-void FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags, EngineOptions& eo,
-              bool ctx_given, int threads, int http_threads);
+void FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
+              EngineOptions& eo, bool ctx_given, int threads, int http_threads);
 
 }  // namespace origami::cli

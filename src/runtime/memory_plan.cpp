@@ -2,8 +2,9 @@
 // KvPool, the CPU backend's attention, Session and Engine allocate.
 #include "runtime/memory_plan.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "backend/backend.h"
 #include "model/decoder.h"
@@ -38,14 +39,16 @@ WeightBytes PlanWeightBytes(const Model& model, const Backend& backend) {
   return w;
 }
 
-MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights, const MemoryRequest& req) {
+MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
+                      const MemoryRequest& req) {
   MemoryPlan p;
   p.request = req;
   p.weights = weights.resident;
   p.weights_repacked = weights.repacked;
   const bool serve = req.mode == MemoryRequest::Mode::kServe;
   const int64_t kv_tokens = std::max(1, req.kv_tokens);
-  const int64_t seq = serve && req.max_seq_len > 0 ? std::min<int64_t>(req.max_seq_len, kv_tokens) : kv_tokens;
+  const int64_t seq =
+      serve && req.max_seq_len > 0 ? std::min<int64_t>(req.max_seq_len, kv_tokens) : kv_tokens;
 
   // KV: the pool is whole blocks of KvPool::kDefaultBlockSize positions.
   const int64_t bs = KvPool::kDefaultBlockSize;
@@ -63,10 +66,12 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights, const
     n_used = std::max<int64_t>(n_used, l.n_expert_used);
   }
   const int64_t e = spec.n_embd;
-  const int64_t n = std::min<int64_t>(std::clamp(req.max_batch_tokens, 1, Decoder::kMaxBatch), kv_tokens);
+  const int64_t n =
+      std::min<int64_t>(std::clamp(req.max_batch_tokens, 1, Decoder::kMaxBatch), kv_tokens);
   uint64_t floats = n * (2 * e + std::max(e, q_dim) + 2 * q_dim + 2 * kv_dim + 2 * ff);
   floats += n * e;  // the backend's normalized rows for the output head
-  if (n_expert > 0) floats += n * n_expert + n * n_used * (2 * e + 2 * ff);  // router and expert rows
+  if (n_expert > 0)
+    floats += n * n_expert + n * n_used * (2 * e + 2 * ff);  // router and expert rows
   // Attention keeps one tile's scores per thread (kTileRows query rows x the span read) and the
   // span's K/V row pointers.
   const int64_t threads = std::max(1, req.threads);
@@ -94,13 +99,11 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights, const
 }
 
 std::string MemoryPlan::Dominant() const {
-  std::pair<uint64_t, const char*> parts[] = {{weights, "weights"},
-                                              {kv, "KV cache"},
-                                              {workspace, "workspaces"},
-                                              {logits, "logits"},
-                                              {requests, "request state"},
-                                              {overhead, "overhead"}};
-  return std::max_element(std::begin(parts), std::end(parts), [](auto& a, auto& b) { return a.first < b.first; })
+  std::pair<uint64_t, const char*> parts[] = {{weights, "weights"},        {kv, "KV cache"},
+                                              {workspace, "workspaces"},   {logits, "logits"},
+                                              {requests, "request state"}, {overhead, "overhead"}};
+  return std::max_element(std::begin(parts), std::end(parts),
+                          [](auto& a, auto& b) { return a.first < b.first; })
       ->second;
 }
 
@@ -108,11 +111,15 @@ std::string MemoryPlan::Summary() const {
   // GiB as the example reads; MiB for small models, where 0.05 GiB would say nothing.
   const bool gib = Total() >= kGiB;
   const double unit = gib ? kGiB : kMiB;
-  auto v = [&](uint64_t b) { return gib ? fmt::format("{:.2f}", b / unit) : fmt::format("{:.1f}", b / unit); };
+  auto v = [&](uint64_t b) {
+    return gib ? fmt::format("{:.2f}", b / unit) : fmt::format("{:.1f}", b / unit);
+  };
   const uint64_t other = workspace + logits + requests + overhead;
-  return fmt::format("{} {} needed (weights {}, KV {} at {} x {}{}, other {})", v(Total()), gib ? "GiB" : "MiB",
-                     v(weights), v(kv), request.kv_tokens, KvTypeName(request.kv_types.k),
-                     request.kv_types.k == request.kv_types.v ? "" : "/" + KvTypeName(request.kv_types.v), v(other));
+  return fmt::format(
+      "{} {} needed (weights {}, KV {} at {} x {}{}, other {})", v(Total()), gib ? "GiB" : "MiB",
+      v(weights), v(kv), request.kv_tokens, KvTypeName(request.kv_types.k),
+      request.kv_types.k == request.kv_types.v ? "" : "/" + KvTypeName(request.kv_types.v),
+      v(other));
 }
 
 std::string MemoryPlan::Table() const {
@@ -135,7 +142,8 @@ std::string MemoryPlan::Table() const {
   row("logits", logits, serve ? "one row per batch token, sampler" : "one row, sampler");
   if (serve)
     row("requests", requests,
-        fmt::format("{} sequences, {} HTTP threads (rough)", request.n_parallel, request.http_threads));
+        fmt::format("{} sequences, {} HTTP threads (rough)", request.n_parallel,
+                    request.http_threads));
   row("overhead", overhead, "code, tokenizer, stacks, heap (fixed estimate)");
   s += fmt::format("  {:<14} {:>10}\n", "total", FormatBytes(Total()));
   return s;
@@ -145,27 +153,31 @@ MemoryBudget ComputeBudget(const MachineMemory& m, std::optional<uint64_t> reser
   const uint64_t res = reserve ? *reserve : std::max<uint64_t>(kGiB, m.meminfo.total / 20);
   MemoryBudget b;
   b.bytes = m.meminfo.available > res ? m.meminfo.available - res : 0;
-  b.source = fmt::format("MemAvailable {} - reserve {}", FormatBytes(m.meminfo.available), FormatBytes(res));
+  b.source = fmt::format("MemAvailable {} - reserve {}", FormatBytes(m.meminfo.available),
+                         FormatBytes(res));
   if (const auto head = m.cgroup.Headroom(); head && *head < b.bytes) {
     b.bytes = *head;
     b.cgroup_limit = m.cgroup.limit;
-    b.source = fmt::format("cgroup {} limit {} - usage {}", m.cgroup.v2 ? "v2" : "v1", FormatBytes(*m.cgroup.limit),
-                           FormatBytes(m.cgroup.usage));
+    b.source = fmt::format("cgroup {} limit {} - usage {}", m.cgroup.v2 ? "v2" : "v1",
+                           FormatBytes(*m.cgroup.limit), FormatBytes(m.cgroup.usage));
   }
   return b;
 }
 
 MemoryBudget ExplicitBudget(uint64_t bytes) { return {bytes, "--mem-budget", std::nullopt}; }
 
-std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights, const MemoryPlan& plan,
-                           const MemoryBudget& budget, const char* ctx_flag) {
+std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
+                           const MemoryPlan& plan, const MemoryBudget& budget,
+                           const char* ctx_flag) {
   if (plan.Total() <= budget.bytes) return "";
   const MemoryRequest& req = plan.request;
   std::string msg = fmt::format(
-      "not enough memory: {} needed (weights {}, KV {} at {} x {}, other {}) but the budget is {} ({}); "
+      "not enough memory: {} needed (weights {}, KV {} at {} x {}, other {}) but the budget is {} "
+      "({}); "
       "largest part: {}",
       FormatBytes(plan.Total()), FormatBytes(plan.weights), FormatBytes(plan.kv), req.kv_tokens,
-      KvTypeName(req.kv_types.k), FormatBytes(plan.workspace + plan.logits + plan.requests + plan.overhead),
+      KvTypeName(req.kv_types.k),
+      FormatBytes(plan.workspace + plan.logits + plan.requests + plan.overhead),
       FormatBytes(budget.bytes), budget.source, plan.Dominant());
   std::vector<std::string> fits;
   // The largest context at these KV types, in whole blocks.

@@ -21,11 +21,11 @@ class Backend;
 struct MemoryRequest {
   enum class Mode { kRun, kServe };  // kRun: one sequence (run, chat); kServe: the Engine's pool
   Mode mode = Mode::kRun;
-  int kv_tokens = 4096;      // positions the KV cache holds (run: the context; serve: the pool)
-  int max_seq_len = 0;       // serve: one sequence's limit (0: kv_tokens)
-  int n_parallel = 1;        // serve: sequences decoded at once
-  int http_threads = 0;      // serve: worker threads of the HTTP server
-  int threads = 1;           // compute threads (attention scratch is per thread)
+  int kv_tokens = 4096;        // positions the KV cache holds (run: the context; serve: the pool)
+  int max_seq_len = 0;         // serve: one sequence's limit (0: kv_tokens)
+  int n_parallel = 1;          // serve: sequences decoded at once
+  int http_threads = 0;        // serve: worker threads of the HTTP server
+  int threads = 1;             // compute threads (attention scratch is per thread)
   int max_batch_tokens = 512;  // tokens per forward step (Decoder::kMaxBatch)
   KvTypes kv_types;
 };
@@ -60,7 +60,8 @@ struct MemoryPlan {
 };
 
 // Pure arithmetic over the spec: every byte figure in the plan except the weights, which come in.
-MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights, const MemoryRequest& req);
+MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
+                      const MemoryRequest& req);
 
 // The budget: min(MemAvailable - reserve, cgroup limit - cgroup usage), or an explicit size.
 // The reserve keeps memory for the rest of the machine, so it comes off MemAvailable only: a
@@ -82,15 +83,18 @@ int64_t LargestFitting(int64_t lo, int64_t hi, uint64_t budget, F total_at) {
   if (total_at(lo) > budget) return lo - 1;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo + 1) / 2;
-    if (total_at(mid) <= budget) lo = mid;
-    else hi = mid - 1;
+    if (total_at(mid) <= budget)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
 
 // When `plan` exceeds `budget`: one line with the numbers, what dominates and flags that would fit
 // (the largest -c, a smaller KV type). Empty when it fits.
-std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights, const MemoryPlan& plan,
-                           const MemoryBudget& budget, const char* ctx_flag = "-c");
+std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
+                           const MemoryPlan& plan, const MemoryBudget& budget,
+                           const char* ctx_flag = "-c");
 
 }  // namespace origami

@@ -15,9 +15,11 @@ namespace origami {
 namespace {
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
 }
@@ -88,14 +90,18 @@ MemInfo ParseMeminfo(std::string_view text, std::string_view where) {
     if (!v || f.size() > 2 || (f.size() == 2 && f[1] != "kB") || *v > (UINT64_MAX >> 10))
       Fail("{}: malformed line '{}' (want 'Key: N kB')", where, line);
     const uint64_t bytes = f.size() == 2 ? *v << 10 : *v;
-    if (key == "MemTotal") m.total = bytes, has_total = true;
-    else if (key == "MemFree") m.free = bytes;
-    else m.available = bytes, has_available = true;
+    if (key == "MemTotal")
+      m.total = bytes, has_total = true;
+    else if (key == "MemFree")
+      m.free = bytes;
+    else
+      m.available = bytes, has_available = true;
   }
   if (!has_total) Fail("{}: no MemTotal line", where);
   // Kernels before 3.14 have no MemAvailable; MemFree would count the page cache as used, so
   // refuse to guess rather than under- or overstate.
-  if (!has_available) Fail("{}: no MemAvailable line (kernel older than 3.14?); give --mem-budget", where);
+  if (!has_available)
+    Fail("{}: no MemAvailable line (kernel older than 3.14?); give --mem-budget", where);
   return m;
 }
 
@@ -120,9 +126,9 @@ std::vector<CgroupMount> ParseCgroupMounts(std::string_view text, std::string_vi
     if (f.empty()) continue;
     size_t dash = 0;
     while (dash < f.size() && f[dash] != "-") ++dash;
-    // id parent major:minor root mount-point options [optional fields...] - type source super-options
-    if (dash < 6 || dash + 1 >= f.size())
-      Fail("{}: malformed line '{}'", where, Trim(line));
+    // id parent major:minor root mount-point options [optional fields...] - type source
+    // super-options
+    if (dash < 6 || dash + 1 >= f.size()) Fail("{}: malformed line '{}'", where, Trim(line));
     const std::string_view type = f[dash + 1];
     if (type != "cgroup" && type != "cgroup2") continue;
     CgroupMount m;
@@ -156,7 +162,8 @@ std::optional<uint64_t> CgroupMemory::Headroom() const {
   return *limit > usage ? *limit - usage : 0;
 }
 
-CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups, const std::vector<CgroupMount>& mounts) {
+CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups,
+                                  const std::vector<CgroupMount>& mounts) {
   auto has_memory = [](std::string_view list) {
     while (!list.empty()) {
       const size_t c = list.find(',');
@@ -169,7 +176,8 @@ CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups, const 
   // The group's path below the mount: a container's mount usually shows its own group as "/".
   auto below = [](const std::string& path, const std::string& root) -> std::string {
     if (root == "/" || root.empty()) return path;
-    if (path.compare(0, root.size(), root) == 0 && (path.size() == root.size() || path[root.size()] == '/'))
+    if (path.compare(0, root.size(), root) == 0 &&
+        (path.size() == root.size() || path[root.size()] == '/'))
       return path.substr(root.size());
     return "/";  // outside what the mount shows (a namespaced view): the mount's root is ours
   };
@@ -177,7 +185,8 @@ CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups, const 
   for (const CgroupEntry& g : groups) {
     if (!has_memory(g.controllers)) continue;
     for (const CgroupMount& m : mounts)
-      if (!m.v2 && has_memory(m.options)) return {false, Join(m.mount_point, below(g.path, m.root)), m.mount_point};
+      if (!m.v2 && has_memory(m.options))
+        return {false, Join(m.mount_point, below(g.path, m.root)), m.mount_point};
   }
   for (const CgroupEntry& g : groups) {
     if (!g.controllers.empty()) continue;
@@ -203,8 +212,10 @@ CgroupMemory ReadCgroup(const CgroupLocation& loc) {
   for (;;) {
     std::optional<uint64_t> limit;
     std::vector<std::string> limit_files;
-    if (loc.v2) limit_files = {"memory.max", "memory.high"};
-    else limit_files = {"memory.limit_in_bytes"};
+    if (loc.v2)
+      limit_files = {"memory.max", "memory.high"};
+    else
+      limit_files = {"memory.limit_in_bytes"};
     for (const std::string& name : limit_files) {
       const std::string path = dir + "/" + name;
       if (auto text = ReadText(path)) {
@@ -236,10 +247,12 @@ MachineMemory ReadMachineMemory(const std::string& fs_root) {
   const auto text = ReadText(meminfo);
   if (!text) FailKind(ErrorKind::kIo, "cannot read {}: give --mem-budget", meminfo);
   m.meminfo = ParseMeminfo(*text, meminfo);
-  const std::string cg = Join(fs_root, "/proc/self/cgroup"), mi = Join(fs_root, "/proc/self/mountinfo");
+  const std::string cg = Join(fs_root, "/proc/self/cgroup"),
+                    mi = Join(fs_root, "/proc/self/mountinfo");
   const auto cg_text = ReadText(cg), mi_text = ReadText(mi);
   if (!cg_text || !mi_text) return m;  // no cgroups (not Linux, or /proc without them)
-  CgroupLocation loc = LocateMemoryCgroup(ParseProcCgroup(*cg_text, cg), ParseCgroupMounts(*mi_text, mi));
+  CgroupLocation loc =
+      LocateMemoryCgroup(ParseProcCgroup(*cg_text, cg), ParseCgroupMounts(*mi_text, mi));
   if (loc.dir.empty()) return m;
   // Mount points are absolute on the live machine; a recorded tree keeps them under its root.
   loc.dir = Join(fs_root, loc.dir);
@@ -267,12 +280,18 @@ uint64_t ParseByteSize(std::string_view text, std::string_view flag) {
   if (unit.size() >= 2 && unit.back() == 'B') unit.pop_back();  // "GB", "GIB" -> "G", "GI"
   if (unit.size() == 2 && unit.back() == 'I') unit.pop_back();
   double scale = 1;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "K") scale = 1024.0;
-  else if (unit == "M") scale = 1024.0 * 1024;
-  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  else Fail("{}: unknown unit in '{}' (use K, M, G or T)", flag, t);
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "K")
+    scale = 1024.0;
+  else if (unit == "M")
+    scale = 1024.0 * 1024;
+  else if (unit == "G")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else
+    Fail("{}: unknown unit in '{}' (use K, M, G or T)", flag, t);
   const double bytes = value * scale;
   if (bytes >= 1.8e19) Fail("{}: '{}' is too large", flag, t);
   return static_cast<uint64_t>(bytes);

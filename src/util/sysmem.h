@@ -24,7 +24,8 @@ struct CgroupEntry {
   std::string controllers;  // "memory", "cpu,cpuacct", or "" for the v2 unified hierarchy
   std::string path;         // the group, relative to the hierarchy's root
 };
-std::vector<CgroupEntry> ParseProcCgroup(std::string_view text, std::string_view where = "/proc/self/cgroup");
+std::vector<CgroupEntry> ParseProcCgroup(std::string_view text,
+                                         std::string_view where = "/proc/self/cgroup");
 
 // A cgroup file system from /proc/self/mountinfo: where it is mounted and which part of the
 // hierarchy the mount shows (a container usually sees its own group as "/").
@@ -34,7 +35,8 @@ struct CgroupMount {
   std::string mount_point;  // field 5
   std::string options;      // super options: "rw,memory" names the v1 controller
 };
-std::vector<CgroupMount> ParseCgroupMounts(std::string_view text, std::string_view where = "/proc/self/mountinfo");
+std::vector<CgroupMount> ParseCgroupMounts(std::string_view text,
+                                           std::string_view where = "/proc/self/mountinfo");
 
 // A limit file's value: "max" (v2) or a v1 value of 2^62 or more ("9223372036854771712", the page-
 // rounded LONG_MAX) mean no limit (nullopt). Throws origami::Error on anything but a number.
@@ -44,11 +46,12 @@ uint64_t ParseCgroupUsage(std::string_view text, std::string_view where);
 
 // The memory cgroup this process is in, and the tightest limit of it and its ancestors.
 struct CgroupMemory {
-  bool found = false;      // a memory cgroup is mounted and ours could be located
+  bool found = false;  // a memory cgroup is mounted and ours could be located
   bool v2 = false;
-  std::string dir;         // our group's directory ("/sys/fs/cgroup/memory/process_api/...")
-  std::optional<uint64_t> limit;  // the smallest limit on the way up (v2: memory.max and memory.high)
-  uint64_t usage = 0;      // the usage of the group that sets that limit
+  std::string dir;  // our group's directory ("/sys/fs/cgroup/memory/process_api/...")
+  std::optional<uint64_t>
+      limit;           // the smallest limit on the way up (v2: memory.max and memory.high)
+  uint64_t usage = 0;  // the usage of the group that sets that limit
   // limit - usage, floored at zero; nullopt when unlimited.
   std::optional<uint64_t> Headroom() const;
 };
@@ -59,7 +62,8 @@ struct CgroupLocation {
   std::string dir;
   std::string mount_point;
 };
-CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups, const std::vector<CgroupMount>& mounts);
+CgroupLocation LocateMemoryCgroup(const std::vector<CgroupEntry>& groups,
+                                  const std::vector<CgroupMount>& mounts);
 
 // Everything the budget needs from the machine.
 struct MachineMemory {

@@ -98,7 +98,8 @@ TEST(MemoryPlan, RefusalGivesNumbersAndFlagsThatFit) {
   EXPECT_NE(msg.find("largest part: KV cache"), std::string::npos) << msg;
   EXPECT_NE(msg.find("budget is 400.0 MiB (--mem-budget)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("would fit: -c "), std::string::npos) << msg;
-  EXPECT_NE(msg.find("-ctk q4_0 -ctv q4_0"), std::string::npos) << msg;  // q8_0 is 272 MiB: too much
+  EXPECT_NE(msg.find("-ctk q4_0 -ctv q4_0"), std::string::npos)
+      << msg;  // q8_0 is 272 MiB: too much
   // The suggested context fits and one more block does not.
   const size_t at = msg.find("-c ") + 3;
   const int c = std::stoi(msg.substr(at));

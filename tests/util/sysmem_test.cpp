@@ -45,7 +45,9 @@ TEST(Meminfo, MalformedAndMissingFieldsAreClearErrors) {
     ParseMeminfo(Slurp("meminfo_malformed.txt"), "meminfo_malformed.txt");
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("meminfo_malformed.txt: malformed line 'MemAvailable: lots"), std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("meminfo_malformed.txt: malformed line 'MemAvailable: lots"),
+        std::string::npos)
         << e.what();
   }
   try {
@@ -86,7 +88,8 @@ TEST(Cgroup, V1AsThisMachineMountsIt) {
   const MachineMemory m = ReadMachineMemory(kData + "v1");
   ASSERT_TRUE(m.cgroup.found);
   EXPECT_FALSE(m.cgroup.v2);  // the hybrid layout also mounts cgroup2 at unified/, without memory
-  EXPECT_NE(m.cgroup.dir.find("/sys/fs/cgroup/memory/process_api/4b140fe2af42f5b402c75942e23655d4"), std::string::npos);
+  EXPECT_NE(m.cgroup.dir.find("/sys/fs/cgroup/memory/process_api/4b140fe2af42f5b402c75942e23655d4"),
+            std::string::npos);
   ASSERT_TRUE(m.cgroup.limit);
   EXPECT_EQ(*m.cgroup.limit, 256 * kMiB);
   EXPECT_EQ(m.cgroup.usage, 10764288u);
@@ -113,7 +116,8 @@ TEST(Cgroup, V1MalformedLimitNamesTheFile) {
     ReadMachineMemory(kData + "v1_malformed");
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("memory.limit_in_bytes: 'lots' is not a byte count"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("memory.limit_in_bytes: 'lots' is not a byte count"),
+              std::string::npos)
         << e.what();
   }
 }
