@@ -207,8 +207,8 @@ std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
     }
   }
   if (fits.empty()) {
-    msg += fmt::format("; nothing fits: the weights and fixed parts alone take {}",
-                       FormatBytes(at(bs, req.kv_types) - plan.kv_bytes_per_token * bs));
+    msg += fmt::format("; nothing fits: even a context of {} needs {}", bs,
+                       FormatBytes(at(bs, req.kv_types)));
   } else {
     msg += "; would fit: ";
     for (size_t i = 0; i < fits.size(); ++i) msg += (i ? " or " : "") + fits[i];
