@@ -11,6 +11,7 @@
 #include "chat/default_template.h"
 #include "chat/template.h"
 #include "cli/commands.h"
+#include "cli/memory_flags.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -31,6 +32,7 @@ struct ChatOptions {
   int threads = 1;
   int n_predict = -1;
   KvTypeFlags kv;
+  MemoryFlags mem;
   SamplerParams sampling;
 };
 
@@ -42,9 +44,10 @@ int Chat(const ChatOptions& o) {
   ChatTemplate::Parse(tmpl);  // a broken template is reported before the first turn
   const std::string bos = tok->bos_id() >= 0 ? tok->TokenText(tok->bos_id()) : "";
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
-  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
+  const int n_ctx =
+      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
@@ -110,6 +113,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   AddThreadsOption(*sub, o->threads);
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
+  AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   AddSamplingOptions(sub, o->sampling);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/memory_flags.h"
 #include "mpi/pipeline.h"
 #include "mpi/world.h"
 #include "model/model.h"
@@ -36,6 +37,7 @@ struct RunOptions {
   bool no_display_prompt = false;
   std::string logits_out;
   KvTypeFlags kv;
+  MemoryFlags mem;
   SamplerParams sampling;
   // Under mpirun: how the layers are split, how hidden states travel, how long to wait.
   std::string split;
@@ -277,10 +279,12 @@ int Run(const RunOptions& o) {
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
-  const Model::Prepared& prep = PrepareWeights(*model, *backend);
-  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
+  // The memory plan comes before any weight page is touched or the KV cache is mapped.
+  const int n_ctx =
+      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+  const Model::Prepared& prep = PrepareWeights(*model, *backend);
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   if (prep.tensors > 0)
@@ -331,6 +335,7 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_flag("--json", o->json,
                 "print one JSON object (ids, text, speeds) instead of streaming text");
   AddKvTypeOptions(*sub, o->kv);
+  AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   sub->add_option("--logits-out", o->logits_out,
                   "write the logits after the prompt (float32) to this file");
   sub->add_option("--split", o->split,
