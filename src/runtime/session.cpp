@@ -14,7 +14,9 @@ int ResolveContextSize(const DecoderSpec& spec, int requested) {
 }
 
 Session::Session(const Model& model, Backend& backend, int n_ctx, KvTypes kv_types)
-    : decoder_(model.spec(), backend), cache_(model.spec(), n_ctx, kv_types), logits_(model.spec().n_vocab) {}
+    : decoder_(model.spec(), backend),
+      cache_(model.spec(), n_ctx, kv_types, &decoder_.backend()),
+      logits_(model.spec().n_vocab) {}
 
 Session::Session(const Model& model, ThreadPool& pool, int n_ctx, KvTypes kv_types)
     : decoder_(model.spec(), pool), cache_(model.spec(), n_ctx, kv_types), logits_(model.spec().n_vocab) {}
