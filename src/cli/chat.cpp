@@ -12,6 +12,7 @@
 #include "chat/template.h"
 #include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/speculation.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -32,9 +33,11 @@ struct ChatOptions {
   int n_predict = -1;
   KvTypeFlags kv;
   SamplerParams sampling;
+  SpecFlags spec;
 };
 
 int Chat(const ChatOptions& o) {
+  const SpecParams spec_params = o.spec.Resolve();
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
@@ -48,6 +51,7 @@ int Chat(const ChatOptions& o) {
   model->PrepareWeights(*backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
@@ -76,13 +80,23 @@ int Chat(const ChatOptions& o) {
     const double t0 = NowSeconds();
     int n_gen = 0;
     const int64_t limit = o.n_predict < 0 ? n_ctx : o.n_predict;
-    for (; n_gen < limit && session.n_past() < n_ctx; ++n_gen) {
-      const int32_t id = sampler.Sample(logits, session.tokens());
+    std::vector<int32_t> ready;  // tokens a speculative step produced, not yet shown
+    size_t next_ready = 0;
+    for (; n_gen < limit && (next_ready < ready.size() || session.n_past() < n_ctx); ++n_gen) {
+      const int32_t id = next_ready < ready.size() ? ready[next_ready++] : sampler.Sample(logits, session.tokens());
       if (tok->IsEog(id)) break;
       const std::string piece = stream.Push(id);
       reply += piece;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
+      if (next_ready < ready.size()) continue;  // already evaluated by the target
+      if (spec) {
+        if (session.n_past() >= n_ctx) break;
+        ready.clear();
+        next_ready = 0;
+        spec->decoder->Step(id, sampler, ready);
+        continue;
+      }
       const int32_t one[1] = {id};
       logits = session.Eval(one);
     }
@@ -110,6 +124,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   AddThreadsOption(*sub, o->threads);
   AddKvTypeOptions(*sub, o->kv);
   AddSamplingOptions(sub, o->sampling);
+  AddSpecOptions(*sub, o->spec);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }
 
