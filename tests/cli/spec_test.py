@@ -88,6 +88,10 @@ class Exactness(unittest.TestCase):
                 self.check(model, ["--spec-type", "ngram", "--spec-draft-n-max", "3"], kv=("-ctk", qk, "-ctv", qk),
                            name=name)
                 self.check(model, ["--spec-type", "ngram"], kv=("-ctk", "f32", "-ctv", "f32"), name=name)
+                # The model as its own draft: at temperature 0 every draft must be kept, which holds only
+                # if the batched verification step gives each token a one-token step's logits.
+                sp = self.check(model, ["-md", model, "--spec-draft-p-min", "0"], name=name)
+                self.assertEqual(sp["acceptance_rate"], 1.0, name)
             # The F32 weights verify drafts from the same weights at Q4_0 (and another KV type).
             target = synth(arch, "F32")
             draft = quantized(target, "Q4_0")
@@ -109,6 +113,25 @@ class Exactness(unittest.TestCase):
                                 "--vocab", vocab, "-q", "-o", path], check=True, timeout=240)
             paths[n_layer] = path
         self.check(paths[4], ["-md", paths[2], "--spec-draft-p-min", "0"], name="4 vs 2 layers")
+
+
+@unittest.skipUnless(os.environ.get("ORIGAMI_LLAMA1B_DIR"), "set ORIGAMI_LLAMA1B_DIR to a folder with "
+                     "llama-1b-Q4_0.gguf and llama-1b-Q8_0.gguf (make_synthetic_gguf.py --preset llama-1b)")
+class Llama1b(unittest.TestCase):
+    def test_llama_1b(self):
+        d = os.environ["ORIGAMI_LLAMA1B_DIR"]
+        for t in ("Q4_0", "Q8_0"):
+            model = os.path.join(d, f"llama-1b-{t}.gguf")
+            plain = generate(model, "-t", "2", n=24)["generated_ids"]
+            for spec in (["--spec-type", "ngram"], ["-md", model, "--spec-draft-p-min", "0"]):
+                out = generate(model, "-t", "2", *spec, n=24)
+                self.assertEqual(out["generated_ids"], plain, f"{t} {spec}")
+                if "-md" in spec:
+                    self.assertEqual(out["speculative"]["acceptance_rate"], 1.0, t)
+        q4 = os.path.join(d, "llama-1b-Q4_0.gguf")
+        q8 = os.path.join(d, "llama-1b-Q8_0.gguf")
+        out = generate(q8, "-t", "2", "-md", q4, "--spec-draft-p-min", "0", n=24)
+        self.assertEqual(out["generated_ids"], generate(q8, "-t", "2", n=24)["generated_ids"])
 
 
 class Sampled(unittest.TestCase):
