@@ -12,6 +12,7 @@
 #include "chat/template.h"
 #include "cli/commands.h"
 #include "cli/memory_flags.h"
+#include "cli/speculation.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -34,9 +35,11 @@ struct ChatOptions {
   KvTypeFlags kv;
   MemoryFlags mem;
   SamplerParams sampling;
+  SpecFlags spec;
 };
 
 int Chat(const ChatOptions& o) {
+  const SpecParams spec_params = o.spec.Resolve();
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
@@ -51,6 +54,7 @@ int Chat(const ChatOptions& o) {
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
@@ -79,13 +83,23 @@ int Chat(const ChatOptions& o) {
     const double t0 = NowSeconds();
     int n_gen = 0;
     const int64_t limit = o.n_predict < 0 ? n_ctx : o.n_predict;
-    for (; n_gen < limit && session.n_past() < n_ctx; ++n_gen) {
-      const int32_t id = sampler.Sample(logits, session.tokens());
+    std::vector<int32_t> ready;  // tokens a speculative step produced, not yet shown
+    size_t next_ready = 0;
+    for (; n_gen < limit && (next_ready < ready.size() || session.n_past() < n_ctx); ++n_gen) {
+      const int32_t id = next_ready < ready.size() ? ready[next_ready++] : sampler.Sample(logits, session.tokens());
       if (tok->IsEog(id)) break;
       const std::string piece = stream.Push(id);
       reply += piece;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
+      if (next_ready < ready.size()) continue;  // already evaluated by the target
+      if (spec) {
+        if (session.n_past() >= n_ctx) break;
+        ready.clear();
+        next_ready = 0;
+        spec->decoder->Step(id, sampler, ready);
+        continue;
+      }
       const int32_t one[1] = {id};
       logits = session.Eval(one);
     }
@@ -115,6 +129,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   AddKvTypeOptions(*sub, o->kv);
   AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   AddSamplingOptions(sub, o->sampling);
+  AddSpecOptions(*sub, o->spec);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }
 

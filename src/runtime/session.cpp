@@ -27,6 +27,14 @@ std::span<float> Session::Eval(std::span<const int32_t> tokens) {
   return logits_;
 }
 
+std::span<float> Session::EvalAll(std::span<const int32_t> tokens) {
+  const size_t n_vocab = logits_.size();
+  logits_all_.resize(tokens.size() * n_vocab);
+  decoder_.Forward(tokens.data(), static_cast<int>(tokens.size()), n_past(), cache_, logits_all_.data(), true);
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+  return logits_all_;
+}
+
 void Session::Truncate(int64_t n) {
   if (n < 0 || n > n_past()) Fail("cannot truncate a sequence of {} tokens to {}", n_past(), n);
   tokens_.resize(n);
