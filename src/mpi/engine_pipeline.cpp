@@ -73,7 +73,6 @@ EnginePipeline::EnginePipeline(World& world, const Model& model, ThreadPool& poo
                                std::vector<Stage> plan, EnginePipelineOptions opts)
     : world_(world),
       spec_(model.spec()),
-      pool_(pool),
       plan_(std::move(plan)),
       opts_(opts),
       decoder_(model.spec(), MakeCpuBackend(pool, opts.base.isa)) {
