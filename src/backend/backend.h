@@ -25,6 +25,17 @@ class Buffer {
   virtual size_t size() const = 0;  // floats
 };
 
+// The bytes of a paged KV storage in a backend's memory (KvLayout points into them).
+class KvMemory {
+ public:
+  virtual ~KvMemory() = default;
+  virtual uint8_t* data() = 0;
+  virtual size_t size() const = 0;
+};
+// Host memory for KV rows: an anonymous mapping, zero until written, whose pages become resident
+// only as positions are written (a pool sized for a long context costs memory as it fills).
+std::unique_ptr<KvMemory> HostKvMemory(size_t bytes);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -41,6 +52,8 @@ class Backend {
 
   // Activations: `floats` of memory kept until the buffer is dropped.
   virtual std::unique_ptr<Buffer> Allocate(size_t floats) = 0;
+  // The KV pool's storage: `bytes`, zeroed, in the memory this backend's attention reads.
+  virtual std::unique_ptr<KvMemory> AllocateKv(size_t bytes) = 0;
   // Host <-> backend copies of activations (pipeline stages hand hidden states between processes).
   virtual void Upload(const float* host, Tensor x) = 0;
   virtual void Download(Tensor x, float* host) = 0;

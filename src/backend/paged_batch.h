@@ -40,7 +40,6 @@ struct PagedBatch {
   const int64_t* pos = nullptr;    // [n]
   const int32_t* seq = nullptr;    // [n]: index into the per-sequence arrays
   const uint8_t* logits = nullptr; // [n]: 1 where the token's logits are wanted
-  int n_logits = 0;                // how many are
   int n_seq = 0;
   const KvLayout* const* kv = nullptr;  // [n_seq]: the storage each sequence's rows live in
   const int32_t* table_begin = nullptr; // [n_seq + 1]: the sequence's entries in block / window
@@ -80,7 +79,6 @@ struct PagedBatchTables {
     PagedBatch b;
     b.n = static_cast<int>(token.size());
     b.token = token.data(), b.pos = pos.data(), b.seq = seq.data(), b.logits = logits.data();
-    for (uint8_t l : logits) b.n_logits += l;
     b.n_seq = static_cast<int>(kv.size());
     b.kv = kv.data(), b.table_begin = table_begin.data(), b.block = block.data(), b.window = window.data();
     return b;

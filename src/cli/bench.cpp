@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/speculation.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "tensor/dtype.h"
@@ -37,6 +38,8 @@ struct BenchOptions {
   int reps = 3;
   bool json = false;
   KvTypeFlags kv;
+  SpecFlags spec;      // with a drafter: tg with and without speculation
+  int verify_k = -1;   // >= 0: time one target step over k+1 tokens for k = 0..verify_k
 };
 
 // XOR-reduces n 64-bit words. Compiled for AVX2 and for the baseline, picked at run time, so
@@ -77,16 +80,12 @@ double MeasureReadBandwidth(ThreadPool& pool) {
 
 // Multiply-adds of one prompt of n tokens after `depth` cached ones: every matrix once per token,
 // attention over the prefix, the classifier for the last token only.
+// The routed experts and the MoE router count as a token computes them (DecoderSpec::MatMulMacsPerToken).
 double PromptFlops(const DecoderSpec& s, int n, int depth) {
-  double per_token = 0, attn = 0;
-  for (const auto& l : s.layers) {
-    per_token += static_cast<double>(l.wq.rows * l.wq.cols + l.wk.rows * l.wk.cols + l.wv.rows * l.wv.cols +
-                                     l.wo.rows * l.wo.cols + l.w_gate.rows * l.w_gate.cols +
-                                     l.w_up.rows * l.w_up.cols + l.w_down.rows * l.w_down.cols);
-    // QK^T and PV: token i of the prompt attends to depth + i + 1 positions.
+  double attn = 0;
+  for (const auto& l : s.layers)  // QK^T and PV: token i of the prompt attends to depth + i + 1 positions.
     attn += 2.0 * l.n_head * l.head_dim * (static_cast<double>(n) * depth + static_cast<double>(n) * (n + 1) / 2);
-  }
-  return 2.0 * (per_token * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
+  return 2.0 * (s.MatMulMacsPerToken() * n + attn + static_cast<double>(s.output.rows) * s.output.cols);
 }
 
 struct Stat {
@@ -145,11 +144,116 @@ int BenchTokenize(const BenchOptions& o) {
   return 0;
 }
 
+// The cost of verifying k drafted tokens: one target step over k + 1 tokens (logits for each) after
+// the depth, against a one-token step. Each step is undone (Truncate) and repeated.
+void BenchVerify(const BenchOptions& o, const Model& model, Backend& backend, KvTypes kv_types,
+                 const std::vector<int32_t>& depth_ids, int n_ctx) {
+  Session session(model, backend, n_ctx + 8, kv_types);
+  std::vector<int32_t> start = depth_ids;
+  start.push_back(1);
+  session.Eval(start);
+  const int64_t n0 = session.n_past();
+  const int steps = 8 * o.reps;
+  double base = 0;
+  for (int k = 0; k <= o.verify_k; ++k) {
+    std::vector<int32_t> batch(k + 1);
+    for (int i = 0; i <= k; ++i) batch[i] = (i * 7919 + 13) % model.spec().n_vocab;
+    session.EvalAll(batch);  // warm-up
+    session.Truncate(n0);
+    std::vector<double> ms;
+    for (int r = 0; r < steps; ++r) {
+      const double t0 = NowSeconds();
+      session.EvalAll(batch);
+      ms.push_back(1e3 * (NowSeconds() - t0));
+      session.Truncate(n0);
+    }
+    std::sort(ms.begin(), ms.end());
+    const double med = ms[ms.size() / 2];
+    if (k == 0) base = med;
+    if (o.json)
+      fmt::print("{}\n", nlohmann::json({{"test", "verify"}, {"k", k}, {"tokens", k + 1}, {"ms_per_step", med},
+                                          {"vs_one_token", med / base}, {"threads", o.threads},
+                                          {"model", o.model}, {"n_depth", o.n_depth}})
+                             .dump());
+    else
+      fmt::print("verify k={}: one step over {} tokens {:8.2f} ms (median of {}), {:.2f}x a one-token step\n", k,
+                 k + 1, med, steps, med / base);
+    std::fflush(stdout);
+  }
+}
+
+// Greedy generation of n_gen tokens after a short random prompt, plainly and with speculation,
+// checked to give the same tokens. The prompt repeats itself (a random 8-token phrase four times),
+// which makes random models loop, so prompt lookup has something to find.
+void BenchSpeculative(const BenchOptions& o, const SpecParams& params, const Model& model, Backend& backend,
+                      KvTypes kv_types) {
+  std::mt19937 rng(4321);
+  std::uniform_int_distribution<int32_t> dist(0, model.spec().n_vocab - 1);
+  std::vector<int32_t> phrase(8), prompt;
+  for (auto& id : phrase) id = dist(rng);
+  for (int i = 0; i < 4; ++i) prompt.insert(prompt.end(), phrase.begin(), phrase.end());
+  const int n_ctx = static_cast<int>(prompt.size()) + o.n_gen + params.n_max + 16;
+  SamplerParams greedy;
+  greedy.temperature = 0;
+  auto generate = [&](bool speculate, SpecStats* stats) {
+    Session session(model, backend, n_ctx, kv_types);
+    std::unique_ptr<Speculation> spec;
+    if (speculate) spec = MakeSpeculation(o.spec, params, model, session, o.threads, greedy);
+    Sampler sampler(greedy);
+    std::vector<int32_t> out = {sampler.Sample(session.Eval(prompt), session.tokens())};
+    const double t0 = NowSeconds();
+    while (static_cast<int>(out.size()) < o.n_gen) {
+      if (spec) {
+        spec->decoder->Step(out.back(), sampler, out);
+      } else {
+        const int32_t one[1] = {out.back()};
+        out.push_back(sampler.Sample(session.Eval(one), session.tokens()));
+      }
+    }
+    const double dt = NowSeconds() - t0;
+    out.resize(o.n_gen);
+    if (stats && spec) *stats = spec->decoder->stats();
+    return std::make_pair(out, (o.n_gen - 1) / dt);
+  };
+  std::vector<double> plain_tps, spec_tps;
+  SpecStats st;
+  bool same = true;
+  for (int r = -1; r < o.reps; ++r) {
+    const auto [a, ta] = generate(false, nullptr);
+    const auto [b, tb] = generate(true, &st);
+    same = same && a == b;
+    if (r < 0) continue;
+    plain_tps.push_back(ta);
+    spec_tps.push_back(tb);
+  }
+  const Stat sp = Summarize(plain_tps), ss = Summarize(spec_tps);
+  const std::string name = SpecTypeName(params.type);
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json({{"test", "tg" + std::to_string(o.n_gen) + "+spec"}, {"spec_type", name},
+                                        {"model", o.model}, {"model_draft", o.spec.model_draft},
+                                        {"threads", o.threads}, {"tokens_per_second", ss.mean}, {"stddev", ss.sd},
+                                        {"plain_tokens_per_second", sp.mean}, {"plain_stddev", sp.sd},
+                                        {"speedup", ss.mean / sp.mean}, {"acceptance_rate", st.acceptance()},
+                                        {"tokens_per_step", st.tokens_per_step()}, {"drafted", st.drafted},
+                                        {"accepted", st.accepted}, {"same_output", same}})
+                           .dump());
+  } else {
+    fmt::print("tg{} greedy: plain {:.2f} ± {:.2f} tok/s, speculative ({}) {:.2f} ± {:.2f} tok/s = {:.2f}x; "
+               "acceptance {:.1f}% ({} of {} drafted), {:.2f} tokens per target step, same output: {}\n",
+               o.n_gen, sp.mean, sp.sd, name, ss.mean, ss.sd, ss.mean / sp.mean, 100 * st.acceptance(), st.accepted,
+               st.drafted, st.tokens_per_step(), same ? "yes" : "NO");
+  }
+  std::fflush(stdout);
+  if (!same) Fail("bench: speculative decoding changed the greedy output");
+}
+
 int Bench(const BenchOptions& o) {
   if (o.tokenize) return BenchTokenize(o);
   if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps <= 0)
     Fail("bench: -p, -n, -d must be >= 0 and -r > 0");
   const KvTypes kv_types = o.kv.Resolve();
+  const SpecParams spec_params = o.spec.Resolve();
+  if (o.verify_k > 64) Fail("bench: --verify-k must be at most 64, got {}", o.verify_k);
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
@@ -235,6 +339,8 @@ int Bench(const BenchOptions& o) {
     const double share = Summarize(tps).mean * (bytes_per_token + kv_bytes) / bandwidth;
     report("tg" + std::to_string(o.n_gen) + at_depth, tps, share, true);
   }
+  if (o.verify_k >= 0) BenchVerify(o, *model, *backend, kv_types, depth_ids, n_ctx + o.verify_k);
+  if (spec_params.type != SpecType::kNone) BenchSpeculative(o, spec_params, *model, *backend, kv_types);
   return 0;
 }
 
@@ -253,6 +359,9 @@ void AddBenchCommand(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
   sub->add_flag("--json", o->json, "one JSON object per test and line");
+  AddSpecOptions(*sub, o->spec);
+  sub->add_option("--verify-k", o->verify_k,
+                  "time one target step over k+1 tokens for k = 0..K (speculative verification cost)");
   sub->add_flag("--tokenize", o->tokenize, "measure tokenizer throughput (MB/s) instead of the model");
   o->text_dir = "../shared/tokenizer";
   sub->add_option("--text-dir", o->text_dir, "folder of *.inp texts for --tokenize")->capture_default_str();

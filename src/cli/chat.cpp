@@ -11,6 +11,8 @@
 #include "chat/default_template.h"
 #include "chat/template.h"
 #include "cli/commands.h"
+#include "cli/memory_flags.h"
+#include "cli/speculation.h"
 #include "model/model.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -31,10 +33,13 @@ struct ChatOptions {
   int threads = 1;
   int n_predict = -1;
   KvTypeFlags kv;
+  MemoryFlags mem;
   SamplerParams sampling;
+  SpecFlags spec;
 };
 
 int Chat(const ChatOptions& o) {
+  const SpecParams spec_params = o.spec.Resolve();
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
@@ -42,12 +47,14 @@ int Chat(const ChatOptions& o) {
   ChatTemplate::Parse(tmpl);  // a broken template is reported before the first turn
   const std::string bos = tok->bos_id() >= 0 ? tok->TokenText(tok->bos_id()) : "";
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
-  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
+  const int n_ctx =
+      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
@@ -76,13 +83,23 @@ int Chat(const ChatOptions& o) {
     const double t0 = NowSeconds();
     int n_gen = 0;
     const int64_t limit = o.n_predict < 0 ? n_ctx : o.n_predict;
-    for (; n_gen < limit && session.n_past() < n_ctx; ++n_gen) {
-      const int32_t id = sampler.Sample(logits, session.tokens());
+    std::vector<int32_t> ready;  // tokens a speculative step produced, not yet shown
+    size_t next_ready = 0;
+    for (; n_gen < limit && (next_ready < ready.size() || session.n_past() < n_ctx); ++n_gen) {
+      const int32_t id = next_ready < ready.size() ? ready[next_ready++] : sampler.Sample(logits, session.tokens());
       if (tok->IsEog(id)) break;
       const std::string piece = stream.Push(id);
       reply += piece;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
+      if (next_ready < ready.size()) continue;  // already evaluated by the target
+      if (spec) {
+        if (session.n_past() >= n_ctx) break;
+        ready.clear();
+        next_ready = 0;
+        spec->decoder->Step(id, sampler, ready);
+        continue;
+      }
       const int32_t one[1] = {id};
       logits = session.Eval(one);
     }
@@ -110,7 +127,9 @@ void AddChatCommand(CLI::App& app, Action& action) {
   AddThreadsOption(*sub, o->threads);
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
+  AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   AddSamplingOptions(sub, o->sampling);
+  AddSpecOptions(*sub, o->spec);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }
 

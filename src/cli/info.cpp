@@ -7,10 +7,12 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/memory_flags.h"
 #include "mpi/plan.h"
 #include "gguf/gguf.h"
 #include "model/arch/registry.h"
 #include "model/model.h"
+#include "runtime/memory_plan.h"
 #include "runtime/session.h"
 #include "tensor/dtype.h"
 #include "util/error.h"
@@ -27,6 +29,10 @@ struct InfoOptions {
   int ranks = 0;
   int ctx_size = 0;
   KvTypeFlags kv;
+  bool memory_plan = false;  // --plan: the memory plan against the budget
+  int parallel = 0;          // --parallel: plan for serve with this many sequences
+  int threads = 1;
+  MemoryFlags mem;
 };
 
 // KV bytes one position takes for each KV type that can store this model's heads.
@@ -108,8 +114,65 @@ int PrintPlan(const InfoOptions& o) {
   return 0;
 }
 
+// `origami info MODEL --plan [-c N] [--parallel P] [-ctk T -ctv T] [--json]`: the memory plan
+// (what run, or serve with --parallel, would hold resident) against this machine's budget.
+int PrintMemoryPlan(const InfoOptions& o) {
+  auto model = Model::Open(o.path);
+  const DecoderSpec& s = model->spec();
+  ThreadPool pool(1);
+  const auto backend = OpenBackend("cpu", pool);
+  const WeightBytes weights = PlanWeightBytes(*model, *backend);
+  const int n_ctx = ResolveContextSize(s, o.ctx_size);
+  MemoryRequest req;
+  req.kv_types = o.kv.Resolve();
+  req.threads = o.threads;
+  req.kv_tokens = n_ctx;
+  if (o.parallel > 0) {  // as serve sizes its pool: parallel x per-sequence context
+    req.mode = MemoryRequest::Mode::kServe;
+    req.n_parallel = o.parallel;
+    req.kv_tokens = std::min(65536, n_ctx * o.parallel);
+    req.max_seq_len = n_ctx;
+    req.http_threads = std::max(64, 2 * (o.parallel + 64) + 16);  // serve's default with --max-queue 64
+  }
+  const MemoryPlan plan = PlanMemory(s, weights, req);
+  const MemoryBudget budget = ResolveBudget(o.mem);
+  const std::string refusal = RefusalMessage(s, weights, plan, budget);
+  if (o.json) {
+    nlohmann::json j = {{"mode", o.parallel > 0 ? "serve" : "run"},
+                        {"n_ctx", n_ctx},
+                        {"kv_tokens", req.kv_tokens},
+                        {"n_parallel", req.n_parallel},
+                        {"cache_type_k", KvTypeName(req.kv_types.k)},
+                        {"cache_type_v", KvTypeName(req.kv_types.v)},
+                        {"threads", req.threads},
+                        {"weights", plan.weights},
+                        {"weights_repacked", plan.weights_repacked},
+                        {"kv", plan.kv},
+                        {"kv_bytes_per_token", plan.kv_bytes_per_token},
+                        {"workspace", plan.workspace},
+                        {"logits", plan.logits},
+                        {"requests", plan.requests},
+                        {"overhead", plan.overhead},
+                        {"total", plan.Total()},
+                        {"dominant", plan.Dominant()},
+                        {"budget", budget.bytes},
+                        {"budget_source", budget.source},
+                        {"fits", refusal.empty()}};
+    if (!refusal.empty()) j["refusal"] = refusal;
+    std::puts(j.dump(2).c_str());
+    return 0;
+  }
+  fmt::print("memory plan for {} ({}, {}), context {}{}:\n{}", o.path, s.arch,
+             o.parallel > 0 ? fmt::format("serve, {} parallel", o.parallel) : std::string("run"), n_ctx,
+             o.parallel > 0 ? fmt::format(" per sequence, pool {}", req.kv_tokens) : std::string(), plan.Table());
+  fmt::print("budget: {} ({}): {}\n", FormatBytes(budget.bytes), budget.source,
+             refusal.empty() ? "fits" : refusal);
+  return 0;
+}
+
 int Info(const InfoOptions& o) {
   if (o.path.empty()) Fail("info: give a GGUF file (origami info MODEL.gguf)");
+  if (o.memory_plan) return PrintMemoryPlan(o);
   if (!o.split.empty() || o.ranks > 0) return PrintPlan(o);
   auto f = gguf::File::Open(o.path);
   uint64_t total = 0, n_params = 0;
@@ -241,6 +304,12 @@ void AddInfoCommand(CLI::App& app, Action& action) {
   sub->add_option("--ranks", o->ranks, "ranks for the plan (default: one per --split entry)");
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size for the plan's KV bytes (0 = min(4096, model's))");
   AddKvTypeOptions(*sub, o->kv);
+  sub->add_flag("--plan", o->memory_plan, "print the memory plan (weights, KV, workspaces) against the budget");
+  sub->add_option("--parallel,--np", o->parallel, "with --plan: plan for serve with this many sequences")
+      ->check(CLI::Range(0, 4096));
+  AddThreadsOption(*sub, o->threads);
+  sub->add_option("--mem-budget", o->mem.budget, "with --plan: the budget to compare with (8G, 512M, bytes)");
+  sub->add_option("--mem-reserve", o->mem.reserve, "with --plan: memory left to the rest of the machine");
   sub->callback([o, &action] { action = [o] { return Info(*o); }; });
 }
 

@@ -56,6 +56,10 @@ std::vector<std::string> LlamaSpellings(int argc, char** argv) {
   static constexpr std::pair<std::string_view, std::string_view> kLong[] = {
       {"-ctk", "--cache-type-k"},
       {"-ctv", "--cache-type-v"},
+      {"-md", "--model-draft"},
+      {"-td", "--threads-draft"},
+      {"-ctkd", "--cache-type-k-draft"},
+      {"-ctvd", "--cache-type-v-draft"},
   };
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args)

@@ -8,6 +8,8 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/memory_flags.h"
+#include "cli/speculation.h"
 #include "mpi/pipeline.h"
 #include "mpi/world.h"
 #include "model/model.h"
@@ -36,7 +38,9 @@ struct RunOptions {
   bool no_display_prompt = false;
   std::string logits_out;
   KvTypeFlags kv;
+  MemoryFlags mem;
   SamplerParams sampling;
+  SpecFlags spec;
   // Under mpirun: how the layers are split, how hidden states travel, how long to wait.
   std::string split;
   std::string wire = "f32";
@@ -98,9 +102,11 @@ Prompt PreparePrompt(const RunOptions& o, const Model& model, int n_ctx) {
 // Prompt evaluation, sampling and output; the same for one process (Session) and for rank 0 of a
 // pipeline (mpi::PipelineSession). `finish` runs once generation is over (the pipeline's closing
 // statistics); what it returns is merged into the --json object.
+// With `spec`, tokens after the first come from speculative steps (drafted, verified in one target
+// step each); the output is the same at temperature 0 and has the same distribution otherwise.
 template <class SessionT>
 int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
-             const std::function<nlohmann::json()>& finish = {}) {
+             const std::function<nlohmann::json()>& finish = {}, Speculation* spec = nullptr) {
   const Tokenizer* tok = p.tok.get();
   const std::vector<int32_t>& ids = p.ids;
   Sampler sampler(o.sampling);
@@ -128,8 +134,10 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
   std::string text;
   std::string stop_reason = "length";
   const int64_t limit = o.n_predict < 0 ? n_ctx - static_cast<int64_t>(ids.size()) : o.n_predict;
+  std::vector<int32_t> ready;  // tokens a speculative step produced, not yet emitted
+  size_t next_ready = 0;
   for (int64_t i = 0; i < limit; ++i) {
-    const int32_t id = sampler.Sample(logits, session.tokens());
+    const int32_t id = next_ready < ready.size() ? ready[next_ready++] : sampler.Sample(logits, session.tokens());
     if (tok && !o.ignore_eos && tok->IsEog(id)) {
       stop_reason = "eos";
       break;
@@ -144,9 +152,16 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
       }
     }
     if (i + 1 == limit) break;
+    if (next_ready < ready.size()) continue;  // already evaluated by the target
     if (session.n_past() >= n_ctx) {
       stop_reason = "context";
       break;
+    }
+    if (spec) {
+      ready.clear();
+      next_ready = 0;
+      spec->decoder->Step(id, sampler, ready);
+      continue;
     }
     const int32_t next[1] = {id};
     logits = session.Eval(next);
@@ -160,7 +175,13 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
 
   const double pp_tps = ids.size() / std::max(t1 - t0, 1e-9);
   const double tg_tps = generated.size() / std::max(t2 - t1, 1e-9);
-  const nlohmann::json extra = finish ? finish() : nlohmann::json{};
+  nlohmann::json extra = finish ? finish() : nlohmann::json{};
+  if (spec) {
+    const SpecStats& st = spec->decoder->stats();
+    extra["speculative"] = {{"type", SpecTypeName(spec->params.type)}, {"drafted", st.drafted},
+                            {"accepted", st.accepted},           {"acceptance_rate", st.acceptance()},
+                            {"target_steps", st.target_steps},   {"tokens_per_step", st.tokens_per_step()}};
+  }
   if (o.json) {
     nlohmann::json j = {{"prompt_ids", ids},
                         {"generated_ids", generated},
@@ -180,6 +201,14 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
                t1 - t0, pp_tps);
   std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n",
                generated.size(), t2 - t1, tg_tps, stop_reason.c_str());
+  if (spec) {
+    const SpecStats& st = spec->decoder->stats();
+    std::fprintf(stderr,
+                 "speculative: %s, %lld drafted, %lld accepted (%.1f%%), %.2f tokens per target step (%lld steps)\n",
+                 SpecTypeName(spec->params.type).c_str(), static_cast<long long>(st.drafted),
+                 static_cast<long long>(st.accepted), 100 * st.acceptance(), st.tokens_per_step(),
+                 static_cast<long long>(st.target_steps));
+  }
   return 0;
 }
 
@@ -272,23 +301,30 @@ int RunDistributed(const RunOptions& o) {
 
 int Run(const RunOptions& o) {
   // mpirun sets the launcher's environment; a plain run never calls into MPI.
-  if (mpi::World::LaunchedSize() > 1) return RunDistributed(o);
+  const SpecParams spec_params = o.spec.Resolve();  // bad flags fail before anything loads
+  if (mpi::World::LaunchedSize() > 1) {
+    if (spec_params.type != SpecType::kNone) Fail("--spec-type is not supported under mpirun yet");
+    return RunDistributed(o);
+  }
   const double t_open = NowSeconds();
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
-  const Model::Prepared& prep = PrepareWeights(*model, *backend);
-  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
+  // The memory plan comes before any weight page is touched or the KV cache is mapped.
+  const int n_ctx =
+      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+  const Model::Prepared& prep = PrepareWeights(*model, *backend);
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
   if (prep.tensors > 0)
     std::fprintf(stderr, "load:       %.3f s (%s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open, prep.Summary().c_str(),
                  static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
   else
     std::fprintf(stderr, "load:       %.3f s (%s)\n", NowSeconds() - t_open, prep.Summary().c_str());
-  return Generate(o, p, n_ctx, session);
+  return Generate(o, p, n_ctx, session, {}, spec.get());
 }
 
 }  // namespace
@@ -331,6 +367,8 @@ void AddRunCommand(CLI::App& app, Action& action) {
   sub->add_flag("--json", o->json,
                 "print one JSON object (ids, text, speeds) instead of streaming text");
   AddKvTypeOptions(*sub, o->kv);
+  AddMemoryOptions(*sub, o->mem, /*serve=*/false);
+  AddSpecOptions(*sub, o->spec);
   sub->add_option("--logits-out", o->logits_out,
                   "write the logits after the prompt (float32) to this file");
   sub->add_option("--split", o->split,

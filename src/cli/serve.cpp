@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/memory_flags.h"
 #include "mpi/engine_pipeline.h"
 #include "model/model.h"
 #include "runtime/engine.h"
@@ -46,6 +47,7 @@ struct ServeOptions {
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
   KvTypeFlags kv;
+  MemoryFlags mem;
   mpi::ServeClusterOptions cluster;  // under mpirun
 };
 
@@ -94,6 +96,11 @@ int Serve(const ServeOptions& o) {
   const Tokenizer* tp = tok.get();
   eo.is_eog = [tp](int32_t id) { return tp->IsEog(id); };
   ThreadPool pool(o.threads);
+  // The memory plan, before the weights are touched or the KV pool is mapped (one process only:
+  // the pipeline plans each rank's layers itself).
+  if (mpi::World::LaunchedSize() <= 1)
+    FitServe(*model, *OpenBackend(o.device, pool), o.mem, eo, o.ctx_size > 0, o.threads,
+             o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16));
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
   std::unique_ptr<mpi::ServeCluster> cluster;
   mpi::ServeClusterOptions co = o.cluster;
@@ -217,6 +224,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
   AddThreadsOption(*sub, o->threads);
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
+  AddMemoryOptions(*sub, o->mem, /*serve=*/true);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }
 

@@ -48,7 +48,8 @@ uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types) {
   return b;
 }
 
-KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks, KvTypes types)
+KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_window_blocks, KvTypes types,
+               Backend* backend)
     : block_size_(block_size) {
   if (n_blocks <= 0) Fail("KV pool needs at least one block, got {}", n_blocks);
   if (block_size <= 0 || !std::has_single_bit(static_cast<unsigned>(block_size)))
@@ -84,7 +85,8 @@ KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_wind
     (sliding ? win_block_bytes_ : main_block_bytes_) += static_cast<uint64_t>(kl.k_row_bytes + kl.v_row_bytes) * block_size;
     layout_.layers.push_back(kl);
   }
-  mem_ = std::make_unique<AnonymousBuffer>(std::max<size_t>(total, 64));
+  const size_t bytes = std::max<size_t>(total, 64);
+  mem_ = backend ? backend->AllocateKv(bytes) : HostKvMemory(bytes);
   auto* base = static_cast<uint8_t*>(mem_->data());
   for (size_t i = 0; i < k_off.size(); ++i) {
     layout_.layers[i].k = base + k_off[i];
@@ -254,10 +256,10 @@ void KvPool::Unindex(int block) {
   --n_cached_;
 }
 
-KvCache::KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types) : n_ctx_(n_ctx) {
+KvCache::KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types, Backend* backend) : n_ctx_(n_ctx) {
   if (n_ctx <= 0) Fail("context size must be positive, got {}", n_ctx);
   const int bs = KvPool::kDefaultBlockSize;
-  owned_ = std::make_unique<KvPool>(spec, (n_ctx + bs - 1) / bs, bs, -1, types);
+  owned_ = std::make_unique<KvPool>(spec, (n_ctx + bs - 1) / bs, bs, -1, types, backend);
   pool_ = owned_.get();
   if (!Grow(n_ctx))
     FailKind(ErrorKind::kInternal, "standalone KV cache could not map its own blocks");

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/paged_batch.h"
 #include "model/spec.h"
 #include "tensor/dtype.h"
@@ -48,8 +49,9 @@ class KvPool {
   // n_blocks blocks of block_size positions (block_size: a power of two), and n_window_blocks
   // window parts for the sliding layers (-1: n_blocks, so the window space never runs short
   // before the main one; fewer saves memory when the number of live sequences is bounded).
+  // The rows live in `backend`'s KV memory (null: host memory).
   KvPool(const DecoderSpec& spec, int n_blocks, int block_size = kDefaultBlockSize, int n_window_blocks = -1,
-         KvTypes types = {});
+         KvTypes types = {}, Backend* backend = nullptr);
 
   int block_size() const { return block_size_; }
   int block_shift() const { return shift_; }
@@ -138,7 +140,7 @@ class KvPool {
   KvLayout layout_;  // per layer: where K and V rows start, row and head bytes, sliding or not
   // Every layer's K and V in one anonymous mapping: pages are zero until written, so a pool sized
   // for the whole context costs memory (and start-up time) only for the positions in use.
-  std::unique_ptr<AnonymousBuffer> mem_;  // per layer: [n_blocks (or window parts), block_size, row]
+  std::unique_ptr<KvMemory> mem_;  // per layer: [n_blocks (or window parts), block_size, row]
   std::vector<Block> blocks_;
   std::vector<int> free_;
   std::list<int> lru_;  // indexed blocks with refcount 0, oldest first
@@ -157,7 +159,7 @@ class KvPool {
 class KvCache {
  public:
   // A standalone cache (Session): a private pool with every block of n_ctx positions mapped.
-  KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types = {});
+  KvCache(const DecoderSpec& spec, int n_ctx, KvTypes types = {}, Backend* backend = nullptr);
   // A paged cache over a shared pool; blocks are added with Grow / AppendShared.
   KvCache(KvPool& pool, int n_ctx);
   ~KvCache();

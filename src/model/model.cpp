@@ -22,60 +22,6 @@ std::unique_ptr<Model> Model::Open(const std::string& path) {
   return m;
 }
 
-namespace {
-uint64_t Bytes(const MatrixView& m) {
-  return m.data ? RowBytes(m.type, m.cols) * static_cast<uint64_t>(m.rows) : 0;
-}
-uint64_t Params(const MatrixView& m) { return m.data ? static_cast<uint64_t>(m.rows * m.cols) : 0; }
-uint64_t ExpertParams(const ExpertsView& x) { return x.data ? static_cast<uint64_t>(x.rows * x.cols) : 0; }
-uint64_t ExpertBytes(const ExpertsView& x) { return x.data ? x.stride : 0; }
-
-// Parameters of one layer; experts counted `experts` times (n_expert for the total, k for active).
-uint64_t LayerParams(const LayerSpec& l, int64_t experts) {
-  uint64_t p = Params(l.wq) + Params(l.wk) + Params(l.wv) + Params(l.wo) + Params(l.w_gate) + Params(l.w_up) +
-               Params(l.w_down) + l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() +
-               l.bv.size() + l.bo.size() + l.q_norm.size() + l.k_norm.size() + l.post_attn_norm.size() +
-               l.post_ffn_norm.size() + l.attn_sinks.size() + Params(l.router) + l.router_bias.size();
-  if (l.n_expert > 0) {
-    const uint64_t per = ExpertParams(l.gate_exps) + ExpertParams(l.up_exps) + ExpertParams(l.down_exps);
-    const uint64_t bias = (l.gate_exps_b.size() + l.up_exps_b.size() + l.down_exps_b.size()) / l.n_expert;
-    p += (per + bias) * static_cast<uint64_t>(experts);
-  }
-  return p;
-}
-}  // namespace
-
-bool DecoderSpec::IsMoe() const {
-  for (const auto& l : layers)
-    if (l.n_expert > 0) return true;
-  return false;
-}
-
-uint64_t DecoderSpec::WeightBytesPerToken() const {
-  uint64_t b = RowBytes(tok_embd.type, tok_embd.cols) + Bytes(output);
-  for (const auto& l : layers) {
-    b += Bytes(l.wq) + Bytes(l.wk) + Bytes(l.wv) + Bytes(l.wo) + Bytes(l.w_gate) + Bytes(l.w_up) + Bytes(l.w_down) +
-         Bytes(l.router) + 4 * (l.attn_norm.size() + l.ffn_norm.size());
-    // A token reads only its n_expert_used experts.
-    if (l.n_expert > 0)
-      b += (ExpertBytes(l.gate_exps) + ExpertBytes(l.up_exps) + ExpertBytes(l.down_exps)) *
-           static_cast<uint64_t>(l.n_expert_used);
-  }
-  return b + 4 * output_norm.size();
-}
-
-uint64_t DecoderSpec::TotalParameters() const {
-  uint64_t p = Params(tok_embd) + (tied_output ? 0 : Params(output)) + output_norm.size();
-  for (const auto& l : layers) p += LayerParams(l, l.n_expert);
-  return p;
-}
-
-uint64_t DecoderSpec::ActiveParameters() const {
-  uint64_t p = Params(tok_embd) + (tied_output ? 0 : Params(output)) + output_norm.size();
-  for (const auto& l : layers) p += LayerParams(l, l.n_expert_used);
-  return p;
-}
-
 // ---- TensorLoader / MetaReader -----------------------------------------------------------------
 
 namespace {

@@ -68,10 +68,12 @@ struct Job {
 // one job; every view of those bytes switches with it.
 std::vector<Job> CollectJobs(DecoderSpec& spec, const Backend& backend, int first, int last, bool output,
                              std::vector<MatrixView*>& views, size_t& total) {
-  for (int l = first; l < last; ++l) {
-    LayerSpec& L = spec.layers[l];
-    for (MatrixView* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) views.push_back(m);
-  }
+  // The layers' attention and dense FFN matrices (routers and expert stacks keep the file's
+  // layout), then the head; a tied head is the embedding table, which ForEachMatrix lists as such.
+  ForEachMatrix(spec, [&](const MatrixRef& r) {
+    if (r.layer >= first && r.layer < last && (r.role == WeightRole::kAttention || r.role == WeightRole::kFfn))
+      views.push_back(r.matrix);
+  });
   if (output && spec.output.data) views.push_back(&spec.output);
   std::vector<Job> jobs;
   total = 0;

@@ -8,6 +8,7 @@
 
 #include "backend/ops.h"
 #include "tensor/view.h"
+#include "util/function_ref.h"
 
 namespace origami {
 
@@ -77,12 +78,41 @@ struct DecoderSpec {
   std::vector<LayerSpec> layers;
 
   int n_layer() const { return static_cast<int>(layers.size()); }
-  // Bytes of weights read to decode one token (every matrix once, one embedding row).
+  // Bytes of weights read to decode one token (every matrix once, the routed experts of a MoE
+  // layer, one embedding row).
   uint64_t WeightBytesPerToken() const;
+  // Multiply-adds of one token through every layer's matrices (the routed experts only), without
+  // attention and the classifier.
+  double MatMulMacsPerToken() const;
   uint64_t TotalParameters() const;
   // Parameters used for one token: all but the experts a token does not route to.
   uint64_t ActiveParameters() const;
   bool IsMoe() const;
 };
+
+// One weight of a model as ForEachMatrix / ForEachVector name it.
+enum class WeightRole { kEmbedding, kOutput, kAttention, kFfn, kRouter, kExperts, kNorm, kBias };
+struct MatrixRef {
+  int layer = -1;  // -1: the embedding table or the output head
+  WeightRole role = WeightRole::kAttention;
+  const char* name = "";            // GGUF's short name: "attn_q", "ffn_gate_exps", ...
+  MatrixView* matrix = nullptr;     // a plain matrix, or
+  ExpertsView* experts = nullptr;   // a stack of expert matrices (role kExperts)
+};
+struct VectorRef {
+  int layer = -1;
+  WeightRole role = WeightRole::kNorm;
+  const char* name = "";
+  Vec* vec = nullptr;
+  int per_expert = 0;  // > 0: the vector holds one slice per expert (n_expert slices)
+};
+// Every weight matrix of the model once, in layer order (the tied output, which shares the
+// embedding table's bytes, is listed once, as the embedding), absent optional matrices skipped.
+// The one list of a model's matrices: parameter counts, bytes per token, FLOPs and the repack
+// walk all read it.
+void ForEachMatrix(DecoderSpec& spec, FunctionRef<void(const MatrixRef&)> fn);
+void ForEachMatrix(const DecoderSpec& spec, FunctionRef<void(const MatrixRef&)> fn);
+// Every 1-D weight (norm gains, biases, sinks) once; absent ones skipped.
+void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> fn);
 
 }  // namespace origami

@@ -73,7 +73,6 @@ EnginePipeline::EnginePipeline(World& world, const Model& model, ThreadPool& poo
                                std::vector<Stage> plan, EnginePipelineOptions opts)
     : world_(world),
       spec_(model.spec()),
-      pool_(pool),
       plan_(std::move(plan)),
       opts_(opts),
       decoder_(model.spec(), MakeCpuBackend(pool, opts.base.isa)) {
@@ -255,11 +254,12 @@ PipelineStats RunEngineWorker(World& world, const Model& model, ThreadPool& pool
   if (!last) pass_on(std::move(msg));
   // The mirror pool: rank 0's block ids address it directly. One holder cache keeps every block
   // retained, so the per-step views below never return a block to the free list.
-  KvPool mirror(KvShapeSpec(spec, stage.first_layer, stage.last_layer), n_blocks, block_size, -1, opts.kv_types);
+  Decoder decoder(spec, MakeCpuBackend(pool, opts.isa));
+  KvPool mirror(KvShapeSpec(spec, stage.first_layer, stage.last_layer), n_blocks, block_size, -1, opts.kv_types,
+                &decoder.backend());
   const int n_pos = n_blocks * block_size;
   KvCache holder(mirror, n_pos);
   if (!holder.Grow(n_pos)) Fail("internal: the mirror KV pool could not map its blocks");
-  Decoder decoder(spec, MakeCpuBackend(pool, opts.isa));
 
   std::vector<PagedToken> toks;
   std::vector<int32_t> lens, ids;

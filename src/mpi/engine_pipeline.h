@@ -65,7 +65,6 @@ class EnginePipeline : public BatchForward {
 
   World& world_;
   const DecoderSpec& spec_;
-  ThreadPool& pool_;
   std::vector<Stage> plan_;
   EnginePipelineOptions opts_;
   Decoder decoder_;

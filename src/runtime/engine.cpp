@@ -113,7 +113,7 @@ Engine::Engine(const Model& model, Backend& backend, EngineOptions opt)
       opt_(std::move(opt)),
       decoder_(model.spec(), backend),
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
-          opt_.block_size, -1, opt_.kv_types),
+          opt_.block_size, -1, opt_.kv_types, &decoder_.backend()),
       local_(decoder_),
       forward_(opt_.forward ? opt_.forward : &local_) {
   Start();
@@ -125,7 +125,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
       owned_backend_(MakeCpuBackend(pool)),
       decoder_(model.spec(), *owned_backend_),
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
-          opt_.block_size, -1, opt_.kv_types),
+          opt_.block_size, -1, opt_.kv_types, &decoder_.backend()),
       local_(decoder_),
       forward_(opt_.forward ? opt_.forward : &local_) {
   Start();

@@ -26,7 +26,13 @@ class Session {
   // Appends tokens to the sequence and returns the logits after the last one (n_vocab floats,
   // valid until the next call).
   std::span<float> Eval(std::span<const int32_t> tokens);
-  // Forgets everything after the first n tokens (n <= size), so they can be re-evaluated.
+  // As Eval, but returns the logits after every one of the tokens (tokens.size() rows of n_vocab,
+  // valid until the next call): speculative decoding verifies a draft in one such step.
+  std::span<float> EvalAll(std::span<const int32_t> tokens);
+  // Forgets everything after the first n tokens (n <= size), so they can be re-evaluated. The KV
+  // rows past n stay in place and are overwritten by the next Eval: attention never reads a
+  // position at or after the query's, and this standalone cache keeps every block (window parts
+  // included), so this holds for every KV type and for sliding-window layers.
   void Truncate(int64_t n);
 
   const std::vector<int32_t>& tokens() const { return tokens_; }
@@ -39,6 +45,7 @@ class Session {
   KvCache cache_;
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
+  std::vector<float> logits_all_;  // EvalAll's rows
 };
 
 }  // namespace origami

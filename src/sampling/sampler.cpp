@@ -51,10 +51,7 @@ void Sampler::ApplyPenalties(std::span<float> logits, std::span<const int32_t> h
   }
 }
 
-int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history) {
-  ApplyPenalties(logits, history);
-  if (p_.temperature <= 0) return Argmax(logits);
-
+size_t Sampler::Filter(std::span<const float> logits) {
   cand_.resize(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
   auto by_logit = [](const Candidate& a, const Candidate& b) {
@@ -68,15 +65,15 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
     std::sort(cand_.begin(), cand_.end(), by_logit);
   }
   // Softmax over the survivors (untempered, as llama.cpp's top-p and min-p see them).
-  std::vector<double> prob(n);
+  prob_.resize(n);
   double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(static_cast<double>(cand_[i].logit - cand_[0].logit));
-  for (auto& pr : prob) pr /= sum;
+  for (size_t i = 0; i < n; ++i) sum += prob_[i] = std::exp(static_cast<double>(cand_[i].logit - cand_[0].logit));
+  for (size_t i = 0; i < n; ++i) prob_[i] /= sum;
   if (p_.top_p < 1.0f) {
     double cum = 0;
     size_t keep = n;
     for (size_t i = 0; i < n; ++i) {
-      cum += prob[i];
+      cum += prob_[i];
       if (cum >= p_.top_p) {
         keep = i + 1;
         break;
@@ -86,21 +83,58 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   }
   if (p_.min_p > 0.0f) {
     size_t keep = 1;
-    while (keep < n && prob[keep] >= p_.min_p * prob[0]) ++keep;
+    while (keep < n && prob_[keep] >= p_.min_p * prob_[0]) ++keep;
     n = keep;
   }
-  // Temperature, then draw.
-  std::vector<double> w(n);
+  // Temperature.
+  w_.resize(n);
+  for (size_t i = 0; i < n; ++i) w_[i] = std::exp(static_cast<double>(cand_[i].logit - cand_[0].logit) / p_.temperature);
+  return n;
+}
+
+int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history) {
+  ApplyPenalties(logits, history);
+  if (p_.temperature <= 0) return Argmax(logits);
+  const size_t n = Filter(logits);
   double total = 0;
-  for (size_t i = 0; i < n; ++i)
-    total += w[i] = std::exp(static_cast<double>(cand_[i].logit - cand_[0].logit) / p_.temperature);
+  for (size_t i = 0; i < n; ++i) total += w_[i];
   std::uniform_real_distribution<double> u(0.0, total);
   double r = u(rng_);
   for (size_t i = 0; i < n; ++i) {
-    if (r < w[i]) return cand_[i].id;
-    r -= w[i];
+    if (r < w_[i]) return cand_[i].id;
+    r -= w_[i];
   }
   return cand_[n - 1].id;
+}
+
+void Sampler::Distribution(std::span<float> logits, std::span<const int32_t> history, std::vector<float>& probs) {
+  ApplyPenalties(logits, history);
+  probs.assign(logits.size(), 0.0f);
+  if (p_.temperature <= 0) {
+    probs[Argmax(logits)] = 1.0f;
+    return;
+  }
+  const size_t n = Filter(logits);
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += w_[i];
+  for (size_t i = 0; i < n; ++i) probs[cand_[i].id] = static_cast<float>(w_[i] / total);
+}
+
+double Sampler::Uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+int32_t Sampler::Draw(std::span<const float> probs) {
+  double total = 0;
+  for (float p : probs) total += p;
+  double r = Uniform() * total;
+  int32_t last = -1;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0) continue;
+    if (r < probs[i]) return static_cast<int32_t>(i);
+    r -= probs[i];
+    last = static_cast<int32_t>(i);
+  }
+  if (last < 0) FailKind(ErrorKind::kInternal, "sampler: drawing from an empty distribution");
+  return last;
 }
 
 }  // namespace origami

@@ -32,11 +32,23 @@ class Sampler {
   // `history` is every token of the sequence so far (prompt included).
   int32_t Sample(std::span<float> logits, std::span<const int32_t> history);
 
+  // The distribution Sample draws from, for speculative decoding's acceptance rule: `probs` gets
+  // n_vocab probabilities, zero outside the candidates the chain keeps (a point mass on the argmax
+  // at temperature <= 0). Applies the penalties to `logits` as Sample does; draws nothing.
+  void Distribution(std::span<float> logits, std::span<const int32_t> history, std::vector<float>& probs);
+  // A draw from `probs` (non-negative, any positive sum) with this sampler's generator.
+  int32_t Draw(std::span<const float> probs);
+  // A uniform draw in [0, 1) from this sampler's generator.
+  double Uniform();
+
   static int32_t Argmax(std::span<const float> logits);
   const SamplerParams& params() const { return p_; }
 
  private:
   void ApplyPenalties(std::span<float> logits, std::span<const int32_t> history);
+  // Runs top-k, top-p and min-p on the penalized logits: cand_[0..n) are the survivors, best first,
+  // and w_[0..n) their tempered weights (unnormalized). Returns n. Needs temperature > 0.
+  size_t Filter(std::span<const float> logits);
 
   SamplerParams p_;
   std::mt19937_64 rng_;
@@ -46,6 +58,7 @@ class Sampler {
   };
   std::vector<Candidate> cand_;  // reused across calls
   std::vector<int32_t> counts_;
+  std::vector<double> prob_, w_;  // reused across calls
 };
 
 }  // namespace origami

@@ -185,7 +185,6 @@ void Collect(const std::vector<json>& deltas, std::string& content, std::string&
 
 // The run's whole answer once generation has ended (the non-streamed reply).
 json FinalObject(OllamaRun& r) {
-  Choice& c = r.choice();
   json msg = {{"role", "assistant"}, {"content", r.text}};
   if (ToolDeltaBuilder* b = r.builder()) {
     b->Push(r.text);

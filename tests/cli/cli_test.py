@@ -169,6 +169,54 @@ class Info(unittest.TestCase):
         self.assertIn("0 tensors", out)
 
 
+class Memory(unittest.TestCase):
+    """The memory plan (issue 16): info --plan, the memory: line, refusal and --fit by --mem-budget."""
+
+    def model(self):
+        return os.path.join(ARGS.shared, "models", "stories260K.gguf")
+
+    def plan(self, *args):
+        return json.loads(origami("info", self.model(), "--plan", "--json", "-t", "1", *args).stdout)
+
+    def test_plan_json_adds_up(self):
+        j = self.plan("-c", "512", "--mem-budget", "8G")
+        self.assertEqual(j["mode"], "run")
+        self.assertEqual(j["kv"], j["kv_bytes_per_token"] * 512)
+        parts = ("weights", "kv", "workspace", "logits", "requests", "overhead")
+        self.assertEqual(j["total"], sum(j[k] for k in parts))
+        self.assertTrue(j["fits"])
+        q8 = self.plan("-c", "512", "-ctk", "q8_0", "-ctv", "q8_0", "--parallel", "4")
+        self.assertEqual(q8["mode"], "serve")
+        self.assertEqual(q8["kv_tokens"], 2048)
+        self.assertGreater(q8["requests"], 0)
+        small = self.plan("-c", "512", "--mem-budget", "1M")
+        self.assertFalse(small["fits"])
+        self.assertIn("not enough memory", small["refusal"])
+        text = origami("info", self.model(), "--plan", "-c", "256").stdout.decode()
+        for s in ("memory plan for", "KV cache", "workspaces", "total", "budget:"):
+            self.assertIn(s, text)
+
+    def test_run_prints_refuses_and_fits(self):
+        p = origami("run", "-m", self.model(), "-p", "Once", "-n", "4", "-t", "1")
+        self.assertIn(b"memory:     ", p.stderr)
+        budget = self.plan("-c", "128")["total"] + 1024
+        p = origami("run", "-m", self.model(), "-p", "Once", "-n", "4", "-t", "1", "-c", "4096",
+                    "--mem-budget", str(budget), check=False)
+        self.assertEqual(p.returncode, 1)
+        err = p.stderr.decode().strip()
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("error: not enough memory"), err)
+        self.assertIn("would fit: -c ", err)
+        p = origami("run", "-m", self.model(), "-p", "Once", "-n", "4", "-t", "1", "-c", "4096",
+                    "--mem-budget", str(budget), "--fit", "--json")
+        self.assertIn(b"--fit: context 1", p.stderr)  # 128 to 192 positions fit
+        self.assertEqual(json.loads(p.stdout)["n_generated"], 4)
+        for bad in ("lots", "-1G", "8X"):
+            p = origami("run", "-m", self.model(), "-p", "x", "--mem-budget", bad, check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"--mem-budget", p.stderr)
+
+
 class Convert(unittest.TestCase):
     def test_llama2c_runs_like_golden(self):
         out_path = os.path.join(ARGS.tmp, "stories260K-converted.gguf")

@@ -9,6 +9,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/repack.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace origami {
 
@@ -35,7 +36,19 @@ void StoreKvRow(DType type, const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
+class HostKv final : public KvMemory {
+ public:
+  explicit HostKv(size_t bytes) : mem_(bytes) {}
+  uint8_t* data() override { return mem_.data(); }
+  size_t size() const override { return mem_.size(); }
+
+ private:
+  AnonymousBuffer mem_;
+};
+
 }  // namespace
+
+std::unique_ptr<KvMemory> HostKvMemory(size_t bytes) { return std::make_unique<HostKv>(bytes); }
 
 void CpuGatedActivation(const ActivationOp& op, const float* gate, const float* up, float* out, int64_t n) {
   switch (op.kind) {

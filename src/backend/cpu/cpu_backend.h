@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void Repack(Layout to, const void* src, void* dst, int64_t rows, int64_t cols) const override;
 
   std::unique_ptr<Buffer> Allocate(size_t floats) override;
+  std::unique_ptr<KvMemory> AllocateKv(size_t bytes) override { return HostKvMemory(bytes); }
   void Upload(const float* host, Tensor x) override;
   void Download(Tensor x, float* host) override;
 

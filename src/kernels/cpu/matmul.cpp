@@ -16,6 +16,11 @@ namespace {
 constexpr int64_t kDecodeGrain = 16;
 // Prefill keeps a tile of weight rows in L2 while every token passes over it.
 constexpr size_t kPrefillTileBytes = 96 * 1024;
+// Products over at most this many tokens run each token through the one-token kernels (the tile of
+// weight rows stays in cache between tokens), so every token gets bit for bit the result of a
+// one-token step: speculative decoding verifies up to 16 drafted tokens plus the last one in such a
+// step, and its greedy output must equal plain decoding's.
+constexpr int64_t kMaxExactTokens = 17;
 
 void DotRows(const TypeKernels& tk, int64_t n, float* out, const uint8_t* w, size_t stride, int64_t rows,
              const void* act) {
@@ -91,7 +96,7 @@ void RunTask(const Product& p, int64_t r0, int64_t r1) {
   const uint8_t* w = p.w + r0 * p.w_stride;
   if (p.n_tok == 1) {
     DotRows(tk, p.cols, p.y + r0, w, p.w_stride, r1 - r0, p.act);
-  } else if (tk.vec_dot_tile) {
+  } else if (tk.vec_dot_tile && p.n_tok > kMaxExactTokens) {
     tk.vec_dot_tile(p.cols, p.y + r0, static_cast<size_t>(p.rows), w, p.w_stride, r1 - r0, p.act, p.a_stride,
                     p.n_tok);
   } else {

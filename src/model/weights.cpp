@@ -1,0 +1,129 @@
+// The one walk over a model's weights (ForEachMatrix, ForEachVector) and what is counted with it:
+// parameters, bytes read per decoded token, multiply-adds per token.
+#include <cstdint>
+
+#include "model/spec.h"
+
+namespace origami {
+
+namespace {
+
+template <typename Spec, typename Fn>
+void WalkMatrices(Spec& spec, Fn&& fn) {
+  auto dense = [&](int layer, WeightRole role, const char* name, auto& m) {
+    if (m.data) fn(MatrixRef{layer, role, name, const_cast<MatrixView*>(&m), nullptr});
+  };
+  auto stack = [&](int layer, const char* name, auto& x) {
+    if (x.data) fn(MatrixRef{layer, WeightRole::kExperts, name, nullptr, const_cast<ExpertsView*>(&x)});
+  };
+  dense(-1, WeightRole::kEmbedding, "token_embd", spec.tok_embd);
+  for (int il = 0; il < static_cast<int>(spec.layers.size()); ++il) {
+    auto& l = spec.layers[il];
+    dense(il, WeightRole::kAttention, "attn_q", l.wq);
+    dense(il, WeightRole::kAttention, "attn_k", l.wk);
+    dense(il, WeightRole::kAttention, "attn_v", l.wv);
+    dense(il, WeightRole::kAttention, "attn_output", l.wo);
+    dense(il, WeightRole::kFfn, "ffn_gate", l.w_gate);
+    dense(il, WeightRole::kFfn, "ffn_up", l.w_up);
+    dense(il, WeightRole::kFfn, "ffn_down", l.w_down);
+    dense(il, WeightRole::kRouter, "ffn_gate_inp", l.router);
+    stack(il, "ffn_gate_exps", l.gate_exps);
+    stack(il, "ffn_up_exps", l.up_exps);
+    stack(il, "ffn_down_exps", l.down_exps);
+  }
+  if (!spec.tied_output) dense(-1, WeightRole::kOutput, "output", spec.output);
+}
+
+uint64_t Bytes(const MatrixView& m) { return RowBytes(m.type, m.cols) * static_cast<uint64_t>(m.rows); }
+uint64_t Elements(const MatrixRef& r) {
+  return r.matrix ? static_cast<uint64_t>(r.matrix->rows * r.matrix->cols)
+                  : static_cast<uint64_t>(r.experts->rows * r.experts->cols);
+}
+
+// Parameters with each layer's experts counted `experts(layer)` times.
+template <typename Fn>
+uint64_t Parameters(const DecoderSpec& spec, Fn&& experts) {
+  uint64_t p = 0;
+  ForEachMatrix(spec, [&](const MatrixRef& r) {
+    p += r.experts ? Elements(r) * static_cast<uint64_t>(experts(r.layer)) : Elements(r);
+  });
+  ForEachVector(spec, [&](const VectorRef& v) {
+    const uint64_t n = v.vec->size();
+    p += v.per_expert > 0 ? n / v.per_expert * static_cast<uint64_t>(experts(v.layer)) : n;
+  });
+  return p;
+}
+
+}  // namespace
+
+void ForEachMatrix(DecoderSpec& spec, FunctionRef<void(const MatrixRef&)> fn) { WalkMatrices(spec, fn); }
+void ForEachMatrix(const DecoderSpec& spec, FunctionRef<void(const MatrixRef&)> fn) { WalkMatrices(spec, fn); }
+
+void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> fn) {
+  auto vec = [&](int layer, WeightRole role, const char* name, const Vec& v, int per_expert = 0) {
+    if (!v.empty()) fn(VectorRef{layer, role, name, const_cast<Vec*>(&v), per_expert});
+  };
+  for (int il = 0; il < static_cast<int>(spec.layers.size()); ++il) {
+    const LayerSpec& l = spec.layers[il];
+    vec(il, WeightRole::kNorm, "attn_norm", l.attn_norm);
+    vec(il, WeightRole::kBias, "attn_q.bias", l.bq);
+    vec(il, WeightRole::kBias, "attn_k.bias", l.bk);
+    vec(il, WeightRole::kBias, "attn_v.bias", l.bv);
+    vec(il, WeightRole::kBias, "attn_output.bias", l.bo);
+    vec(il, WeightRole::kNorm, "attn_q_norm", l.q_norm);
+    vec(il, WeightRole::kNorm, "attn_k_norm", l.k_norm);
+    vec(il, WeightRole::kNorm, "post_attention_norm", l.post_attn_norm);
+    vec(il, WeightRole::kBias, "attn_sinks", l.attn_sinks);
+    vec(il, WeightRole::kNorm, "ffn_norm", l.ffn_norm);
+    vec(il, WeightRole::kNorm, "post_ffw_norm", l.post_ffn_norm);
+    vec(il, WeightRole::kBias, "ffn_gate_inp.bias", l.router_bias);
+    vec(il, WeightRole::kBias, "ffn_gate_exps.bias", l.gate_exps_b, l.n_expert);
+    vec(il, WeightRole::kBias, "ffn_up_exps.bias", l.up_exps_b, l.n_expert);
+    vec(il, WeightRole::kBias, "ffn_down_exps.bias", l.down_exps_b, l.n_expert);
+  }
+  vec(-1, WeightRole::kNorm, "output_norm", spec.output_norm);
+}
+
+bool DecoderSpec::IsMoe() const {
+  for (const auto& l : layers)
+    if (l.n_expert > 0) return true;
+  return false;
+}
+
+uint64_t DecoderSpec::TotalParameters() const {
+  return Parameters(*this, [&](int layer) { return layers[layer].n_expert; });
+}
+
+uint64_t DecoderSpec::ActiveParameters() const {
+  return Parameters(*this, [&](int layer) { return layers[layer].n_expert_used; });
+}
+
+uint64_t DecoderSpec::WeightBytesPerToken() const {
+  uint64_t b = 0;
+  ForEachMatrix(*this, [&](const MatrixRef& r) {
+    if (r.role == WeightRole::kEmbedding) {
+      b += RowBytes(r.matrix->type, r.matrix->cols);  // one row per token...
+      if (tied_output) b += Bytes(*r.matrix);         // ...and all of it when it is also the head
+    } else if (r.experts) {
+      b += r.experts->stride * static_cast<uint64_t>(layers[r.layer].n_expert_used);  // routed only
+    } else {
+      b += Bytes(*r.matrix);
+    }
+  });
+  ForEachVector(*this, [&](const VectorRef& v) {
+    if (v.role == WeightRole::kNorm) b += 4 * v.vec->size();
+  });
+  return b;
+}
+
+double DecoderSpec::MatMulMacsPerToken() const {
+  double macs = 0;
+  ForEachMatrix(*this, [&](const MatrixRef& r) {
+    if (r.role == WeightRole::kEmbedding || r.role == WeightRole::kOutput) return;
+    macs += r.experts ? static_cast<double>(Elements(r)) * layers[r.layer].n_expert_used
+                      : static_cast<double>(Elements(r));
+  });
+  return macs;
+}
+
+}  // namespace origami

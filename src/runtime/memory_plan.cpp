@@ -1,0 +1,220 @@
+// The memory plan and the budget: arithmetic over the spec, mirroring what Decoder::Reserve,
+// KvPool, the CPU backend's attention, Session and Engine allocate.
+#include "runtime/memory_plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "backend/backend.h"
+#include "model/decoder.h"
+#include "model/model.h"
+#include "util/error.h"
+
+namespace origami {
+
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+// Code, libstdc++, the thread pool's stacks, allocator slack: peak RSS of `origami run` on the
+// tiny synthetic llama (2 threads) measured 11.4 MiB; rounded up.
+constexpr uint64_t kFixedOverhead = 12 * kMiB;
+// The tokenizer's tables per vocabulary entry (the token string, its score, two hash-map slots).
+constexpr uint64_t kTokenizerBytesPerToken = 96;
+// What one HTTP worker thread keeps resident: touched stack and its connection buffers.
+constexpr uint64_t kHttpThreadBytes = 64 * 1024;
+// One request's fixed share: the parsed request, its messages and the response being built.
+constexpr uint64_t kRequestFixedBytes = 256 * 1024;
+// Query rows per attention tile in the CPU backend (CpuBackend::kTileRows, private there).
+constexpr int64_t kAttentionTileRows = 32;
+
+}  // namespace
+
+WeightBytes PlanWeightBytes(const Model& model, const Backend& backend) {
+  WeightBytes w;
+  for (const auto& t : model.file().tensors()) w.resident += t.n_bytes;
+  w.repacked = model.PlanWeights(backend).bytes;
+  return w;
+}
+
+MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
+                      const MemoryRequest& req) {
+  MemoryPlan p;
+  p.request = req;
+  p.weights = weights.resident;
+  p.weights_repacked = weights.repacked;
+  const bool serve = req.mode == MemoryRequest::Mode::kServe;
+  const int64_t kv_tokens = std::max(1, req.kv_tokens);
+  const int64_t seq =
+      serve && req.max_seq_len > 0 ? std::min<int64_t>(req.max_seq_len, kv_tokens) : kv_tokens;
+
+  // KV: the pool is whole blocks of KvPool::kDefaultBlockSize positions.
+  const int64_t bs = KvPool::kDefaultBlockSize;
+  p.kv_bytes_per_token = KvBytesPerToken(spec, req.kv_types);
+  p.kv = p.kv_bytes_per_token * static_cast<uint64_t>((kv_tokens + bs - 1) / bs * bs);
+
+  // Workspaces: Decoder::Reserve's [n, width] float buffers for the largest step, where a run's
+  // prompt is cut into chunks of kMaxBatch and serve steps take max_batch_tokens.
+  int64_t q_dim = 0, kv_dim = 0, ff = 0, n_expert = 0, n_used = 0;
+  for (const auto& l : spec.layers) {
+    q_dim = std::max<int64_t>(q_dim, int64_t{l.n_head} * l.head_dim);
+    kv_dim = std::max<int64_t>(kv_dim, int64_t{l.n_head_kv} * l.head_dim);
+    ff = std::max<int64_t>(ff, l.n_ff);
+    n_expert = std::max<int64_t>(n_expert, l.n_expert);
+    n_used = std::max<int64_t>(n_used, l.n_expert_used);
+  }
+  const int64_t e = spec.n_embd;
+  const int64_t n =
+      std::min<int64_t>(std::clamp(req.max_batch_tokens, 1, Decoder::kMaxBatch), kv_tokens);
+  uint64_t floats = n * (2 * e + std::max(e, q_dim) + 2 * q_dim + 2 * kv_dim + 2 * ff);
+  floats += n * e;  // the backend's normalized rows for the output head
+  if (n_expert > 0)
+    floats += n * n_expert + n * n_used * (2 * e + 2 * ff);  // router and expert rows
+  // Attention keeps one tile's scores per thread (kTileRows query rows x the span read) and the
+  // span's K/V row pointers.
+  const int64_t threads = std::max(1, req.threads);
+  floats += threads * kAttentionTileRows * seq;
+  p.workspace = floats * 4 + threads * 2 * seq * sizeof(void*);
+  p.workspace += n * std::max(e, ff) * 2;  // activations converted for the quantized dot kernels
+
+  // Logits: run keeps one row; the Engine one per batch token plus a scratch row. Samplers keep
+  // a candidate (id, logit) per vocabulary entry and a count per entry.
+  const uint64_t vocab = static_cast<uint64_t>(spec.n_vocab);
+  const uint64_t sampler = vocab * 12;
+  if (serve) {
+    p.logits = (static_cast<uint64_t>(n) + 1) * vocab * 4;
+    // Per running sequence: its sampler, token list, block table and decoded text; then the HTTP
+    // workers. Rough by design: a few MiB against gigabytes of weights and KV.
+    const uint64_t per_seq = sampler + static_cast<uint64_t>(seq) * 16 + kRequestFixedBytes;
+    p.requests = per_seq * static_cast<uint64_t>(std::max(1, req.n_parallel)) +
+                 kHttpThreadBytes * static_cast<uint64_t>(std::max(0, req.http_threads));
+  } else {
+    p.logits = vocab * 4 + sampler;
+    p.requests = 0;
+  }
+  p.overhead = kFixedOverhead + vocab * kTokenizerBytesPerToken;
+  return p;
+}
+
+std::string MemoryPlan::Dominant() const {
+  std::pair<uint64_t, const char*> parts[] = {{weights, "weights"},        {kv, "KV cache"},
+                                              {workspace, "workspaces"},   {logits, "logits"},
+                                              {requests, "request state"}, {overhead, "overhead"}};
+  return std::max_element(std::begin(parts), std::end(parts),
+                          [](auto& a, auto& b) { return a.first < b.first; })
+      ->second;
+}
+
+std::string MemoryPlan::Summary() const {
+  // GiB as the example reads; MiB for small models, where 0.05 GiB would say nothing.
+  const bool gib = Total() >= kGiB;
+  const double unit = gib ? kGiB : kMiB;
+  auto v = [&](uint64_t b) {
+    return gib ? fmt::format("{:.2f}", b / unit) : fmt::format("{:.1f}", b / unit);
+  };
+  const uint64_t other = workspace + logits + requests + overhead;
+  return fmt::format(
+      "{} {} needed (weights {}, KV {} at {} x {}{}, other {})", v(Total()), gib ? "GiB" : "MiB",
+      v(weights), v(kv), request.kv_tokens, KvTypeName(request.kv_types.k),
+      request.kv_types.k == request.kv_types.v ? "" : "/" + KvTypeName(request.kv_types.v),
+      v(other));
+}
+
+std::string MemoryPlan::Table() const {
+  const bool serve = request.mode == MemoryRequest::Mode::kServe;
+  std::string s;
+  auto row = [&](const char* what, uint64_t bytes, const std::string& how) {
+    s += fmt::format("  {:<14} {:>10}  {}\n", what, FormatBytes(bytes), how);
+  };
+  row("weights", weights,
+      weights_repacked ? fmt::format("mapped tensors; {} of them repacked (replacing their pages)",
+                                     FormatBytes(weights_repacked))
+                       : std::string("mapped tensors, used as laid out in the file"));
+  row("KV cache", kv,
+      fmt::format("{} positions x {} B ({} K, {} V){}", request.kv_tokens, kv_bytes_per_token,
+                  KvTypeName(request.kv_types.k), KvTypeName(request.kv_types.v),
+                  serve ? fmt::format(", shared by {} sequences", request.n_parallel) : ""));
+  row("workspaces", workspace,
+      fmt::format("activations for {} tokens per step, attention scores for {} threads",
+                  std::min(request.max_batch_tokens, request.kv_tokens), request.threads));
+  row("logits", logits, serve ? "one row per batch token, sampler" : "one row, sampler");
+  if (serve)
+    row("requests", requests,
+        fmt::format("{} sequences, {} HTTP threads (rough)", request.n_parallel,
+                    request.http_threads));
+  row("overhead", overhead, "code, tokenizer, stacks, heap (fixed estimate)");
+  s += fmt::format("  {:<14} {:>10}\n", "total", FormatBytes(Total()));
+  return s;
+}
+
+MemoryBudget ComputeBudget(const MachineMemory& m, std::optional<uint64_t> reserve) {
+  const uint64_t res = reserve ? *reserve : std::max<uint64_t>(kGiB, m.meminfo.total / 20);
+  MemoryBudget b;
+  b.bytes = m.meminfo.available > res ? m.meminfo.available - res : 0;
+  b.source = fmt::format("MemAvailable {} - reserve {}", FormatBytes(m.meminfo.available),
+                         FormatBytes(res));
+  if (const auto head = m.cgroup.Headroom(); head && *head < b.bytes) {
+    b.bytes = *head;
+    b.cgroup_limit = m.cgroup.limit;
+    b.source = fmt::format("cgroup {} limit {} - usage {}", m.cgroup.v2 ? "v2" : "v1",
+                           FormatBytes(*m.cgroup.limit), FormatBytes(m.cgroup.usage));
+  }
+  return b;
+}
+
+MemoryBudget ExplicitBudget(uint64_t bytes) { return {bytes, "--mem-budget", std::nullopt}; }
+
+std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
+                           const MemoryPlan& plan, const MemoryBudget& budget,
+                           const char* ctx_flag) {
+  if (plan.Total() <= budget.bytes) return "";
+  const MemoryRequest& req = plan.request;
+  std::string msg = fmt::format(
+      "not enough memory: {} needed (weights {}, KV {} at {} x {}, other {}) but the budget is {} "
+      "({}); "
+      "largest part: {}",
+      FormatBytes(plan.Total()), FormatBytes(plan.weights), FormatBytes(plan.kv), req.kv_tokens,
+      KvTypeName(req.kv_types.k),
+      FormatBytes(plan.workspace + plan.logits + plan.requests + plan.overhead),
+      FormatBytes(budget.bytes), budget.source, plan.Dominant());
+  std::vector<std::string> fits;
+  // The largest context at these KV types, in whole blocks.
+  const int64_t bs = KvPool::kDefaultBlockSize;
+  auto at = [&](int64_t tokens, KvTypes t) {
+    MemoryRequest r = req;
+    r.kv_tokens = static_cast<int>(tokens);
+    r.kv_types = t;
+    if (r.max_seq_len > 0) r.max_seq_len = std::min(r.max_seq_len, r.kv_tokens);
+    return PlanMemory(spec, weights, r).Total();
+  };
+  const int64_t blocks = LargestFitting(1, std::max<int64_t>(1, req.kv_tokens / bs), budget.bytes,
+                                        [&](int64_t b) { return at(b * bs, req.kv_types); });
+  if (blocks >= 1) fits.push_back(fmt::format("{} {}", ctx_flag, blocks * bs));
+  // A smaller KV type at the asked context.
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    const KvTypes kt{t, t};
+    if (KvBytesPerToken(spec, kt) >= plan.kv_bytes_per_token) continue;
+    try {
+      CheckKvTypes(spec, kt);
+    } catch (const Error&) {
+      continue;
+    }
+    if (at(req.kv_tokens, kt) <= budget.bytes) {
+      fits.push_back(fmt::format("-ctk {0} -ctv {0}", KvTypeName(t)));
+      break;
+    }
+  }
+  if (fits.empty()) {
+    msg += fmt::format("; nothing fits: even a context of {} needs {}", bs,
+                       FormatBytes(at(bs, req.kv_types)));
+  } else {
+    msg += "; would fit: ";
+    for (size_t i = 0; i < fits.size(); ++i) msg += (i ? " or " : "") + fits[i];
+    msg += " (or --fit to choose)";
+  }
+  return msg;
+}
+
+}  // namespace origami

@@ -1,0 +1,100 @@
+// The memory plan: what a model will hold resident (weights, KV cache, per-step workspaces,
+// logits, per-request state, fixed overhead), computed from its spec and file before anything is
+// allocated, and the budget it must fit (MemAvailable, the memory cgroup, a reserve).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/spec.h"
+#include "util/sysmem.h"
+
+namespace origami {
+
+class Model;
+class Backend;
+
+// What is being planned for.
+struct MemoryRequest {
+  enum class Mode { kRun, kServe };  // kRun: one sequence (run, chat); kServe: the Engine's pool
+  Mode mode = Mode::kRun;
+  int kv_tokens = 4096;        // positions the KV cache holds (run: the context; serve: the pool)
+  int max_seq_len = 0;         // serve: one sequence's limit (0: kv_tokens)
+  int n_parallel = 1;          // serve: sequences decoded at once
+  int http_threads = 0;        // serve: worker threads of the HTTP server
+  int threads = 1;             // compute threads (attention scratch is per thread)
+  int max_batch_tokens = 512;  // tokens per forward step (Decoder::kMaxBatch)
+  KvTypes kv_types;
+};
+
+// The weights as they will sit in memory: mapped file pages of the tensors used; matrices the
+// backend repacks move into anonymous memory and their file pages are dropped, so they replace
+// rather than add to those pages (Model::PrepareWeights).
+struct WeightBytes {
+  uint64_t resident = 0;  // every tensor's bytes: file pages plus repacked copies, counted once
+  uint64_t repacked = 0;  // of which anonymous (repacked) copies
+};
+WeightBytes PlanWeightBytes(const Model& model, const Backend& backend);
+
+struct MemoryPlan {
+  MemoryRequest request;
+  uint64_t weights = 0;
+  uint64_t weights_repacked = 0;  // part of `weights`
+  uint64_t kv = 0;                // the KV cache: kv_bytes_per_token x kv_tokens (in whole blocks)
+  uint64_t kv_bytes_per_token = 0;
+  uint64_t workspace = 0;  // decoder activations for max_batch_tokens, attention scores per thread
+  uint64_t logits = 0;     // the logits buffer (serve: one row per batch token) and sampler state
+  uint64_t requests = 0;   // serve: per-request state (token lists, sampler, HTTP), rough
+  uint64_t overhead = 0;   // code, libraries, tokenizer, thread stacks, heap slack: fixed estimate
+
+  uint64_t Total() const { return weights + kv + workspace + logits + requests + overhead; }
+  // The largest part: "weights", "KV cache", ...
+  std::string Dominant() const;
+  // "1.3 GiB needed (weights 0.9, KV 0.4 at 8192 x f16, other 0.1)"
+  std::string Summary() const;
+  // A table, one part per line with its bytes and how it was counted.
+  std::string Table() const;
+};
+
+// Pure arithmetic over the spec: every byte figure in the plan except the weights, which come in.
+MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
+                      const MemoryRequest& req);
+
+// The budget: min(MemAvailable - reserve, cgroup limit - cgroup usage), or an explicit size.
+// The reserve keeps memory for the rest of the machine, so it comes off MemAvailable only: a
+// cgroup's limit already is this process's own share (a 256 MiB container less a 1 GiB reserve
+// would refuse everything).
+struct MemoryBudget {
+  uint64_t bytes = 0;
+  std::string source;  // how it was reached: "MemAvailable 22.6 GiB - reserve 1.2 GiB"
+  std::optional<uint64_t> cgroup_limit;  // set when the cgroup bound the budget (for messages)
+};
+// reserve: nullopt means max(1 GiB, 5% of MemTotal).
+MemoryBudget ComputeBudget(const MachineMemory& machine, std::optional<uint64_t> reserve);
+MemoryBudget ExplicitBudget(uint64_t bytes);
+
+// The largest x in [lo, hi] with total_at(x) <= budget (total_at grows with x), or lo - 1 when
+// even lo does not fit.
+template <class F>
+int64_t LargestFitting(int64_t lo, int64_t hi, uint64_t budget, F total_at) {
+  if (total_at(lo) > budget) return lo - 1;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (total_at(mid) <= budget)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// When `plan` exceeds `budget`: one line with the numbers, what dominates and flags that would fit
+// (the largest -c, a smaller KV type). Empty when it fits.
+std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
+                           const MemoryPlan& plan, const MemoryBudget& budget,
+                           const char* ctx_flag = "-c");
+
+}  // namespace origami
