@@ -65,6 +65,7 @@ struct ToolParseOptions {
   bool starts_in_reasoning = false;  // the prompt ended inside <think> (DeepSeek-R1 style)
   uint64_t id_seed = 0;              // ids are a function of this seed and the call index
   bool cut = false;                  // ParseToolCalls only: the text was cut by max_tokens
+  size_t max_calls = 0;              // ToolDeltaBuilder: calls past this many are dropped (0: all)
 };
 
 // Incremental parser. Push() returns only text that can no longer turn out to be part of a

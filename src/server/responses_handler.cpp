@@ -220,4 +220,22 @@ void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Respo
                   "application/json");
 }
 
+void HandleResponsesInputItems(ServerState& s, const std::string& id,
+                               const std::multimap<std::string, std::string>& query,
+                               httplib::Response& res) {
+  auto r = s.responses.Get(id);
+  if (!r) {
+    SendError(res, ApiError(404, fmt::format("Response with id '{}' not found.", id), "", "",
+                            "invalid_request_error"));
+    return;
+  }
+  try {
+    json page = InputItemsPage(*r, id, query);
+    res.status = 200;
+    res.set_content(DumpJson(page), "application/json");
+  } catch (const ApiError& e) {
+    SendError(res, AsResponsesError(e));
+  }
+}
+
 }  // namespace origami::server

@@ -12,7 +12,7 @@ bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 }  // namespace
 
 ToolDeltaBuilder::ToolDeltaBuilder(ToolCallFormat format, ToolParseOptions opt)
-    : parser_(format, opt) {}
+    : parser_(format, opt), max_calls_(opt.max_calls) {}
 
 std::vector<json> ToolDeltaBuilder::Push(std::string_view text) {
   return Convert(parser_.Push(text), false);
@@ -56,6 +56,7 @@ std::vector<json> ToolDeltaBuilder::Convert(const MessageDelta& d, bool final) {
     out.push_back({{"content", content}});
   }
   for (const ToolCallDelta& tc : d.tool_calls) {
+    if (max_calls_ > 0 && tc.index >= max_calls_) continue;  // parallel_tool_calls false
     if (tc.index == calls_.size() && !tc.name.empty()) {
       calls_.push_back({{"id", tc.id},
                         {"type", "function"},

@@ -38,6 +38,7 @@ class ToolDeltaBuilder {
   std::string TakeContent(std::string_view s, bool final);
 
   ToolCallParser parser_;
+  size_t max_calls_ = 0;                            // 0: every call is kept
   std::string content_, reasoning_;                 // sent so far
   std::string held_ws_;                             // trailing whitespace of content, not yet sent
   bool content_started_ = false;                    // leading whitespace is dropped
