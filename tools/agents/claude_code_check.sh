@@ -1,10 +1,11 @@
 #!/bin/sh
 # Headless Claude Code against `origami serve` (issue 14): `claude -p "say hi"` from the pinned
 # @anthropic-ai/claude-code in tools/agents, offline, pointed at a synthetic Qwen3 model with the real
-# Qwen3 template and a 128k context (its request is ~49 KB of system prompt and tools, ~63k tokens with the synthetic byte-level vocabulary). The model is
+# Qwen3 template, the Qwen BPE vocabulary and a 128k context (its request is ~49 KB of system prompt
+# and tools: 11.7k tokens here, ~63k with the byte vocabulary). The model is
 # random, so the protocol is judged: claude's exit code, no error output, and the server's log of
 # metrics. Phase 1 replays its captured requests up to their first event; phase 2 runs a whole
-# turn, which needs minutes of prefill on a small CPU (AGENT_TIMEOUT, default 240 s). Exit 77 (skip) when the package, node or the template is missing.
+# turn (about 30 s on 2 cores: a 10 s prefill; AGENT_TIMEOUT, default 240 s). Exit 77 (skip) when the package, node or the template is missing.
 # usage: tools/agents/claude_code_check.sh [ORIGAMI_BIN]   (default build/src/origami)
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +18,7 @@ claude=$root/tools/agents/node_modules/@anthropic-ai/claude-code-linux-x64/claud
 for f in "$bin" "$template" "$vocab" "$claude"; do
   [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/agents)"; exit 77; }
 done
+command -v node >/dev/null 2>&1 || { echo "SKIP: node not found"; exit 77; }
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
 cap=
@@ -63,7 +65,12 @@ echo "--- stdout (first 400 bytes)"; head -c 400 "$tmp/out.txt"; echo
 echo "--- stderr"; cat "$tmp/err.txt"
 echo "--- server metrics"
 curl -s -m 5 "$url/metrics" | grep -E '^origami_(requests_|prompt_tokens|generated_tokens|engine_busy)'
-[ "$rc" -eq 0 ] || fail=1
+# A random model does not end its turn by itself: the server's -n 64 ends it with stop_reason
+# max_tokens, which Claude Code reports as its own output limit and exits 1. That message shows it
+# read the whole stream to its message_delta; any other failure is one.
+limit_only=0
+[ "$rc" -eq 1 ] && grep -q "exceeded the .* output token maximum" "$tmp/out.txt" && limit_only=1
+[ "$rc" -eq 0 ] || [ $limit_only -eq 1 ] || fail=1
 [ -s "$tmp/err.txt" ] && fail=1
 grep -Eq '" (4|5)[0-9][0-9] |status[ =:]*(4|5)[0-9][0-9]' "$tmp/server.log" && fail=1
 [ $fail -eq 0 ] && echo "PASS: a Claude Code turn completed with no protocol error" || { echo "FAIL"; echo "--- server log tail"; tail -30 "$tmp/server.log"; }
