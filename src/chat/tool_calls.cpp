@@ -623,16 +623,27 @@ struct ToolCallParser::Impl {
     return std::exchange(out, {});
   }
 
-  MessageDelta Finish() {
+  MessageDelta Finish(bool cut) {
     finishing = true;
+    if (cut && (mode == Mode::kText || mode == Mode::kLlamaProbe)) {
+      // Cut by max_tokens while a marker was being written: the marker's start is not content.
+      size_t hold = 0;
+      for (const auto& m : ActiveMarkers()) hold = std::max(hold, PartialSuffix(buf, m.text));
+      buf.erase(buf.size() - hold);
+    }
     while (Step()) {
     }
+    // A call cut before its name was complete cannot be reported as a call, and its half JSON is
+    // not content either: it is dropped (finish_reason "length" says why the answer is short).
+    // Without a cut the model chose to stop there, so its text comes back as content.
+    const bool drop_unnamed = cut && mode == Mode::kCallJson && !call_open;
+    if (drop_unnamed) raw.clear();
     if (!buf.empty()) {
       // Whatever is left could not finish: an open call keeps what it has; else it is content.
       if (call_open) {
         EmitArgs(buf);
       } else if (mode == Mode::kCallJson) {
-        EmitText(raw);
+        if (!drop_unnamed) EmitText(raw);
       } else if (mode != Mode::kHarmonyHeader) {
         EmitText(buf);
       }
@@ -653,14 +664,14 @@ ToolCallParser::~ToolCallParser() = default;
 ToolCallParser::ToolCallParser(ToolCallParser&&) noexcept = default;
 ToolCallParser& ToolCallParser::operator=(ToolCallParser&&) noexcept = default;
 MessageDelta ToolCallParser::Push(std::string_view text) { return impl_->Push(text); }
-MessageDelta ToolCallParser::Finish() { return impl_->Finish(); }
+MessageDelta ToolCallParser::Finish(bool cut) { return impl_->Finish(cut); }
 const ParsedMessage& ToolCallParser::message() const { return impl_->msg; }
 
 ParsedMessage ParseToolCalls(ToolCallFormat format, std::string_view text,
                              const ToolParseOptions& opt) {
   ToolCallParser p(format, opt);
   p.Push(text);
-  p.Finish();
+  p.Finish(opt.cut);
   ParsedMessage m = p.message();
   if (!m.tool_calls.empty()) {
     // Whitespace around calls is layout, not content.
@@ -732,6 +743,8 @@ std::shared_ptr<const Grammar> ToolCallGrammar(ToolCallFormat format,
                  {B::Lit("{\"name\": " + qname + ", \"arguments\": "), B::Ref(args), B::Lit("}")});
         break;
       case ToolCallFormat::kHermes:
+      // No tool syntax in the template: the generic JSON call in Hermes' tags, which the server's
+      // parser reads back (DefaultHooks parses kNone templates as kHermes).
       case ToolCallFormat::kNone:
         b.AddAlt(call, {B::Lit("<tool_call>\n{\"name\": " + qname + ", \"arguments\": "),
                         B::Ref(args), B::Lit("}\n</tool_call>")});

@@ -64,6 +64,8 @@ struct ToolParseOptions {
   bool parse_tool_calls = true;      // false (no tools, tool_choice none): calls stay content
   bool starts_in_reasoning = false;  // the prompt ended inside <think> (DeepSeek-R1 style)
   uint64_t id_seed = 0;              // ids are a function of this seed and the call index
+  bool cut = false;                  // ParseToolCalls only: the text was cut by max_tokens
+  size_t max_calls = 0;              // ToolDeltaBuilder: calls past this many are dropped (0: all)
 };
 
 // Incremental parser. Push() returns only text that can no longer turn out to be part of a
@@ -77,7 +79,10 @@ class ToolCallParser {
   ToolCallParser& operator=(ToolCallParser&&) noexcept;
 
   MessageDelta Push(std::string_view text);
-  MessageDelta Finish();
+  // cut: generation stopped at max_tokens. A call whose name is known is reported with the
+  // arguments written so far (never completed by us); a call cut before its name, or a marker cut
+  // halfway, is dropped rather than returned as content.
+  MessageDelta Finish(bool cut = false);
   const ParsedMessage& message() const;  // everything so far
 
  private:

@@ -33,6 +33,7 @@ struct ServeOptions {
   int ctx_size = 0;
   int max_seq_len = 0;
   int max_queue = 64;
+  int n_predict = -1;
   int threads = 1;
   int http_threads = 0;
   std::string api_key;
@@ -126,6 +127,7 @@ int Serve(const ServeOptions& o) {
   so.responses.ttl = std::chrono::seconds(o.responses_ttl);
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
+  so.n_predict = o.n_predict;
   so.model_file = &model->file();
   so.http_threads =
       o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
@@ -187,6 +189,11 @@ void AddServeCommand(CLI::App& app, Action& action) {
       ->check(CLI::Range(0, 1 << 24));
   sub->add_option("--max-queue", o->max_queue, "waiting requests before answering 503")
       ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  sub->add_option("-n,--n-predict", o->n_predict,
+                  "most tokens one answer may generate, whatever the request asks (-1: up to the "
+                  "context); a request that gives no limit (Codex sends none) stops here")
+      ->check(CLI::Range(-1, 1 << 30))
       ->capture_default_str();
   sub->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
   sub->add_option("--api-key-file", o->api_key_file, "read the API key from a file");

@@ -75,9 +75,15 @@ struct JsonSchemaCompiler::Impl {
     return r;
   }
 
+  // What a serializer writes between tokens: nothing, one space (", " and ": "), or one newline and
+  // an indent. A free run of whitespace let small models fill max_tokens with newlines inside a
+  // forced call, so runs are bounded by shape, not only by length.
   uint32_t Ws() {
-    return Prim(
-        "ws", [&](uint32_t r) { b.AddAlt(r, {B::Repeat(CharClass::Of(" \t\n"), 0, kJsonMaxWs)}); });
+    return Prim("ws", [&](uint32_t r) {
+      b.AddAlt(r, {});
+      b.AddAlt(r, {B::Lit(" ")});
+      b.AddAlt(r, {B::Lit("\n"), B::Repeat(CharClass::Of(" \t"), 0, kJsonMaxIndent)});
+    });
   }
 
   uint32_t Escape() {
@@ -144,8 +150,10 @@ struct JsonSchemaCompiler::Impl {
       b.AddAlt(frac, {B::Lit("."), B::Repeat(Digits(), 1, 16)});
       b.AddAlt(frac, {});
       const uint32_t exp = b.NewRule("exp");
+      // Two exponent digits: 16 digits times 1e99 stays within a double (1.8e308), which strict
+      // parsers (nlohmann, Python's json with floats) require; three allowed 1e941.
       b.AddAlt(exp, {B::Chars(CharClass::Of("eE")), B::Repeat(CharClass::Of("+-"), 0, 1),
-                     B::Repeat(Digits(), 1, 3)});
+                     B::Repeat(Digits(), 1, 2)});
       b.AddAlt(exp, {});
       b.AddAlt(r, {B::Ref(IntPart(nonneg, false)), B::Ref(frac), B::Ref(exp)});
     });

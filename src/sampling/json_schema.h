@@ -13,10 +13,11 @@
 // propertyNames, contains, uniqueItems, unevaluated*, minProperties / maxProperties, multipleOf,
 // $dynamicRef.
 //
-// Generation terminates: whitespace between tokens is at most kJsonMaxWs bytes, numbers have at
-// most 16 integer and 16 fraction digits. Properties come in the order the schema lists them (with
-// ordered_json); when properties are given, undeclared ones are only generated if
-// additionalProperties allows them explicitly.
+// Generation terminates: whitespace between tokens is nothing, one space, or one newline and an
+// indent of at most kJsonMaxIndent spaces or tabs (kJsonMaxWs bytes in all), numbers have at
+// most 16 integer, 16 fraction and 2 exponent digits (so they fit a double). Properties come in
+// the order the schema lists them (with ordered_json); when properties are given, undeclared ones
+// are only generated if additionalProperties allows them explicitly.
 #pragma once
 
 #include <memory>
@@ -27,7 +28,8 @@
 
 namespace origami {
 
-inline constexpr uint32_t kJsonMaxWs = 20;
+inline constexpr uint32_t kJsonMaxIndent = 16;
+inline constexpr uint32_t kJsonMaxWs = 1 + kJsonMaxIndent;
 
 // Adds schema rules to a GrammarBuilder; several root schemas (e.g. one per tool) can share one
 // builder and its primitive rules.

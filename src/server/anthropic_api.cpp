@@ -262,6 +262,11 @@ AnthropicTranslation TranslateAnthropicRequest(const std::string& body, bool cou
     } else {
       Bad("tool_choice.type", fmt::format("'{}' is not one of auto, any, tool, none", ty));
     }
+    if (tc.contains("disable_parallel_tool_use") && !tc["disable_parallel_tool_use"].is_null()) {
+      if (!tc["disable_parallel_tool_use"].is_boolean())
+        Bad("tool_choice.disable_parallel_tool_use", "must be a boolean");
+      if (have_tools) o["parallel_tool_calls"] = !tc["disable_parallel_tool_use"].get<bool>();
+    }
   }
   if (j.contains("thinking") && !j["thinking"].is_null()) {
     const json& th = j["thinking"];

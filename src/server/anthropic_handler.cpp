@@ -93,7 +93,7 @@ void HandleAnthropicMessages(ServerState& s, const std::string& body, httplib::R
     }
     if (c.tools) {
       c.tools->Push(c.text);
-      c.tools->Finish();
+      c.tools->Finish(c.finish == FinishReason::kLength);
     }
     res.status = 200;
     res.set_content(DumpJson({{"id", id},
@@ -170,7 +170,7 @@ void HandleAnthropicMessages(ServerState& s, const std::string& body, httplib::R
         }
         if (c.tools) {
           c.tools->Push(c.text);
-          c.tools->Finish();
+          c.tools->Finish(c.finish == FinishReason::kLength);
           for (const json& b : AnthropicContent(c.tools->Message())) {
             json startb = b, delta;
             const std::string ty = b["type"];

@@ -326,6 +326,11 @@ ApiRequest ParseRequest(const std::string& body, Endpoint endpoint, int max_n) {
       if (r.tool_choice != "none" && r.tool_choice != "auto" && r.tools.is_null())
         Bad("tool_choice", "'tool_choice' requires 'tools'");
     }
+    if (const json* p = Field(j, "parallel_tool_calls")) {
+      if (!p->is_boolean())
+        Bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean", "invalid_type");
+      r.parallel_tool_calls = p->get<bool>();
+    }
     if (const json* rf = Field(j, "response_format")) {
       if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
         Bad("response_format", "'response_format' must be an object with a 'type'", "invalid_type");

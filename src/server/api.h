@@ -51,6 +51,7 @@ struct ApiRequest {
   // chat: the messages (content flattened to text), tools and extras for the template
   nlohmann::ordered_json messages, tools;
   std::string tool_choice = "auto";  // auto | none | required | function
+  bool parallel_tool_calls = true;   // false: at most one call per answer
   nlohmann::ordered_json template_kwargs;
   // completions: one entry per prompt, text or token ids
   std::vector<std::string> prompts;

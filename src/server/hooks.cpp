@@ -71,8 +71,13 @@ RequestHooks DefaultHooks(const Tokenizer& tok, std::string_view chat_template) 
     std::call_once(*once, [&] { *vocab = std::make_shared<GrammarVocab>(*tp); });
     return std::make_unique<GrammarConstraint>(g, *vocab);
   };
-  h.make_tool_parser = [format](const ToolParseOptions& opt) {
-    return std::make_unique<ToolDeltaBuilder>(format, opt);
+  // A template with no tool syntax gets forced calls in Hermes syntax (ToolCallGrammar), the
+  // generic <tool_call>{"name", "arguments"}</tool_call> JSON form; the parser reads that syntax
+  // back so the call never reaches content with its markers.
+  const ToolCallFormat parse_format =
+      format == ToolCallFormat::kNone ? ToolCallFormat::kHermes : format;
+  h.make_tool_parser = [parse_format](const ToolParseOptions& opt) {
+    return std::make_unique<ToolDeltaBuilder>(parse_format, opt);
   };
   return h;
 }

@@ -94,13 +94,17 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
         po.id_seed = std::hash<std::string>{}(job->id) + static_cast<uint64_t>(c->index);
         po.starts_in_reasoning = prompt_in_think;
         po.parse_tool_calls = tools_rendered;
+        // parallel_tool_calls false (Anthropic: disable_parallel_tool_use): the grammar holds a
+        // forced answer to one call; an unforced one may write more, and only the first is kept.
+        po.max_calls = r.parallel_tool_calls ? 0 : 1;
         c->tools = s.opt.hooks.make_tool_parser(po);
       }
       GenerationRequest g;
       g.prompt = prompts[pi];
       g.sampling = r.sampling;
       if (r.seed_given) g.sampling.seed = r.sampling.seed + static_cast<uint64_t>(j);
-      g.max_tokens = std::min(r.max_tokens.value_or(room), room);
+      const int cap = s.opt.n_predict > 0 ? std::min(room, s.opt.n_predict) : room;
+      g.max_tokens = std::min(r.max_tokens.value_or(cap), cap);
       g.logit_bias = r.logit_bias;
       g.ignore_eos = r.ignore_eos;
       g.top_logprobs = r.logprobs ? r.top_logprobs : -1;

@@ -20,7 +20,7 @@ json ChoiceJson(const Job& job, Choice& c, json& logprobs, LogprobShape shape) {
     if (c.tools) {
       // The same builder as the stream, fed the whole answer: both give one message.
       c.tools->Push(c.text);
-      c.tools->Finish();
+      c.tools->Finish(c.finish == FinishReason::kLength);
       msg = c.tools->Message();
     } else {
       msg = {{"role", "assistant"}, {"content", c.text}};

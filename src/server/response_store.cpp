@@ -1,6 +1,13 @@
 // ResponseStore: an LRU map with a byte budget and a time-to-live (see response_store.h).
 #include "server/response_store.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "server/api.h"
+
 namespace origami::server {
 
 void ResponseStore::Put(const std::string& id, StoredResponse r, Clock::time_point now) {
@@ -64,6 +71,83 @@ void ResponseStore::EvictLocked(Clock::time_point now) {
   }
   while (!lru_.empty() && (entries_.size() > limits_.max_count || bytes_ > limits_.max_bytes))
     EraseLocked(entries_.find(lru_.back()));
+}
+
+namespace {
+
+[[noreturn]] void BadQuery(const std::string& param, const std::string& msg) {
+  throw ApiError(400, fmt::format("{}: {}", param, msg), param, "invalid_value",
+                 "invalid_request_error");
+}
+
+const std::string* QueryValue(const std::multimap<std::string, std::string>& q,
+                              const std::string& key) {
+  auto it = q.find(key);
+  return it == q.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+nlohmann::json InputItemsPage(const StoredResponse& r, const std::string& response_id,
+                              const std::multimap<std::string, std::string>& query) {
+  using nlohmann::json;
+  int limit = 20;
+  if (const std::string* v = QueryValue(query, "limit")) {
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
+    if (ec != std::errc() || end != v->data() + v->size() || limit < 1 || limit > 100)
+      BadQuery("limit", "must be an integer from 1 to 100");
+  }
+  bool desc = true;
+  if (const std::string* v = QueryValue(query, "order")) {
+    if (*v != "asc" && *v != "desc") BadQuery("order", "must be 'asc' or 'desc'");
+    desc = *v == "desc";
+  }
+  const std::string* after = QueryValue(query, "after");
+  const std::string* before = QueryValue(query, "before");
+  if (after && before) BadQuery("before", "cannot be given with 'after'");
+
+  const json& all = r.items;
+  const size_t n_output = r.response.contains("output") && r.response["output"].is_array()
+                              ? r.response["output"].size()
+                              : 0;
+  const size_t n_input = all.is_array() && all.size() >= n_output ? all.size() - n_output : 0;
+  // Items in the asked order, each with an id (and, for messages, a status as OpenAI lists them).
+  std::vector<json> items;
+  items.reserve(n_input);
+  for (size_t k = 0; k < n_input; ++k) {
+    const size_t i = desc ? n_input - 1 - k : k;
+    json it = all[i].is_object() ? all[i] : json{{"type", "message"}, {"content", all[i]}};
+    if (!it.contains("id") || !it["id"].is_string())
+      it["id"] = fmt::format("msg_{}_{}", response_id, i);
+    if (it.value("type", "message") == "message") {
+      // A message given as a plain string is listed as OpenAI stores it: one text part.
+      if (it.contains("content") && it["content"].is_string()) {
+        const char* part = it.value("role", "user") == "assistant" ? "output_text" : "input_text";
+        it["content"] = json::array({{{"type", part}, {"text", it["content"]}}});
+      }
+      if (!it.contains("status")) it["status"] = "completed";
+    }
+    items.push_back(std::move(it));
+  }
+  auto find = [&](const std::string& id, const char* param) {
+    for (size_t k = 0; k < items.size(); ++k)
+      if (items[k]["id"] == id) return k;
+    BadQuery(param, fmt::format("no input item '{}' in response '{}'", id, response_id));
+  };
+  size_t first = 0, last = items.size();  // [first, last) of items, then cut to limit
+  if (after) first = find(*after, "after") + 1;
+  if (before) {
+    last = find(*before, "before");
+    first = last > static_cast<size_t>(limit) ? last - limit : 0;
+  }
+  const size_t end = std::min(last, first + static_cast<size_t>(limit));
+  json data = json::array();
+  for (size_t k = first; k < end; ++k) data.push_back(items[k]);
+  return {{"object", "list"},
+          {"data", data},
+          {"first_id", data.empty() ? json(nullptr) : data.front()["id"]},
+          {"last_id", data.empty() ? json(nullptr) : data.back()["id"]},
+          {"has_more", before ? first > 0 : end < items.size()}};
 }
 
 }  // namespace origami::server

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <list>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -56,5 +57,14 @@ class ResponseStore {
   std::unordered_map<std::string, Entry> entries_;
   size_t bytes_ = 0;
 };
+
+// One page of GET /v1/responses/{id}/input_items: the items the response was generated from
+// (the conversation before its own output, earlier turns of a previous_response_id chain
+// included), as {"object":"list","data","first_id","last_id","has_more"}. Query: limit (1-100,
+// default 20), order (asc|desc, default desc), after / before (an item id: the page starts after
+// it, or ends before it, in that order). Items the client sent without an id get a stable one
+// from the response id and their position. Throws ApiError(400) naming a bad parameter.
+nlohmann::json InputItemsPage(const StoredResponse& r, const std::string& response_id,
+                              const std::multimap<std::string, std::string>& query);
 
 }  // namespace origami::server

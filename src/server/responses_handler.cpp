@@ -41,7 +41,7 @@ std::vector<json> ChatDeltas(Choice& c, const std::string& text, bool finished) 
   }
   out = c.tools->Push(text);
   if (finished)
-    for (json& d : c.tools->Finish()) out.push_back(std::move(d));
+    for (json& d : c.tools->Finish(c.finish == FinishReason::kLength)) out.push_back(std::move(d));
   return out;
 }
 
@@ -187,7 +187,7 @@ void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Res
         }
         // A parser that held text back (a possible marker) gives it up now.
         if (c.tools)
-          for (const json& cd : c.tools->Finish())
+          for (const json& cd : c.tools->Finish(c.finish == FinishReason::kLength))
             if (!w(b->Push(cd))) return fail();
         std::vector<json> end = b->Finish(FinishReasonOf(c), UsageOf(s, c, *b));
         Store(s, *t, *b);
@@ -218,6 +218,24 @@ void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Respo
   res.status = 200;
   res.set_content(DumpJson({{"id", id}, {"object", "response.deleted"}, {"deleted", true}}),
                   "application/json");
+}
+
+void HandleResponsesInputItems(ServerState& s, const std::string& id,
+                               const std::multimap<std::string, std::string>& query,
+                               httplib::Response& res) {
+  auto r = s.responses.Get(id);
+  if (!r) {
+    SendError(res, ApiError(404, fmt::format("Response with id '{}' not found.", id), "", "",
+                            "invalid_request_error"));
+    return;
+  }
+  try {
+    json page = InputItemsPage(*r, id, query);
+    res.status = 200;
+    res.set_content(DumpJson(page), "application/json");
+  } catch (const ApiError& e) {
+    SendError(res, AsResponsesError(e));
+  }
 }
 
 }  // namespace origami::server

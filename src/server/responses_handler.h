@@ -1,6 +1,7 @@
 // Handlers for the OpenAI Responses endpoints (called from server.cpp's routes).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "server/job.h"
@@ -17,5 +18,9 @@ void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Res
 void HandleResponsesGet(ServerState& s, const std::string& id, httplib::Response& res);
 // DELETE /v1/responses/{id}
 void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Response& res);
+// GET /v1/responses/{id}/input_items?limit=&order=&after=&before=
+void HandleResponsesInputItems(ServerState& s, const std::string& id,
+                               const std::multimap<std::string, std::string>& query,
+                               httplib::Response& res);
 
 }  // namespace origami::server

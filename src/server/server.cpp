@@ -205,6 +205,10 @@ void Server::Impl::Routes() {
   http.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
     HandleResponsesCreate(st, req.body, res);
   });
+  http.Get(R"(/v1/responses/([^/]+)/input_items)",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             HandleResponsesInputItems(st, req.matches[1].str(), req.params, res);
+           });
   http.Get(R"(/v1/responses/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     HandleResponsesGet(st, req.matches[1].str(), res);
   });

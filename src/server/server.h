@@ -41,6 +41,7 @@ struct ServerOptions {
   std::string chat_template;  // empty: the documented ChatML default
   size_t max_body_bytes = 8u << 20;
   int max_n = 8;
+  int n_predict = -1;  // -n: cap on each answer's generated tokens (-1: only the context)
   int http_threads = 0;  // 0: enough for parallel + queue
   // Anthropic Messages: keep Claude Code's per-request billing-header line in the system prompt
   // (dropped by default: its nonce defeats the prefix cache).

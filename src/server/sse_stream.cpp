@@ -83,7 +83,8 @@ class SseWriter {
   bool SendToolDeltas(Choice& c, Delta& d, bool& wrote) {
     std::vector<json> deltas = c.tools->Push(d.text);
     if (d.finished)
-      for (json& x : c.tools->Finish()) deltas.push_back(std::move(x));
+      for (json& x : c.tools->Finish(c.finish == FinishReason::kLength))
+        deltas.push_back(std::move(x));
     const bool with_logprobs = shape_ != LogprobShape::kNone && !d.logprobs.empty();
     if (deltas.empty() && with_logprobs) deltas.push_back(json::object());
     for (size_t i = 0; i < deltas.size(); ++i) {

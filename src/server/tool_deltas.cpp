@@ -12,13 +12,13 @@ bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 }  // namespace
 
 ToolDeltaBuilder::ToolDeltaBuilder(ToolCallFormat format, ToolParseOptions opt)
-    : parser_(format, opt) {}
+    : parser_(format, opt), max_calls_(opt.max_calls) {}
 
 std::vector<json> ToolDeltaBuilder::Push(std::string_view text) {
   return Convert(parser_.Push(text), false);
 }
 
-std::vector<json> ToolDeltaBuilder::Finish() { return Convert(parser_.Finish(), true); }
+std::vector<json> ToolDeltaBuilder::Finish(bool cut) { return Convert(parser_.Finish(cut), true); }
 
 // Whitespace around calls is layout, not content (ParseToolCalls trims it too): leading
 // whitespace is dropped and trailing whitespace is held until more content follows; at the end it
@@ -56,6 +56,7 @@ std::vector<json> ToolDeltaBuilder::Convert(const MessageDelta& d, bool final) {
     out.push_back({{"content", content}});
   }
   for (const ToolCallDelta& tc : d.tool_calls) {
+    if (max_calls_ > 0 && tc.index >= max_calls_) continue;  // parallel_tool_calls false
     if (tc.index == calls_.size() && !tc.name.empty()) {
       calls_.push_back({{"id", tc.id},
                         {"type", "function"},

@@ -24,8 +24,9 @@ class ToolDeltaBuilder {
   // A call's first delta names it; its arguments follow in pieces that concatenate to the JSON
   // text the model wrote. Text that may still turn out to be a marker is held back.
   std::vector<nlohmann::json> Push(std::string_view text);
-  // The rest, at the end of generation.
-  std::vector<nlohmann::json> Finish();
+  // The rest, at the end of generation. cut: it ended at max_tokens, so a call cut before its
+  // name and a half-written marker are dropped instead of becoming content.
+  std::vector<nlohmann::json> Finish(bool cut = false);
 
   bool has_tool_calls() const { return !calls_.empty(); }
   // Everything so far as a chat message: role, content (null when empty beside calls),
@@ -37,6 +38,7 @@ class ToolDeltaBuilder {
   std::string TakeContent(std::string_view s, bool final);
 
   ToolCallParser parser_;
+  size_t max_calls_ = 0;                            // 0: every call is kept
   std::string content_, reasoning_;                 // sent so far
   std::string held_ws_;                             // trailing whitespace of content, not yet sent
   bool content_started_ = false;                    // leading whitespace is dropped

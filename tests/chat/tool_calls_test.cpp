@@ -134,6 +134,33 @@ TEST(ToolCalls, Hermes) {
   EXPECT_EQ(m.content, "<tool_call>{\"name\": \"x\"}</tool_call>");
 }
 
+// Generation cut by max_tokens (issue 14): a named call keeps the arguments written so far, never
+// completed; a call cut before its name and a half-written marker are dropped, not content. The
+// same text ended by the model itself is its answer and stays content.
+TEST(ToolCalls, CutCallsAreTruncatedNotContent) {
+  const auto f = ToolCallFormat::kHermes;
+  ToolParseOptions cut;
+  cut.cut = true;
+  auto named =
+      ParseToolCalls(f, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"q\": \"ab", cut);
+  ASSERT_EQ(named.tool_calls.size(), 1u);
+  EXPECT_EQ(named.tool_calls[0].name, "get");
+  EXPECT_EQ(named.tool_calls[0].arguments, "{\"q\": \"ab");
+  EXPECT_EQ(named.content, "");
+  for (const char* text :
+       {"<tool_call>\n{\"na", "<tool_call>\n{\"name\": \"ge", "<tool_ca", "<tool_call>"}) {
+    auto m = ParseToolCalls(f, text, cut);
+    EXPECT_TRUE(m.tool_calls.empty()) << text;
+    EXPECT_EQ(m.content, "") << text;
+  }
+  auto closed = ParseToolCalls(f, "<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool", cut);
+  ASSERT_EQ(closed.tool_calls.size(), 1u);
+  EXPECT_EQ(closed.content, "");
+  auto chosen = ParseToolCalls(f, "<tool_call>\n{\"na");
+  EXPECT_TRUE(chosen.tool_calls.empty());
+  EXPECT_NE(chosen.content.find("{\"na"), std::string::npos);
+}
+
 TEST(ToolCalls, ReasoningStartedInPrompt) {
   ToolParseOptions opt;
   opt.starts_in_reasoning = true;

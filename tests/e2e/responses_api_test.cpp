@@ -298,5 +298,50 @@ TEST(ResponseStore, BoundsCountBytesAndAge) {
   EXPECT_TRUE(tiny.Get("b", t0));
 }
 
+// input_items: the conversation before the response's own output, paged as OpenAI lists do.
+TEST(ResponseStore, InputItemsPages) {
+  StoredResponse r;
+  r.items = json::array();
+  for (int i = 0; i < 5; ++i)
+    r.items.push_back({{"type", "message"}, {"role", "user"}, {"content", std::to_string(i)}});
+  r.items[2]["id"] = "msg_client";
+  r.items.push_back({{"type", "message"}, {"role", "assistant"}, {"id", "msg_out"}});
+  r.response = {{"output", json::array({r.items.back()})}};
+  using Q = std::multimap<std::string, std::string>;
+  auto contents = [](const json& page) {
+    std::string s;
+    for (const json& it : page["data"]) s += it["content"][0]["text"].get<std::string>();
+    return s;
+  };
+  json all = InputItemsPage(r, "resp_1", {});
+  EXPECT_EQ(all["object"], "list");
+  EXPECT_EQ(contents(all), "43210");  // newest first by default; the output is not an input
+  EXPECT_FALSE(all["has_more"].get<bool>());
+  EXPECT_EQ(all["data"][2]["id"], "msg_client");  // the client's id is kept
+  EXPECT_EQ(all["first_id"], "msg_resp_1_4");
+  EXPECT_EQ(all["data"][0]["status"], "completed");
+  EXPECT_EQ(all["data"][0]["content"][0]["type"], "input_text");  // a string became a text part
+  json p1 = InputItemsPage(r, "resp_1", Q{{"order", "asc"}, {"limit", "2"}});
+  EXPECT_EQ(contents(p1), "01");
+  EXPECT_TRUE(p1["has_more"].get<bool>());
+  json p2 = InputItemsPage(r, "resp_1", Q{{"order", "asc"}, {"limit", "2"}, {"after", p1["last_id"]}});
+  EXPECT_EQ(contents(p2), "23");  // the next page of two
+  EXPECT_EQ(p2["first_id"], "msg_client");
+  EXPECT_EQ(contents(InputItemsPage(r, "resp_1", Q{{"order", "asc"}, {"after", "msg_client"}})),
+            "34");
+  json back = InputItemsPage(r, "resp_1", Q{{"order", "asc"}, {"limit", "2"}, {"before", "msg_resp_1_4"}});
+  EXPECT_EQ(contents(back), "23");
+  EXPECT_TRUE(back["has_more"].get<bool>());
+  for (const Q& bad : {Q{{"limit", "0"}}, Q{{"limit", "101"}}, Q{{"limit", "x"}},
+                       Q{{"order", "up"}}, Q{{"after", "nope"}}, Q{{"after", "a"}, {"before", "b"}}}) {
+    try {
+      InputItemsPage(r, "resp_1", bad);
+      ADD_FAILURE() << "accepted " << bad.begin()->first << "=" << bad.begin()->second;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace origami::server

@@ -188,6 +188,30 @@ TEST(ToolDeltas, HermesAndQwen) {
   CheckEverySplit({f, "\n\nIt is <b>sunny</b>.\n", "It is <b>sunny</b>.\n", "", {}});
 }
 
+// parallel_tool_calls false: the model wrote two calls, the client sees the first only, in the
+// stream and in the message alike.
+TEST(ToolDeltas, OneCallWhenParallelCallsAreOff) {
+  ToolParseOptions po;
+  po.max_calls = 1;
+  ToolDeltaBuilder b(ToolCallFormat::kHermes, po);
+  std::vector<json> deltas = b.Push(
+      "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\n"
+      "<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>");
+  for (json& d : b.Finish()) deltas.push_back(std::move(d));
+  const json m = Accumulate(deltas);
+  ASSERT_EQ(m["tool_calls"].size(), 1u);
+  EXPECT_EQ(m["tool_calls"][0]["name"], "a");
+  EXPECT_EQ(m["tool_calls"][0]["arguments"], "{\"x\": 1}");
+  EXPECT_EQ(m["content"], "");
+  ASSERT_EQ(b.Message()["tool_calls"].size(), 1u);
+  // Unbounded (the default): both.
+  ToolDeltaBuilder all(ToolCallFormat::kHermes, ToolParseOptions{});
+  all.Push("<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call><tool_call>{\"name\": "
+           "\"b\", \"arguments\": {}}</tool_call>");
+  all.Finish();
+  EXPECT_EQ(all.Message()["tool_calls"].size(), 2u);
+}
+
 TEST(ToolDeltas, Mistral) {
   CheckEverySplit(
       {ToolCallFormat::kMistral,

@@ -195,6 +195,28 @@ TEST(JsonSchema, KnownStrings) {
   EXPECT_FALSE(Matches(date, "\"2024-13-01T00:00:00Z\""));
 }
 
+// Whitespace between tokens is what a compact or an indenting serializer writes, nothing more: the
+// issue 14 reproduction was a forced call whose JSON filled max_tokens with newlines.
+TEST(JsonSchema, WhitespaceIsBoundedByShape) {
+  auto obj = JsonObjectGrammar();
+  for (const char* ok : {"{}", "{ }", R"({"a":1})", R"({"a": 1, "b": [1, 2]})",
+                         "{\n  \"a\": {\n    \"b\": 1\n  }\n}", "{\n\t\"a\": 1\n}"})
+    EXPECT_TRUE(Matches(obj, ok)) << ok;
+  for (const char* bad :
+       {"{\n\n}", "{  }", R"({"a":  1})", "{\"a\": 1\n\n}", "{ \n}", "{\"a\": [1,\n\n2]}"})
+    EXPECT_FALSE(Matches(obj, bad)) << bad;
+  const std::string indent(kJsonMaxIndent, ' ');
+  EXPECT_TRUE(Matches(obj, "{\n" + indent + "\"a\": 1}"));
+  EXPECT_FALSE(Matches(obj, "{\n" + indent + " \"a\": 1}"));
+  // The same bound inside schema-compiled objects and arrays.
+  auto g = JsonSchemaGrammar(nlohmann::ordered_json::parse(
+      R"({"type":"object","properties":{"s":{"type":"string","maxLength":3},"n":{"type":"array","items":{"type":"integer"}}},"required":["s","n"],"additionalProperties":false})"));
+  EXPECT_TRUE(Matches(g, "{\n  \"s\": \"abc\",\n  \"n\": [\n    1,\n    2\n  ]\n}"));
+  EXPECT_FALSE(Matches(g, "{\"s\": \"abc\",\n\n\"n\": []}"));
+  EXPECT_FALSE(Matches(g, "{\"s\": \"abcd\", \"n\": []}"));  // maxLength
+  EXPECT_FALSE(Matches(g, "{\"s\": \"a\", \"n\": [1,\n\n 2]}"));
+}
+
 TEST(JsonSchema, OrderedJsonKeepsPropertyOrder) {
   const char* schema = R"({"type":"object","properties":{"name":{"type":"string"},
       "age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false})";

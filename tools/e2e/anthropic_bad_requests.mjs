@@ -61,6 +61,7 @@ const cases = [
   ["tool_choice string", { ...ok, tool_choice: "auto" }],
   ["tool_choice unknown", { ...ok, tool_choice: { type: "maybe" } }],
   ["tool_choice any without tools", { ...ok, tool_choice: { type: "any" } }],
+  ["disable_parallel_tool_use not a boolean", { ...ok, tools: [{ name: "f", input_schema: { type: "object" } }], tool_choice: { type: "auto", disable_parallel_tool_use: "yes" } }],
   ["tool_choice tool without name", { ...ok, tools: [{ name: "f", input_schema: { type: "object" } }], tool_choice: { type: "tool" } }],
   ["thinking string", { ...ok, thinking: "on" }],
   ["thinking bad type", { ...ok, thinking: { type: "maybe" } }],

@@ -2,6 +2,7 @@
 // create, stream (and its final message), count_tokens, stop_sequences, a tool round trip, errors.
 import Anthropic from "@anthropic-ai/sdk";
 import { startServer, test, check, eq, summary } from "./lib.mjs";
+import { validateAnthropicStream } from "./stream_validators.mjs";
 
 const srv = await startServer(["--api-key", "sk-test"]);
 const client = new Anthropic({ baseURL: srv.url, apiKey: "sk-test", maxRetries: 0 });
@@ -20,8 +21,13 @@ await test("messages.create", async () => {
 await test("messages.stream and finalMessage", async () => {
   const events = [];
   const stream = client.messages.stream({ model: "any", max_tokens: 6, messages: user });
-  stream.on("streamEvent", (e) => events.push(e.type));
+  const raw = [];
+  stream.on("streamEvent", (e) => {
+    events.push(e.type);
+    raw.push(structuredClone(e));  // the SDK later fills message_start.message in place
+  });
   const m = await stream.finalMessage();
+  for (const e of validateAnthropicStream(raw)) check(false, `messages stream: ${e}`);
   eq(events[0], "message_start", "first event");
   eq(events[events.length - 1], "message_stop", "last event");
   check(events.includes("content_block_delta"), "has deltas");

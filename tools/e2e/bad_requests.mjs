@@ -72,6 +72,7 @@ const cases = [
   ["tool without a name", C, chat({ tools: [{ type: "function", function: {} }] }), 400, "tools[0]"],
   ["tool_choice unknown", C, chat({ tool_choice: "always" }), 400, "tool_choice"],
   ["tool_choice required without tools", C, chat({ tool_choice: "required" }), 400, "tool_choice"],
+  ["parallel_tool_calls not a boolean", C, chat({ parallel_tool_calls: "no" }), 400, "parallel_tool_calls"],
   ["response_format unknown type", C, chat({ response_format: { type: "xml" } }), 400, "response_format"],
   ["json_schema without schema", C, chat({ response_format: { type: "json_schema" } }), 400, "response_format"],
   ["prompt longer than the context", C, chat({ messages: [{ role: "user", content: "story ".repeat(3000) }] }), 400, "messages"],

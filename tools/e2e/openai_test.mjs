@@ -3,6 +3,7 @@
 // surfaces them (4xx not retried), auth.
 import OpenAI from "openai";
 import { startServer, metrics, check, eq, test, summary } from "./lib.mjs";
+import { validateChatStream } from "./stream_validators.mjs";
 
 const srv = await startServer(["--parallel", "8"]);
 const client = new OpenAI({ baseURL: srv.url + "/v1", apiKey: "unused", maxRetries: 2 });
@@ -15,14 +16,19 @@ async function streamText(stream) {
   let finish = null;
   let usage = null;
   let chunks = 0;
+  const seen = [];
   for await (const chunk of stream) {
     chunks++;
+    seen.push(chunk);
     if (chunk.usage) usage = chunk.usage;
     for (const c of chunk.choices) {
       text += c.delta?.content ?? c.text ?? "";
       if (c.finish_reason) finish = c.finish_reason;
     }
   }
+  // The SDK's iterator ends at [DONE]; chat streams go through the protocol validator.
+  if (seen[0]?.object === "chat.completion.chunk")
+    for (const e of validateChatStream([...seen, "[DONE]"])) check(false, `chat stream: ${e}`);
   return { text, finish, usage, chunks };
 }
 
@@ -168,8 +174,8 @@ try {
   await srv.stop();
 }
 
-// Auth: a second server with a key.
-const keyed = await startServer(["--api-key", "s3cret-key"]);
+// Auth, and -n: a second server with a key and a cap of 5 generated tokens per answer.
+const keyed = await startServer(["--api-key", "s3cret-key", "-n", "5"]);
 try {
   await test("api key required and checked", async () => {
     const bad = new OpenAI({ baseURL: keyed.url + "/v1", apiKey: "wrong", maxRetries: 0 });
@@ -184,6 +190,17 @@ try {
     const r = await good.completions.create({ model: (await good.models.list()).data[0].id, prompt: "Hi", max_tokens: 3 });
     eq(r.choices.length, 1, "works with the right key");
     check(!keyed.log().includes("s3cret-key"), "the key is never logged");
+  });
+  await test("-n caps answers that give no limit, and those that ask for more", async () => {
+    const good = new OpenAI({ baseURL: keyed.url + "/v1", apiKey: "s3cret-key" });
+    const model = (await good.models.list()).data[0].id;
+    for (const extra of [{}, { max_tokens: 50 }]) {
+      const r = await good.completions.create({ model, prompt: "Once upon a time", ignore_eos: true, ...extra });
+      eq(r.usage.completion_tokens, 5, `completion tokens with ${JSON.stringify(extra)}`);
+      eq(r.choices[0].finish_reason, "length", "finish_reason");
+    }
+    const r = await good.completions.create({ model, prompt: "Once upon a time", ignore_eos: true, max_tokens: 3 });
+    eq(r.usage.completion_tokens, 3, "a smaller limit of the request wins");
   });
 } finally {
   await keyed.stop();

@@ -111,6 +111,14 @@ try {
     // A chain of three: the second response's conversation holds the first.
     const r3 = await client.responses.create({ model: "any", previous_response_id: r2.id, input: "end", max_output_tokens: 1 });
     check(r3.usage.input_tokens > r2.usage.input_tokens, "the chain grows");
+    // input_items: r3 was made from r1's input and output, r2's, then "end" (5 items), newest first.
+    const listed = [];
+    for await (const it of client.responses.inputItems.list(r3.id, { limit: 2 })) listed.push(it);
+    eq(listed.length, 5, "input_items of a chain of three, paged by 2");
+    eq(listed[0].content?.[0]?.text, "end", "input_items newest first, text as a part");
+    eq(new Set(listed.map((it) => it.id)).size, 5, "input_items ids are distinct");
+    const asc = await client.responses.inputItems.list(r3.id, { order: "asc", limit: 100 });
+    eq(asc.data.map((it) => it.id).join(), listed.map((it) => it.id).reverse().join(), "asc is desc reversed");
     const got = await client.responses.retrieve(r1.id);
     eq(got.id, r1.id, "GET id");
     eq(textOf(got), textOf(r1), "GET output");

@@ -8,6 +8,7 @@
 // and a bad tool definition as a 400 the SDK surfaces without retrying.
 import OpenAI from "openai";
 import { env, startServer, metrics, check, eq, test, summary } from "./lib.mjs";
+import { validateChatStream } from "./stream_validators.mjs";
 
 const template = env("ORIGAMI_TOOLS_TEMPLATE");
 const srv = await startServer(["--chat-template-file", template, "--parallel", "2"]);
@@ -94,7 +95,9 @@ async function streamByHand(params) {
   let content = "";
   let finish = null;
   let argPieces = 0;
+  const seen = [];
   for await (const chunk of stream) {
+    seen.push(chunk);
     for (const c of chunk.choices) {
       if (c.finish_reason) finish = c.finish_reason;
       const d = c.delta ?? {};
@@ -115,6 +118,7 @@ async function streamByHand(params) {
       }
     }
   }
+  for (const e of validateChatStream([...seen, "[DONE]"])) check(false, `chat stream: ${e}`);
   return { calls, content, finish, argPieces };
 }
 
