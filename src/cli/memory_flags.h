@@ -32,8 +32,13 @@ int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags,
            KvTypes kv_types, int threads);
 
 // serve: the same for the Engine's pool; under --fit shrinks eo.max_seq_len (the per-sequence
-// context), then eo.n_parallel, and sets eo.kv_tokens to match.
-void FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
+// context), then eo.n_parallel, and sets eo.kv_tokens to match. Returns the plan it settled on
+// and the budget (the server's /metrics report both).
+struct ServeMemory {
+  MemoryPlan plan;
+  MemoryBudget budget;
+};
+ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
               EngineOptions& eo, bool ctx_given, int threads, int http_threads);
 
 }  // namespace origami::cli

@@ -98,9 +98,13 @@ int Serve(const ServeOptions& o) {
   ThreadPool pool(o.threads);
   // The memory plan, before the weights are touched or the KV pool is mapped (one process only:
   // the pipeline plans each rank's layers itself).
-  if (mpi::World::LaunchedSize() <= 1)
-    FitServe(*model, *OpenBackend(o.device, pool), o.mem, eo, o.ctx_size > 0, o.threads,
-             o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16));
+  server::ServerOptions::MemoryFigures figures;
+  if (mpi::World::LaunchedSize() <= 1) {
+    const ServeMemory m =
+        FitServe(*model, *OpenBackend(o.device, pool), o.mem, eo, o.ctx_size > 0, o.threads,
+                 o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16));
+    figures = {m.budget.bytes, m.plan.Total(), m.plan.weights};
+  }
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
   std::unique_ptr<mpi::ServeCluster> cluster;
   mpi::ServeClusterOptions co = o.cluster;
@@ -127,6 +131,7 @@ int Serve(const ServeOptions& o) {
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
   so.model_file = &model->file();
+  so.memory = figures;
   so.http_threads =
       o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
   if (!o.chat_template_file.empty()) {

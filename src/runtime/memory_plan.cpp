@@ -88,7 +88,10 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
     // Per running sequence: its sampler, token list, block table and decoded text; then the HTTP
     // workers. Rough by design: a few MiB against gigabytes of weights and KV.
     const uint64_t per_seq = sampler + static_cast<uint64_t>(seq) * 16 + kRequestFixedBytes;
+    // A waiting request holds its prompt, its sampler and its HTTP job, but no KV.
+    const uint64_t per_waiting = static_cast<uint64_t>(seq) * 4 + kRequestFixedBytes;
     p.requests = per_seq * static_cast<uint64_t>(std::max(1, req.n_parallel)) +
+                 per_waiting * static_cast<uint64_t>(std::max(0, req.max_queue)) +
                  kHttpThreadBytes * static_cast<uint64_t>(std::max(0, req.http_threads));
   } else {
     p.logits = vocab * 4 + sampler;
@@ -142,8 +145,8 @@ std::string MemoryPlan::Table() const {
   row("logits", logits, serve ? "one row per batch token, sampler" : "one row, sampler");
   if (serve)
     row("requests", requests,
-        fmt::format("{} sequences, {} HTTP threads (rough)", request.n_parallel,
-                    request.http_threads));
+        fmt::format("{} sequences, {} waiting, {} HTTP threads (rough)", request.n_parallel,
+                    request.max_queue, request.http_threads));
   row("overhead", overhead, "code, tokenizer, stacks, heap (fixed estimate)");
   s += fmt::format("  {:<14} {:>10}\n", "total", FormatBytes(Total()));
   return s;

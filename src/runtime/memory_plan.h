@@ -25,6 +25,7 @@ struct MemoryRequest {
   int max_seq_len = 0;         // serve: one sequence's limit (0: kv_tokens)
   int n_parallel = 1;          // serve: sequences decoded at once
   int http_threads = 0;        // serve: worker threads of the HTTP server
+  int max_queue = 0;           // serve: requests that may wait for a slot (their prompts, state)
   int threads = 1;             // compute threads (attention scratch is per thread)
   int max_batch_tokens = 512;  // tokens per forward step (Decoder::kMaxBatch)
   KvTypes kv_types;
