@@ -40,6 +40,7 @@ struct ChatOptions {
 
 int Chat(const ChatOptions& o) {
   const SpecParams spec_params = o.spec.Resolve();
+  const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
@@ -50,7 +51,7 @@ int Chat(const ChatOptions& o) {
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
   const int n_ctx =
-      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+      FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);

@@ -33,7 +33,14 @@ void AddMemoryOptions(CLI::App& sub, MemoryFlags& flags, bool serve) {
                      : "shrink the context to fit the memory budget instead of refusing");
 }
 
+MemoryFlags WithBudgetAtStart(const MemoryFlags& flags) {
+  MemoryFlags f = flags;
+  f.at_start = ResolveBudget(flags);
+  return f;
+}
+
 MemoryBudget ResolveBudget(const MemoryFlags& flags) {
+  if (flags.at_start) return *flags.at_start;
   if (!flags.budget.empty()) return ExplicitBudget(ParseByteSize(flags.budget, "--mem-budget"));
   std::optional<uint64_t> reserve;
   if (!flags.reserve.empty()) reserve = ParseByteSize(flags.reserve, "--mem-reserve");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 
 #include "runtime/engine.h"
@@ -19,7 +20,14 @@ struct MemoryFlags {
   std::string budget;   // --mem-budget SIZE: overrides what the machine says
   std::string reserve;  // --mem-reserve SIZE: left to the rest of the machine
   bool fit = false;     // --fit: shrink the context (then --parallel) instead of refusing
+  // The budget as read when the command started, before the model was opened. Reading the model
+  // (its header, the tokenizer, the page cache's readahead) charges its file pages to our memory
+  // cgroup, and the cgroup's usage would then count again what the plan counts as weights:
+  // `serve` under a 151 MiB v1 limit saw 70 MiB of usage at the plan, all of it the model's pages.
+  std::optional<MemoryBudget> at_start;
 };
+// Reads the budget now (see MemoryFlags::at_start): call first thing, before Model::Open.
+MemoryFlags WithBudgetAtStart(const MemoryFlags& flags);
 void AddMemoryOptions(CLI::App& sub, MemoryFlags& flags, bool serve);
 
 // The budget from the flags, or from /proc and the memory cgroup.

@@ -81,6 +81,7 @@ int Serve(const ServeOptions& o) {
     if (key.empty()) Fail("--api-key-file '{}' is empty", o.api_key_file);
   }
 
+  const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   const DecoderSpec& spec = model->spec();
@@ -101,7 +102,7 @@ int Serve(const ServeOptions& o) {
   server::ServerOptions::MemoryFigures figures;
   if (mpi::World::LaunchedSize() <= 1) {
     const ServeMemory m =
-        FitServe(*model, *OpenBackend(o.device, pool), o.mem, eo, o.ctx_size > 0, o.threads,
+        FitServe(*model, *OpenBackend(o.device, pool), mem, eo, o.ctx_size > 0, o.threads,
                  o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16));
     figures = {m.budget.bytes, m.plan.Total(), m.plan.weights};
   }
