@@ -130,8 +130,11 @@ def main():
     try:
         print(f"cgroup {'v2' if v2 else 'v1'} {group.dir}, limit {limit / 2**20:.1f} MiB "
               f"(plan of {plan['kv_tokens']} positions: {plan['total'] / 2**20:.1f} MiB)", flush=True)
+        # --mem-reserve 0: the reserve is for the rest of the machine and comes off MemAvailable only;
+        # on a shared machine short of memory it would bind before the cgroup this test is about.
         srv = group.popen([a.origami, "serve", "-m", model, "--port", "0", "-t", "2", "--fit", "-c", "65536",
-                           "--parallel", str(PARALLEL), "--max-queue", str(QUEUE), "--max-seq-len", str(SEQ)],
+                           "--parallel", str(PARALLEL), "--max-queue", str(QUEUE), "--max-seq-len", str(SEQ),
+                           "--mem-reserve", "0"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines, port = [], None
         for line in srv.stdout:
