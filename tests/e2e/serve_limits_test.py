@@ -19,7 +19,7 @@ import time
 
 FAILURES = []
 MODEL = MODEL_ID = None  # the synthetic model's path, and the id the server names it by
-SEQ = 512  # --max-seq-len: a prompt of more tokens than this is a 400 (and the long stream's length)
+SEQ = 1024  # --max-seq-len: a prompt of more tokens than this is a 400 (and the long stream's length)
 
 
 def check(cond, what):
@@ -239,6 +239,7 @@ def run(srv):
     m = srv.metrics()
     check(m.get("origami_kv_cache_bytes_in_use") == 0 and m.get("origami_kv_cache_bytes_in_use_peak", 0) > 0,
           "KV given back, peak kept")
+    check(m.get("origami_requests_cancelled_total", 0) >= 1, "the long stream was cancelled by the disconnect")
 
 
 if __name__ == "__main__":
