@@ -78,7 +78,8 @@ int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags,
 }
 
 ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
-              EngineOptions& eo, bool ctx_given, int threads, int http_threads) {
+              EngineOptions& eo, bool ctx_given, int threads, int http_threads,
+                     uint64_t responses_bytes) {
   const MemoryBudget budget = ResolveBudget(flags);
   const WeightBytes weights = PlanWeightBytes(model, backend);
   const DecoderSpec& spec = model.spec();
@@ -90,6 +91,7 @@ ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFla
     r.n_parallel = parallel;
     r.http_threads = http_threads;
     r.max_queue = eo.max_queue;
+    r.responses_bytes = responses_bytes;
     r.threads = threads;
     r.max_batch_tokens = eo.max_batch_tokens;
     r.kv_types = eo.kv_types;

@@ -47,6 +47,7 @@ struct ServeMemory {
   MemoryBudget budget;
 };
 ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
-              EngineOptions& eo, bool ctx_given, int threads, int http_threads);
+              EngineOptions& eo, bool ctx_given, int threads, int http_threads,
+                     uint64_t responses_bytes);
 
 }  // namespace origami::cli

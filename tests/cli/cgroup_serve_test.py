@@ -31,6 +31,7 @@ SEQ = 256  # --max-seq-len
 PLAN_SEQ = 128  # the limit is the plan of a pool of PARALLEL x PLAN_SEQ positions (plus 4 MiB)
 PROMPT = 180  # prompt tokens each client sends: with GEN, 8 running need more than the pool
 GEN = 40  # tokens each client asks for
+STORE = 2 << 20  # --responses-max-bytes, for the plan and the server alike (the default follows the budget)
 FAILURES = []
 
 
@@ -116,7 +117,8 @@ def main():
         subprocess.run([a.origami, "synth", "--arch", "llama", "--preset", "small", "--type", "Q8_0", "-o", model],
                        check=True)
     plan = json.loads(subprocess.run([a.origami, "info", model, "--plan", "-c", str(PLAN_SEQ), "--parallel",
-                                      str(PARALLEL), "--max-queue", str(QUEUE), "-t", "2", "--json"],
+                                      str(PARALLEL), "--max-queue", str(QUEUE), "--responses-max-bytes", str(STORE),
+                                      "-t", "2", "--json"],
                                      check=True, capture_output=True, text=True).stdout)
     limit = (plan["total"] + (4 << 20) + 4095) // 4096 * 4096
     # The model's pages go to whoever reads them first: drop them from the page cache so the
@@ -134,7 +136,7 @@ def main():
         # on a shared machine short of memory it would bind before the cgroup this test is about.
         srv = group.popen([a.origami, "serve", "-m", model, "--port", "0", "-t", "2", "--fit", "-c", "65536",
                            "--parallel", str(PARALLEL), "--max-queue", str(QUEUE), "--max-seq-len", str(SEQ),
-                           "--mem-reserve", "0"],
+                           "--mem-reserve", "0", "--responses-max-bytes", str(STORE)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines, port = [], None
         for line in srv.stdout:
