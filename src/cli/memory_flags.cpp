@@ -78,7 +78,7 @@ int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags,
 }
 
 ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
-              EngineOptions& eo, bool ctx_given, int threads, int http_threads,
+                     EngineOptions& eo, bool ctx_given, int threads, int http_threads,
                      uint64_t responses_bytes) {
   const MemoryBudget budget = ResolveBudget(flags);
   const WeightBytes weights = PlanWeightBytes(model, backend);

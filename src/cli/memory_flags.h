@@ -46,8 +46,9 @@ struct ServeMemory {
   MemoryPlan plan;
   MemoryBudget budget;
 };
+// responses_bytes: the Responses store's bound (request state the plan counts).
 ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
-              EngineOptions& eo, bool ctx_given, int threads, int http_threads,
+                     EngineOptions& eo, bool ctx_given, int threads, int http_threads,
                      uint64_t responses_bytes);
 
 }  // namespace origami::cli

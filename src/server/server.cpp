@@ -290,8 +290,8 @@ void Server::Impl::Metrics(httplib::Response& res) {
   const ServerOptions::MemoryFigures& m = opt.memory;
   if (m.planned > 0) {
     metric("memory_budget_bytes", "gauge",
-           "Memory this process may use (--mem-budget, or MemAvailable less the reserve and the "
-           "memory cgroup's headroom, at start).",
+           "Memory this process may use: --mem-budget, or the lesser of MemAvailable less the "
+           "reserve and the memory cgroup's headroom, read at start.",
            static_cast<double>(m.budget));
     metric("memory_planned_bytes", "gauge", "The memory plan's total at start.",
            static_cast<double>(m.planned));
