@@ -50,8 +50,8 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
-  const int n_ctx =
-      FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+  const int n_ctx = FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size),
+                           o.kv.Resolve(), o.threads);
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);

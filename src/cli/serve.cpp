@@ -101,16 +101,18 @@ int Serve(const ServeOptions& o) {
   // The memory plan, before the weights are touched or the KV pool is mapped (one process only:
   // the pipeline plans each rank's layers itself).
   server::ServerOptions::MemoryFigures figures;
-  // The Responses store is request state the plan counts: unless given, it is bounded by the budget.
+  // The Responses store is request state the plan counts: unless given, it is bounded by the
+  // budget.
   const uint64_t responses_bytes =
       o.responses_max_bytes_given
           ? o.responses_max_bytes
-          : std::min<uint64_t>(o.responses_max_bytes, DefaultResponseStoreBytes(ResolveBudget(mem).bytes));
+          : std::min<uint64_t>(o.responses_max_bytes,
+                               DefaultResponseStoreBytes(ResolveBudget(mem).bytes));
   if (mpi::World::LaunchedSize() <= 1) {
-    const ServeMemory m =
-        FitServe(*model, *OpenBackend(o.device, pool), mem, eo, o.ctx_size > 0, o.threads,
-                 o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16),
-                 responses_bytes);
+    const ServeMemory m = FitServe(
+        *model, *OpenBackend(o.device, pool), mem, eo, o.ctx_size > 0, o.threads,
+        o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16),
+        responses_bytes);
     figures = {m.budget.bytes, m.plan.Total(), m.plan.weights};
   }
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.

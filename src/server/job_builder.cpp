@@ -77,7 +77,8 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
           fmt::format("This model's maximum context length is {} tokens; the prompt has {} tokens "
                       "(the server's limit per request, within a KV pool of {} positions; "
                       "shorten the prompt)",
-                      s.engine.max_seq_len(), p.size(), s.engine.kv_blocks() * s.engine.kv_block_size()),
+                      s.engine.max_seq_len(), p.size(),
+                      s.engine.kv_blocks() * s.engine.kv_block_size()),
           prompt_param, "context_length_exceeded");
     for (int32_t t : p)
       if (t < 0 || t >= s.engine.n_vocab())

@@ -281,7 +281,8 @@ void Server::Impl::Metrics(httplib::Response& res) {
          s.kv_blocks_total ? static_cast<double>(s.kv_blocks_in_use) / s.kv_blocks_total : 0.0);
   metric("http_streams_open", "gauge", "SSE streams being written.",
          static_cast<double>(st.streams_open.load()));
-  metric("saturated", "gauge", "1 while a new request would wait (every slot busy or requests queued).",
+  metric("saturated", "gauge",
+         "1 while a new request would wait (every slot busy or requests queued).",
          s.saturated() ? 1 : 0);
   metric("max_queue", "gauge", "Requests that may wait before new ones get 503 (--max-queue).",
          s.max_queue);
@@ -310,8 +311,8 @@ void Server::Impl::Metrics(httplib::Response& res) {
   const ProcessMemory rss = ReadProcessMemory();
   metric("resident_memory_bytes", "gauge", "Resident set size of this process (VmRSS).",
          static_cast<double>(rss.rss));
-  metric("resident_memory_peak_bytes", "gauge",
-         "High-water mark of the resident set size (VmHWM).", static_cast<double>(rss.rss_peak));
+  metric("resident_memory_peak_bytes", "gauge", "High-water mark of the resident set size (VmHWM).",
+         static_cast<double>(rss.rss_peak));
   out +=
       "# HELP origami_http_responses_total HTTP responses by status.\n# TYPE "
       "origami_http_responses_total counter\n";

@@ -119,7 +119,8 @@ ProcessMemory ParseProcStatus(std::string_view text, std::string_view where) {
       if (c == '\t') c = ' ';
     const auto f = Fields(value);
     const auto v = f.size() == 2 && f[1] == "kB" ? ParseU64(f[0]) : std::nullopt;
-    if (!v || *v > (UINT64_MAX >> 10)) Fail("{}: malformed line '{}' (want 'Key: N kB')", where, line);
+    if (!v || *v > (UINT64_MAX >> 10))
+      Fail("{}: malformed line '{}' (want 'Key: N kB')", where, line);
     (key == "VmRSS" ? m.rss : m.rss_peak) = *v << 10;
     (key == "VmRSS" ? has_rss : has_hwm) = true;
   }

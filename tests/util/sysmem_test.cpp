@@ -193,7 +193,8 @@ TEST(ProcStatus, MalformedAndMissingAreClearErrors) {
     ParseProcStatus(Slurp("proc_status_malformed.txt"), "status_malformed");
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("status_malformed: malformed line 'VmRSS:"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("status_malformed: malformed line 'VmRSS:"),
+              std::string::npos)
         << e.what();
   }
   try {
