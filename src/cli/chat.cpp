@@ -40,6 +40,7 @@ struct ChatOptions {
 
 int Chat(const ChatOptions& o) {
   const SpecParams spec_params = o.spec.Resolve();
+  const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
@@ -49,8 +50,8 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
-  const int n_ctx =
-      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+  const int n_ctx = FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size),
+                           o.kv.Resolve(), o.threads);
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);

@@ -31,6 +31,8 @@ struct InfoOptions {
   KvTypeFlags kv;
   bool memory_plan = false;  // --plan: the memory plan against the budget
   int parallel = 0;          // --parallel: plan for serve with this many sequences
+  int max_queue = 64;        // --max-queue: serve's waiting requests (their state is planned)
+  int64_t responses_max_bytes = -1;  // --responses-max-bytes: serve's store (-1: serve's default)
   int threads = 1;
   MemoryFlags mem;
 };
@@ -132,10 +134,14 @@ int PrintMemoryPlan(const InfoOptions& o) {
     req.n_parallel = o.parallel;
     req.kv_tokens = std::min(65536, n_ctx * o.parallel);
     req.max_seq_len = n_ctx;
-    req.http_threads = std::max(64, 2 * (o.parallel + 64) + 16);  // serve's default with --max-queue 64
+    req.http_threads = std::max(64, 2 * (o.parallel + o.max_queue) + 16);  // serve's default
+    req.max_queue = o.max_queue;
   }
-  const MemoryPlan plan = PlanMemory(s, weights, req);
   const MemoryBudget budget = ResolveBudget(o.mem);
+  if (o.parallel > 0)
+    req.responses_bytes = o.responses_max_bytes >= 0 ? static_cast<uint64_t>(o.responses_max_bytes)
+                                                     : DefaultResponseStoreBytes(budget.bytes);
+  const MemoryPlan plan = PlanMemory(s, weights, req);
   const std::string refusal = RefusalMessage(s, weights, plan, budget);
   if (o.json) {
     nlohmann::json j = {{"mode", o.parallel > 0 ? "serve" : "run"},
@@ -305,6 +311,12 @@ void AddInfoCommand(CLI::App& app, Action& action) {
   sub->add_option("-c,--ctx-size", o->ctx_size, "context size for the plan's KV bytes (0 = min(4096, model's))");
   AddKvTypeOptions(*sub, o->kv);
   sub->add_flag("--plan", o->memory_plan, "print the memory plan (weights, KV, workspaces) against the budget");
+  sub->add_option("--responses-max-bytes", o->responses_max_bytes,
+                  "with --plan --parallel: serve's Responses store (default: as serve chooses it)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-queue", o->max_queue, "with --plan --parallel: serve's waiting requests")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   sub->add_option("--parallel,--np", o->parallel, "with --plan: plan for serve with this many sequences")
       ->check(CLI::Range(0, 4096));
   AddThreadsOption(*sub, o->threads);

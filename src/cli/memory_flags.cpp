@@ -33,7 +33,14 @@ void AddMemoryOptions(CLI::App& sub, MemoryFlags& flags, bool serve) {
                      : "shrink the context to fit the memory budget instead of refusing");
 }
 
+MemoryFlags WithBudgetAtStart(const MemoryFlags& flags) {
+  MemoryFlags f = flags;
+  f.at_start = ResolveBudget(flags);
+  return f;
+}
+
 MemoryBudget ResolveBudget(const MemoryFlags& flags) {
+  if (flags.at_start) return *flags.at_start;
   if (!flags.budget.empty()) return ExplicitBudget(ParseByteSize(flags.budget, "--mem-budget"));
   std::optional<uint64_t> reserve;
   if (!flags.reserve.empty()) reserve = ParseByteSize(flags.reserve, "--mem-reserve");
@@ -70,8 +77,9 @@ int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags,
   return req.kv_tokens;
 }
 
-void FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
-              EngineOptions& eo, bool ctx_given, int threads, int http_threads) {
+ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFlags& flags,
+                     EngineOptions& eo, bool ctx_given, int threads, int http_threads,
+                     uint64_t responses_bytes) {
   const MemoryBudget budget = ResolveBudget(flags);
   const WeightBytes weights = PlanWeightBytes(model, backend);
   const DecoderSpec& spec = model.spec();
@@ -82,6 +90,8 @@ void FitServe(const Model& model, const Backend& backend, const MemoryFlags& fla
     r.max_seq_len = std::min(seq, kv_tokens);
     r.n_parallel = parallel;
     r.http_threads = http_threads;
+    r.max_queue = eo.max_queue;
+    r.responses_bytes = responses_bytes;
     r.threads = threads;
     r.max_batch_tokens = eo.max_batch_tokens;
     r.kv_types = eo.kv_types;
@@ -90,7 +100,7 @@ void FitServe(const Model& model, const Backend& backend, const MemoryFlags& fla
   MemoryPlan plan = PlanMemory(spec, weights, request(eo.kv_tokens, eo.max_seq_len, eo.n_parallel));
   if (plan.Total() <= budget.bytes) {
     PrintLine(plan, budget);
-    return;
+    return {plan, budget};
   }
   if (!flags.fit) Fail("{}", RefusalMessage(spec, weights, plan, budget));
   const int old_pool = eo.kv_tokens, old_seq = eo.max_seq_len, old_parallel = eo.n_parallel;
@@ -133,6 +143,7 @@ void FitServe(const Model& model, const Backend& backend, const MemoryFlags& fla
       plan, budget,
       fmt::format("; --fit: KV pool {} (was {}), {} per sequence (was {}), {} parallel (was {})",
                   eo.kv_tokens, old_pool, eo.max_seq_len, old_seq, eo.n_parallel, old_parallel));
+  return {plan, budget};
 }
 
 }  // namespace origami::cli

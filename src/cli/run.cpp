@@ -307,14 +307,15 @@ int Run(const RunOptions& o) {
     return RunDistributed(o);
   }
   const double t_open = NowSeconds();
+  const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   // The memory plan comes before any weight page is touched or the KV cache is mapped.
-  const int n_ctx =
-      FitRun(*model, *backend, o.mem, ResolveContextSize(model->spec(), o.ctx_size), o.kv.Resolve(), o.threads);
+  const int n_ctx = FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size),
+                           o.kv.Resolve(), o.threads);
   const Model::Prepared& prep = PrepareWeights(*model, *backend);
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());

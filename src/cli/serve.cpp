@@ -44,6 +44,7 @@ struct ServeOptions {
   bool keep_billing_header = false;
   size_t responses_max = 1000;
   size_t responses_max_bytes = 256u << 20;
+  bool responses_max_bytes_given = false;  // else: at most a sixteenth of the memory budget
   int responses_ttl = 3600;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
@@ -82,6 +83,7 @@ int Serve(const ServeOptions& o) {
     if (key.empty()) Fail("--api-key-file '{}' is empty", o.api_key_file);
   }
 
+  const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
   auto tok = Tokenizer::FromGguf(model->file());
   const DecoderSpec& spec = model->spec();
@@ -99,9 +101,21 @@ int Serve(const ServeOptions& o) {
   ThreadPool pool(o.threads);
   // The memory plan, before the weights are touched or the KV pool is mapped (one process only:
   // the pipeline plans each rank's layers itself).
-  if (mpi::World::LaunchedSize() <= 1)
-    FitServe(*model, *OpenBackend(o.device, pool), o.mem, eo, o.ctx_size > 0, o.threads,
-             o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16));
+  server::ServerOptions::MemoryFigures figures;
+  // The Responses store is request state the plan counts: unless given, it is bounded by the
+  // budget.
+  const uint64_t responses_bytes =
+      o.responses_max_bytes_given
+          ? o.responses_max_bytes
+          : std::min<uint64_t>(o.responses_max_bytes,
+                               DefaultResponseStoreBytes(ResolveBudget(mem).bytes));
+  if (mpi::World::LaunchedSize() <= 1) {
+    const ServeMemory m = FitServe(
+        *model, *OpenBackend(o.device, pool), mem, eo, o.ctx_size > 0, o.threads,
+        o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16),
+        responses_bytes);
+    figures = {m.budget.bytes, m.plan.Total(), m.plan.weights};
+  }
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
   std::unique_ptr<mpi::ServeCluster> cluster;
   mpi::ServeClusterOptions co = o.cluster;
@@ -123,12 +137,13 @@ int Serve(const ServeOptions& o) {
   so.cors = o.cors;
   so.keep_billing_header = o.keep_billing_header;
   so.responses.max_count = o.responses_max;
-  so.responses.max_bytes = o.responses_max_bytes;
+  so.responses.max_bytes = responses_bytes;
   so.responses.ttl = std::chrono::seconds(o.responses_ttl);
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
   so.n_predict = o.n_predict;
   so.model_file = &model->file();
+  so.memory = figures;
   so.http_threads =
       o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16);
   if (!o.chat_template_file.empty()) {
@@ -210,9 +225,10 @@ void AddServeCommand(CLI::App& app, Action& action) {
   sub->add_option("--responses-max", o->responses_max,
                   "/v1/responses kept for previous_response_id (0: keep none)")
       ->capture_default_str();
-  sub->add_option("--responses-max-bytes", o->responses_max_bytes,
-                  "bytes of JSON the kept responses may hold (least recently used go first)")
-      ->capture_default_str();
+  CLI::Option* store_bytes =
+      sub->add_option("--responses-max-bytes", o->responses_max_bytes,
+                      "bytes of JSON the kept responses may hold (least recently used go first; "
+                      "default: 256 MiB or a sixteenth of the memory budget, whichever is less)");
   sub->add_option("--responses-ttl", o->responses_ttl,
                   "seconds a kept response lives after its last use")
       ->check(CLI::Range(1, 365 * 86400))
@@ -232,7 +248,10 @@ void AddServeCommand(CLI::App& app, Action& action) {
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   AddMemoryOptions(*sub, o->mem, /*serve=*/true);
-  sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
+  sub->callback([o, store_bytes, &action] {
+    o->responses_max_bytes_given = store_bytes->count() > 0;
+    action = [o] { return Serve(*o); };
+  });
 }
 
 }  // namespace origami::cli

@@ -110,6 +110,16 @@ class KvPool {
   // The window part a block's sliding-layer rows live in (-1: none, or no sliding layers).
   int WindowPart(int block) const { return blocks_[block].win; }
   uint64_t Bytes() const;
+  // The pool's bytes split three ways (they add up to Bytes(), less the alignment padding):
+  // rows of blocks and window parts that sequences hold, rows kept only by the prefix index
+  // (reclaimable on demand), and the free rest.
+  uint64_t BytesInUse() const {
+    const uint64_t held = blocks_.size() - free_.size() - lru_.size();
+    return held * main_block_bytes_ + static_cast<uint64_t>(n_window_in_use()) * win_block_bytes_;
+  }
+  uint64_t BytesCachedOnly() const {
+    return lru_.size() * main_block_bytes_ + win_lru_.size() * win_block_bytes_;
+  }
   // Bytes of one block's full-attention rows, and of one window part.
   uint64_t BlockBytes() const { return main_block_bytes_; }
   uint64_t WindowPartBytes() const { return win_block_bytes_; }

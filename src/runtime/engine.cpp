@@ -147,6 +147,9 @@ void Engine::Start() {
   depth_ = std::max(1, forward_->depth());
   stats_.kv_blocks_total = kv_.n_blocks();
   stats_.block_size = kv_.block_size();
+  stats_.kv_bytes_total = kv_.Bytes();
+  stats_.n_parallel = opt_.n_parallel;
+  stats_.max_queue = opt_.max_queue;
   window_t0_ = NowSeconds();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -293,6 +296,9 @@ void Engine::PublishLocked() {
       std::count_if(live_.begin(), live_.end(), [](const auto& s) { return s && !s->done; }));
   stats_.kv_blocks_in_use = kv_.n_in_use();
   stats_.kv_blocks_cached = kv_.n_cached();
+  stats_.kv_bytes_in_use = kv_.BytesInUse();
+  stats_.kv_bytes_in_use_peak = std::max(stats_.kv_bytes_in_use_peak, stats_.kv_bytes_in_use);
+  stats_.kv_bytes_cached = kv_.BytesCachedOnly();
 }
 
 void Engine::Admit() {
@@ -489,6 +495,7 @@ void Engine::Launch(std::vector<BatchToken> batch, std::vector<Sequence*> rows) 
   flights_.push_back(std::move(f));
   std::lock_guard lock(mu_);
   stats_.busy_seconds += NowSeconds() - t0;
+  PublishLocked();  // the blocks this batch grew into count towards the peak
 }
 
 void Engine::Land() {

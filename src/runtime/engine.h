@@ -168,6 +168,14 @@ struct EngineStats {
   int64_t steps = 0, preemptions = 0;
   int waiting = 0, live = 0;
   int kv_blocks_total = 0, kv_blocks_in_use = 0, kv_blocks_cached = 0, block_size = 0;
+  // The pool in bytes: its mapping, the rows sequences hold (and the most they ever held at once),
+  // and the rows only the prefix index keeps (evicted when a sequence needs the room).
+  uint64_t kv_bytes_total = 0, kv_bytes_in_use = 0, kv_bytes_in_use_peak = 0, kv_bytes_cached = 0;
+  int n_parallel = 0, max_queue = 0;  // the limits: sequences at once, requests waiting
+  // Every slot is busy or requests already wait: a new request will not start at once.
+  bool saturated() const { return waiting > 0 || live >= n_parallel; }
+  // The queue is full: Submit refuses (the HTTP layer answers 503 with Retry-After).
+  bool queue_full() const { return waiting >= max_queue; }
   double busy_seconds = 0;    // time spent in forward passes
   double generation_tps = 0;  // tokens/s over the recent window
 };

@@ -27,10 +27,17 @@ constexpr uint64_t kTokenizerBytesPerToken = 96;
 constexpr uint64_t kHttpThreadBytes = 64 * 1024;
 // One request's fixed share: the parsed request, its messages and the response being built.
 constexpr uint64_t kRequestFixedBytes = 256 * 1024;
+// The Responses store bounds the JSON text it keeps; parsed (nlohmann::json nodes, map entries,
+// string headers) it takes more: about twice the text, rough.
+constexpr uint64_t kStoreBytesPerTextByte = 2;
 // Query rows per attention tile in the CPU backend (CpuBackend::kTileRows, private there).
 constexpr int64_t kAttentionTileRows = 32;
 
 }  // namespace
+
+uint64_t DefaultResponseStoreBytes(uint64_t budget) {
+  return std::min<uint64_t>(256 * kMiB, budget / 16);
+}
 
 WeightBytes PlanWeightBytes(const Model& model, const Backend& backend) {
   WeightBytes w;
@@ -88,8 +95,12 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
     // Per running sequence: its sampler, token list, block table and decoded text; then the HTTP
     // workers. Rough by design: a few MiB against gigabytes of weights and KV.
     const uint64_t per_seq = sampler + static_cast<uint64_t>(seq) * 16 + kRequestFixedBytes;
+    // A waiting request holds its prompt, its sampler and its HTTP job, but no KV.
+    const uint64_t per_waiting = static_cast<uint64_t>(seq) * 4 + kRequestFixedBytes;
     p.requests = per_seq * static_cast<uint64_t>(std::max(1, req.n_parallel)) +
-                 kHttpThreadBytes * static_cast<uint64_t>(std::max(0, req.http_threads));
+                 per_waiting * static_cast<uint64_t>(std::max(0, req.max_queue)) +
+                 kHttpThreadBytes * static_cast<uint64_t>(std::max(0, req.http_threads)) +
+                 kStoreBytesPerTextByte * req.responses_bytes;
   } else {
     p.logits = vocab * 4 + sampler;
     p.requests = 0;
@@ -142,8 +153,9 @@ std::string MemoryPlan::Table() const {
   row("logits", logits, serve ? "one row per batch token, sampler" : "one row, sampler");
   if (serve)
     row("requests", requests,
-        fmt::format("{} sequences, {} HTTP threads (rough)", request.n_parallel,
-                    request.http_threads));
+        fmt::format("{} sequences, {} waiting, {} HTTP threads, responses store {} (rough)",
+                    request.n_parallel, request.max_queue, request.http_threads,
+                    FormatBytes(request.responses_bytes)));
   row("overhead", overhead, "code, tokenizer, stacks, heap (fixed estimate)");
   s += fmt::format("  {:<14} {:>10}\n", "total", FormatBytes(Total()));
   return s;

@@ -25,6 +25,8 @@ struct MemoryRequest {
   int max_seq_len = 0;         // serve: one sequence's limit (0: kv_tokens)
   int n_parallel = 1;          // serve: sequences decoded at once
   int http_threads = 0;        // serve: worker threads of the HTTP server
+  int max_queue = 0;           // serve: requests that may wait for a slot (their prompts, state)
+  uint64_t responses_bytes = 0;  // serve: the Responses API store's bound (JSON text, summed)
   int threads = 1;             // compute threads (attention scratch is per thread)
   int max_batch_tokens = 512;  // tokens per forward step (Decoder::kMaxBatch)
   KvTypes kv_types;
@@ -58,6 +60,10 @@ struct MemoryPlan {
   // A table, one part per line with its bytes and how it was counted.
   std::string Table() const;
 };
+
+// The Responses store's bound when --responses-max-bytes is not given: 256 MiB, or a sixteenth of
+// the budget where that is less (a small container keeps its memory for KV).
+uint64_t DefaultResponseStoreBytes(uint64_t budget);
 
 // Pure arithmetic over the spec: every byte figure in the plan except the weights, which come in.
 MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,

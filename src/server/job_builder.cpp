@@ -65,12 +65,20 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
     }
   }
   const char* prompt_param = ep == Endpoint::kChat ? "messages" : "prompt";
+  // A request that can never fit is refused here, before it queues. Its KV reach is
+  // min(prompt + max_tokens, max_seq_len): max_tokens is capped at the sequence limit (the
+  // answer then ends with "length", as llama-server and Ollama do; agents send max_tokens far
+  // above small local contexts), and the engine keeps max_seq_len within the KV pool the memory
+  // plan sized. So only a prompt that leaves no room for one generated token can never fit.
   for (const auto& p : prompts) {
     if (static_cast<int64_t>(p.size()) >= s.engine.max_seq_len())
       throw ApiError(
           400,
-          fmt::format("This model's maximum context length is {} tokens; the prompt has {} tokens",
-                      s.engine.max_seq_len(), p.size()),
+          fmt::format("This model's maximum context length is {} tokens; the prompt has {} tokens "
+                      "(the server's limit per request, within a KV pool of {} positions; "
+                      "shorten the prompt)",
+                      s.engine.max_seq_len(), p.size(),
+                      s.engine.kv_blocks() * s.engine.kv_block_size()),
           prompt_param, "context_length_exceeded");
     for (int32_t t : p)
       if (t < 0 || t >= s.engine.n_vocab())

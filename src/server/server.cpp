@@ -17,6 +17,7 @@
 #include "server/ollama_handler.h"
 #include "server/responses_handler.h"
 #include "util/error.h"
+#include "util/sysmem.h"
 
 namespace origami::server {
 
@@ -164,13 +165,20 @@ void Server::Impl::Routes() {
     res.set_content(kWebPage, "text/html; charset=utf-8");
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    // 200 while serving either way (load balancers read the code); "saturated" says a new request
+    // would wait for a slot or KV blocks, and queue_full that it would get a 503 now.
     const EngineStats s = st.engine.Stats();
     SendJson(res, 200,
-             {{"status", "ok"},
+             {{"status", s.saturated() ? "saturated" : "ok"},
               {"live", s.live},
               {"waiting", s.waiting},
+              {"parallel", s.n_parallel},
+              {"max_queue", s.max_queue},
+              {"queue_full", s.queue_full()},
               {"kv_blocks_in_use", s.kv_blocks_in_use},
-              {"kv_blocks_total", s.kv_blocks_total}});
+              {"kv_blocks_total", s.kv_blocks_total},
+              {"kv_bytes_in_use", s.kv_bytes_in_use},
+              {"kv_bytes_total", s.kv_bytes_total}});
   });
   auto model_obj = [this] {
     return json{{"id", opt.model_id},
@@ -277,6 +285,38 @@ void Server::Impl::Metrics(httplib::Response& res) {
          s.kv_blocks_total ? static_cast<double>(s.kv_blocks_in_use) / s.kv_blocks_total : 0.0);
   metric("http_streams_open", "gauge", "SSE streams being written.",
          static_cast<double>(st.streams_open.load()));
+  metric("saturated", "gauge",
+         "1 while a new request would wait (every slot busy or requests queued).",
+         s.saturated() ? 1 : 0);
+  metric("max_queue", "gauge", "Requests that may wait before new ones get 503 (--max-queue).",
+         s.max_queue);
+  // Memory (issue 16): the budget and plan serve started with, the KV pool by bytes, and this
+  // process's resident memory read at scrape time with the kernel's high-water mark of it.
+  const ServerOptions::MemoryFigures& m = opt.memory;
+  if (m.planned > 0) {
+    metric("memory_budget_bytes", "gauge",
+           "Memory this process may use: --mem-budget, or the lesser of MemAvailable less the "
+           "reserve and the memory cgroup's headroom, read at start.",
+           static_cast<double>(m.budget));
+    metric("memory_planned_bytes", "gauge", "The memory plan's total at start.",
+           static_cast<double>(m.planned));
+    metric("weights_bytes", "gauge", "Resident weight bytes (mapped and repacked, counted once).",
+           static_cast<double>(m.weights));
+  }
+  metric("kv_cache_bytes_total", "gauge", "Bytes of the KV pool (its pages are taken as written).",
+         static_cast<double>(s.kv_bytes_total));
+  metric("kv_cache_bytes_in_use", "gauge", "Bytes of KV rows held by sequences.",
+         static_cast<double>(s.kv_bytes_in_use));
+  metric("kv_cache_bytes_in_use_peak", "gauge", "The most KV bytes held by sequences at once.",
+         static_cast<double>(s.kv_bytes_in_use_peak));
+  metric("prefix_cache_bytes", "gauge",
+         "Bytes of KV rows kept only by the prefix cache (given back when sequences need them).",
+         static_cast<double>(s.kv_bytes_cached));
+  const ProcessMemory rss = ReadProcessMemory();
+  metric("resident_memory_bytes", "gauge", "Resident set size of this process (VmRSS).",
+         static_cast<double>(rss.rss));
+  metric("resident_memory_peak_bytes", "gauge", "High-water mark of the resident set size (VmHWM).",
+         static_cast<double>(rss.rss_peak));
   out +=
       "# HELP origami_http_responses_total HTTP responses by status.\n# TYPE "
       "origami_http_responses_total counter\n";

@@ -48,6 +48,13 @@ struct ServerOptions {
   bool keep_billing_header = false;
   // Responses API: what is kept for previous_response_id (count, bytes, time since last use).
   ResponseStoreLimits responses;
+  // The memory plan `serve` started with, for /metrics (zeros where none was made: under mpirun
+  // each rank plans its own share).
+  struct MemoryFigures {
+    uint64_t budget = 0;   // what this process may use (--mem-budget, or MemAvailable/cgroup)
+    uint64_t planned = 0;  // the plan's total
+    uint64_t weights = 0;  // resident weight bytes (mapped pages and repacked copies, once)
+  } memory;
   // The served GGUF (outlives the server): Ollama's /api/tags and /api/show describe it.
   const gguf::File* model_file = nullptr;
   RequestHooks hooks;

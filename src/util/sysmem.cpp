@@ -105,6 +105,39 @@ MemInfo ParseMeminfo(std::string_view text, std::string_view where) {
   return m;
 }
 
+ProcessMemory ParseProcStatus(std::string_view text, std::string_view where) {
+  ProcessMemory m;
+  bool has_rss = false, has_hwm = false;
+  for (std::string_view line : Lines(text)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, colon);
+    if (key != "VmRSS" && key != "VmHWM") continue;
+    // "VmRSS:\t   12345 kB": the value is tab- and space-padded.
+    std::string value(Trim(line.substr(colon + 1)));
+    for (char& c : value)
+      if (c == '\t') c = ' ';
+    const auto f = Fields(value);
+    const auto v = f.size() == 2 && f[1] == "kB" ? ParseU64(f[0]) : std::nullopt;
+    if (!v || *v > (UINT64_MAX >> 10))
+      Fail("{}: malformed line '{}' (want 'Key: N kB')", where, line);
+    (key == "VmRSS" ? m.rss : m.rss_peak) = *v << 10;
+    (key == "VmRSS" ? has_rss : has_hwm) = true;
+  }
+  if (!has_rss || !has_hwm) Fail("{}: no {} line", where, has_rss ? "VmHWM" : "VmRSS");
+  return m;
+}
+
+ProcessMemory ReadProcessMemory(const std::string& fs_root) {
+  const auto text = ReadText(Join(fs_root, "proc/self/status"));
+  if (!text) return {};
+  try {
+    return ParseProcStatus(*text);
+  } catch (const Error&) {
+    return {};
+  }
+}
+
 std::vector<CgroupEntry> ParseProcCgroup(std::string_view text, std::string_view where) {
   std::vector<CgroupEntry> out;
   for (std::string_view line : Lines(text)) {

@@ -75,6 +75,17 @@ struct MachineMemory {
 // origami::Error naming the file.
 MachineMemory ReadMachineMemory(const std::string& fs_root = "/");
 
+// This process's resident memory, from /proc/self/status: VmRSS now and VmHWM, the kernel's own
+// high-water mark of it (so a peak between two scrapes is not missed).
+struct ProcessMemory {
+  uint64_t rss = 0;
+  uint64_t rss_peak = 0;
+};
+// Throws origami::Error naming `where` when VmRSS or VmHWM is missing or malformed.
+ProcessMemory ParseProcStatus(std::string_view text, std::string_view where = "/proc/self/status");
+// The live process's figures; zeros when /proc cannot be read or parsed (metrics must not fail).
+ProcessMemory ReadProcessMemory(const std::string& fs_root = "/");
+
 // Sizes as people write them: "8G", "512M", "1.5GiB", "300k", "4096" (bytes). Units are powers
 // of 1024 (K, M, G, T, with or without "i" and "B"). Throws origami::Error naming `flag`.
 uint64_t ParseByteSize(std::string_view text, std::string_view flag);

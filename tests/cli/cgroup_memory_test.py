@@ -54,7 +54,7 @@ def memory_group():
 
 
 class Group:
-    def __init__(self, v2, parent, name):
+    def __init__(self, v2, parent, name, limit=LIMIT):
         self.v2 = v2
         self.dir = os.path.join(parent, name)
         try:
@@ -63,7 +63,7 @@ class Group:
                 with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
                     f.write("+memory")
             os.mkdir(self.dir)
-            self.write("memory.max" if v2 else "memory.limit_in_bytes", str(LIMIT))
+            self.write("memory.max" if v2 else "memory.limit_in_bytes", str(limit))
         except OSError as e:
             self.remove()
             skip(f"cannot create a memory cgroup under {parent}: {e}")
@@ -93,6 +93,12 @@ class Group:
         t0 = time.monotonic()
         p = subprocess.run(["sh", "-c", shell, "sh"] + argv, capture_output=True, text=True, timeout=300)
         return p, time.monotonic() - t0
+
+    def popen(self, argv, **kw):
+        """Starts argv inside the group (a long-running server); the caller waits for it."""
+        procs = os.path.join(self.dir, "cgroup.procs")
+        shell = f'echo $$ > "{procs}" && exec "$@"'
+        return subprocess.Popen(["sh", "-c", shell, "sh"] + argv, **kw)
 
     def remove(self):
         if os.path.isdir(self.dir):

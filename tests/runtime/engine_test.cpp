@@ -267,6 +267,42 @@ TEST(Engine, RejectsBadRequestsAndOverload) {
   for (auto& x : s) Drain(*x);
 }
 
+// The pool in bytes (what /metrics and /health report): rows held while a request runs, a peak
+// that stays after it, the full blocks left to the prefix cache, and the limits behind "saturated".
+TEST(Engine, KvBytesInUsePeakAndPrefixCache) {
+  ThreadPool pool(1);
+  EngineOptions opt;
+  opt.n_parallel = 2;
+  opt.max_queue = 3;
+  opt.kv_tokens = 256;
+  Engine engine(*SharedModel(), pool, opt);
+  EngineStats st = engine.Stats();
+  EXPECT_EQ(st.kv_bytes_total, engine.kv_pool_bytes());
+  EXPECT_EQ(st.kv_bytes_in_use, 0u);
+  EXPECT_EQ(st.n_parallel, 2);
+  EXPECT_EQ(st.max_queue, 3);
+  EXPECT_FALSE(st.saturated());
+  EXPECT_FALSE(st.queue_full());
+  const uint64_t block = engine.kv_bytes_per_token() * engine.kv_block_size();
+  // 40 prompt tokens + 8 generated: 48 positions, 3 blocks of 16 at the peak.
+  Result r = Drain(*engine.Submit(Greedy(Prompt(0, 40), 8)));
+  EXPECT_EQ(r.tokens.size(), 8u);
+  st = engine.Stats();
+  EXPECT_EQ(st.kv_bytes_in_use, 0u);
+  EXPECT_GE(st.kv_bytes_in_use_peak, 3 * block);
+  EXPECT_LE(st.kv_bytes_in_use_peak, st.kv_bytes_total);
+  // The full blocks computed stay in the prefix index, reclaimable: the first two (47 positions
+  // were computed; the last token sampled never is).
+  EXPECT_EQ(st.kv_bytes_cached, static_cast<uint64_t>(st.kv_blocks_cached) * block);
+  EXPECT_GE(st.kv_blocks_cached, 2);
+  EngineStats busy = st;
+  busy.live = 2;
+  EXPECT_TRUE(busy.saturated());
+  busy.live = 1, busy.waiting = 3;
+  EXPECT_TRUE(busy.saturated());
+  EXPECT_TRUE(busy.queue_full());
+}
+
 // A two-stage pipeline inside one process, as src/dist runs it across ranks: layers [0, split)
 // against the engine's pool (which holds only those layers), layers [split, n) against a mirror
 // pool of the same geometry addressed by the engine's block ids, through views made per step.

@@ -65,6 +65,28 @@ TEST(MemoryPlan, ServeCountsTheBatchLogitsAndRequests) {
   EXPECT_NE(p.Table().find("shared by 4 sequences"), std::string::npos) << p.Table();
 }
 
+// What serve keeps beyond its running sequences: the waiting requests' prompts and state, and the
+// Responses store at about twice its bound of JSON text (parsed objects), bounded by the budget
+// unless --responses-max-bytes says otherwise.
+TEST(MemoryPlan, ServeCountsWaitingRequestsAndTheResponseStore) {
+  MemoryRequest r;
+  r.mode = MemoryRequest::Mode::kServe;
+  r.kv_tokens = 16384;
+  r.max_seq_len = 4096;
+  r.n_parallel = 4;
+  const uint64_t base = PlanMemory(Spec(), {}, r).requests;
+  r.max_queue = 8;
+  const uint64_t queued = PlanMemory(Spec(), {}, r).requests;
+  EXPECT_EQ(queued - base, 8u * (4096 * 4 + 256 * 1024));
+  r.responses_bytes = 10 * kMiB;
+  const MemoryPlan p = PlanMemory(Spec(), {}, r);
+  EXPECT_EQ(p.requests - queued, 20 * kMiB);
+  EXPECT_NE(p.Table().find("8 waiting"), std::string::npos) << p.Table();
+  EXPECT_NE(p.Table().find("responses store 10.0 MiB"), std::string::npos) << p.Table();
+  EXPECT_EQ(DefaultResponseStoreBytes(20 * kGiB), 256 * kMiB);
+  EXPECT_EQ(DefaultResponseStoreBytes(160 * kMiB), 10 * kMiB);
+}
+
 TEST(MemoryBudget, MemAvailableLessReserveOrTheCgroup) {
   MachineMemory m;
   m.meminfo.total = 24 * kGiB;

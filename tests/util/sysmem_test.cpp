@@ -180,5 +180,36 @@ TEST(ByteSize, Spellings) {
   EXPECT_EQ(FormatBytes(12), "12 B");
 }
 
+// /proc/self/status as a process sees it (VmHWM raised to 512 MiB, as after a freed peak): the
+// metrics read RSS now and the kernel's high-water mark.
+TEST(ProcStatus, RssAndHighWaterMark) {
+  const ProcessMemory m = ParseProcStatus(Slurp("proc_status_live.txt"));
+  EXPECT_EQ(m.rss, 1764ull * 1024);
+  EXPECT_EQ(m.rss_peak, 512 * kMiB);
+}
+
+TEST(ProcStatus, MalformedAndMissingAreClearErrors) {
+  try {
+    ParseProcStatus(Slurp("proc_status_malformed.txt"), "status_malformed");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("status_malformed: malformed line 'VmRSS:"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    ParseProcStatus("Name:\tx\nVmRSS:\t 10 kB\n", "status");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no VmHWM line"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ProcStatus, LiveProcessReads) {
+  const ProcessMemory m = ReadProcessMemory();
+  EXPECT_GT(m.rss, 0u);
+  EXPECT_GE(m.rss_peak, m.rss);
+}
+
 }  // namespace
 }  // namespace origami
