@@ -12,6 +12,7 @@
 #include "server/anthropic_api.h"
 #include "server/anthropic_handler.h"
 #include "server/api.h"
+#include "server/embeddings.h"
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_handler.h"
@@ -214,6 +215,9 @@ void Server::Impl::Routes() {
               });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kCompletions);
+  });
+  http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleOpenAiEmbeddings(st, req.body, res);
   });
   RegisterOllamaRoutes(http, st);
 }
