@@ -100,7 +100,7 @@ void Embedder::Finish(Item& item) {
     job.vectors_[item.input].assign(item.acc.begin(), item.acc.end());
   }
   item.cache->Clear();
-  if (--job.remaining_ == 0) job.Complete();
+  if (--job.remaining_ == 0) finished_.push_back(item.job);
 }
 
 bool Embedder::Step(int max_tokens) {
@@ -168,7 +168,13 @@ bool Embedder::Step(int max_tokens) {
   return true;
 }
 
+void Embedder::Deliver() {
+  for (auto& job : finished_) job->Complete();
+  finished_.clear();
+}
+
 void Embedder::FailAll(const std::string& error) {
+  Deliver();
   {
     std::lock_guard lock(mu_);
     for (auto& j : queued_) j->Fail(error);

@@ -65,6 +65,9 @@ class Embedder {
   // and then new ones, oldest request first. False when nothing could run (no work, or no free KV
   // block for any of it).
   bool Step(int max_tokens);
+  // Engine thread: hands the requests Step finished to their waiters (after the engine has
+  // published its KV counts, so a waiter sees its blocks freed).
+  void Deliver();
   // Engine thread: fails everything queued or in progress (shutdown).
   void FailAll(const std::string& error);
 
@@ -90,6 +93,7 @@ class Embedder {
   // Engine thread only.
   std::deque<std::shared_ptr<EmbeddingResult>> jobs_;  // with inputs not yet started
   std::vector<std::unique_ptr<Item>> items_;
+  std::vector<std::shared_ptr<EmbeddingResult>> finished_;  // pooled, not yet delivered
   std::vector<BatchToken> batch_;
   std::vector<Item*> rows_;  // per row of hidden_: its item
   std::vector<float> hidden_;

@@ -485,8 +485,12 @@ void Engine::Step() {
   if (flights_.empty() && embedder_.HasWork()) {
     const double t0 = NowSeconds();
     embedded = embedder_.Step(opt_.max_batch_tokens);
-    std::lock_guard lock(mu_);
-    stats_.busy_seconds += NowSeconds() - t0;
+    {
+      std::lock_guard lock(mu_);
+      stats_.busy_seconds += NowSeconds() - t0;
+      PublishLocked();
+    }
+    embedder_.Deliver();
   }
 
   bool launched = false;

@@ -261,6 +261,9 @@ void Server::Impl::Metrics(httplib::Response& res) {
   metric("prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
          s.prompt_tokens_cached);
   metric("generated_tokens_total", "counter", "Tokens generated.", s.generated_tokens_total);
+  metric("embedding_requests_total", "counter", "Embedding requests accepted by the engine.",
+         s.embedding_requests_total);
+  metric("embedding_tokens_total", "counter", "Tokens of embedding inputs.", s.embedding_tokens_total);
   metric("engine_steps_total", "counter", "Batched forward passes.", s.steps);
   metric("preemptions_total", "counter", "Sequences preempted because the KV pool ran out.",
          s.preemptions);

@@ -4,7 +4,7 @@
 // (stories260K, mean pooling), and bad requests answered 4xx in each API's error shape.
 import OpenAI from "openai";
 import { Ollama } from "ollama";
-import { env, startServer, test, check, eq, summary } from "./lib.mjs";
+import { env, startServer, metrics, test, check, eq, summary } from "./lib.mjs";
 
 const ctx = 64;
 const srv = await startServer(["--max-seq-len", String(ctx)]);
@@ -171,6 +171,10 @@ await test(`${openaiCases.length + ollamaCases.length} bad requests in each API'
   }
   const ok = await client.embeddings.create({ model, input: "still here", encoding_format: "float" });
   eq(ok.data[0].embedding.length, width, "server still answers");
+  const m = await metrics(srv.url);
+  check(m.origami_embedding_requests_total > 0 && m.origami_embedding_tokens_total > m.origami_embedding_requests_total,
+        `embedding counters in /metrics: ${m.origami_embedding_requests_total} ${m.origami_embedding_tokens_total}`);
+  eq(m.origami_kv_blocks_in_use, 0, "every KV block back");
 });
 
 await srv.stop();
