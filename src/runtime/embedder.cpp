@@ -1,4 +1,5 @@
-// Embedder: batches of embedding inputs through the decoder's hidden-state output, pooled per input.
+// Embedder: batches of embedding inputs through the decoder's hidden-state output, pooled per
+// input.
 #include "runtime/embedder.h"
 
 #include <algorithm>
@@ -75,7 +76,8 @@ int Embedder::Schedule(Item& item, int budget) {
   const int64_t len = static_cast<int64_t>(item.tokens().size());
   int64_t n = std::min<int64_t>(len - item.done, budget);
   // Only the blocks there are: the rest waits for a later step.
-  const int64_t fit = item.cache->capacity() + static_cast<int64_t>(kv_.n_available()) * kv_.block_size() - item.done;
+  const int64_t fit = item.cache->capacity() +
+                      static_cast<int64_t>(kv_.n_available()) * kv_.block_size() - item.done;
   n = std::min(n, fit);
   if (n <= 0 || !item.cache->Grow(item.done + n)) return 0;
   item.sched = n;
@@ -147,7 +149,9 @@ bool Embedder::Step(int max_tokens) {
       item->cache->Clear();
       return true;
     });
-    std::erase_if(jobs_, [&](const auto& j) { return std::find(failed.begin(), failed.end(), j.get()) != failed.end(); });
+    std::erase_if(jobs_, [&](const auto& j) {
+      return std::find(failed.begin(), failed.end(), j.get()) != failed.end();
+    });
     return true;
   }
   for (size_t r = 0; r < rows_.size(); ++r) {
@@ -164,7 +168,9 @@ bool Embedder::Step(int max_tokens) {
     item->sched = 0;
     if (item->done == static_cast<int64_t>(item->tokens().size())) Finish(*item);
   }
-  std::erase_if(items_, [](const auto& item) { return item->done == static_cast<int64_t>(item->tokens().size()); });
+  std::erase_if(items_, [](const auto& item) {
+    return item->done == static_cast<int64_t>(item->tokens().size());
+  });
   return true;
 }
 

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace httplib {
 struct Response;
@@ -23,10 +22,11 @@ struct EmbedAnswer {
 
 // A text's ids as embeddings take them (the vocabulary's BOS/EOS added). Longer than the context:
 // cut to it when `truncate`, else ApiError(400) naming input `index`.
-std::vector<int32_t> EmbeddingTokens(ServerState& s, const std::string& text, bool truncate, size_t index);
+std::vector<int32_t> EmbeddingTokens(ServerState& s, const std::string& text, bool truncate,
+                                     size_t index);
 // Runs the inputs through the engine (the model's pooling; unit length when `normalize`) and waits;
-// `dimensions` > 0 keeps that many leading values and normalises again (Matryoshka). Throws ApiError: 400 for bad
-// input, 503 when the engine is overloaded, 500 when the forward pass failed.
+// `dimensions` > 0 keeps that many leading values and normalises again (Matryoshka). Throws
+// ApiError: 400 for bad input, 503 when the engine is overloaded, 500 when the forward pass failed.
 EmbedAnswer RunEmbeddings(ServerState& s, std::vector<std::vector<int32_t>> inputs, int dimensions,
                           bool normalize = true);
 // Checks a "dimensions" value against the model's width (ApiError 400 naming `param`).

@@ -302,6 +302,10 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
   try {
     run->tr =
         chat ? TranslateOllamaChat(req.body, svc.ctx) : TranslateOllamaGenerate(req.body, svc.ctx);
+    // An embedding model (its GGUF names a pooling type) answers only /api/embed, as in Ollama.
+    if (svc.card.embedding)
+      throw ApiError(400, fmt::format("\"{}\" does not support {}", run->tr.model,
+                                      chat ? "chat" : "generate"));
     if (run->tr.action != OllamaAction::kGenerate) {
       // The load call, and keep_alive 0's unload call: the one model stays loaded (it is all
       // this server serves), and the client is told what it asked for.

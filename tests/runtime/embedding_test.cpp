@@ -90,7 +90,8 @@ TEST(Embeddings, PoolingPicksItsRows) {
   const auto raw = Embed(engine, {ids}, Pooling::kMean, false);
   const auto unit = Embed(engine, {ids}, Pooling::kMean);
   double ss = 0, dot = 0;
-  for (size_t i = 0; i < raw[0].size(); ++i) ss += double(raw[0][i]) * raw[0][i], dot += double(raw[0][i]) * unit[0][i];
+  for (size_t i = 0; i < raw[0].size(); ++i)
+    ss += double(raw[0][i]) * raw[0][i], dot += double(raw[0][i]) * unit[0][i];
   EXPECT_GT(std::abs(std::sqrt(ss) - 1), 1e-3);
   EXPECT_NEAR(dot / std::sqrt(ss), 1.0, 1e-6);
 }
@@ -110,7 +111,8 @@ TEST(Embeddings, AmongGenerationGivesTheSameVectors) {
     streams.push_back(engine.Submit(std::move(g)));
   }
   const auto busy = Embed(engine, inputs);
-  for (size_t i = 0; i < inputs.size(); ++i) EXPECT_LE(MaxDiff(quiet[i], busy[i]), 1e-6f) << "input " << i;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_LE(MaxDiff(quiet[i], busy[i]), 1e-6f) << "input " << i;
   for (auto& s : streams) {
     StreamEvent ev;
     while (s->Next(ev, std::chrono::milliseconds(20000)) && ev.finish == FinishReason::kNone) {

@@ -97,9 +97,17 @@ await test("ollama.embed and ollama.embeddings", async () => {
   eq(load.embeddings, [], "empty input is a load call");
 });
 
-await test("show lists the embedding capability", async () => {
+await test("show lists the embedding capability; chat and generate are refused", async () => {
   const s = await ollama.show({ model: oname });
   check(s.capabilities.includes("embedding"), `capabilities ${s.capabilities}`);
+  check(!s.capabilities.includes("completion"), "no completion capability");
+  for (const [what, call] of [["chat", () => ollama.chat({ model: oname, messages: [{ role: "user", content: "hi" }] })],
+                              ["generate", () => ollama.generate({ model: oname, prompt: "hi", stream: false })]]) {
+    let err = null;
+    try { await call(); } catch (e) { err = e; }
+    eq(err && err.status_code, 400, `${what}: status`);
+    eq(err && err.error, `"${oname}" does not support ${what}`, `${what}: message`);
+  }
 });
 
 const big = Array.from({ length: 2049 }, () => "x");
