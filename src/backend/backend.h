@@ -84,6 +84,9 @@ class Backend {
   // into host memory.
   virtual void Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
                       float* host_logits) = 0;
+  // The output head without its classifier (embeddings): RMSNorm(x[t]) * norm for the rows that
+  // want it (want null: every row), one row of x.cols floats each, in order, into host memory.
+  virtual void NormedRows(Tensor x, const uint8_t* want, const float* norm, float eps, float* host_rows) = 0;
 
   // Expert work done so far (MoE models); tests reset it and count per decoded token.
   MoeStats& moe_stats() { return moe_stats_; }

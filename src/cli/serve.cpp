@@ -48,6 +48,7 @@ struct ServeOptions {
   int responses_ttl = 3600;
   bool no_prefix_cache = false;
   size_t max_body = 8u << 20;
+  std::string pooling;  // empty: the model's
   KvTypeFlags kv;
   MemoryFlags mem;
   mpi::ServeClusterOptions cluster;  // under mpirun
@@ -96,6 +97,13 @@ int Serve(const ServeOptions& o) {
   eo.max_queue = o.max_queue;
   eo.prefix_cache = !o.no_prefix_cache;
   eo.kv_types = o.kv.Resolve();
+  if (!o.pooling.empty()) {
+    static const char* const kNames[] = {"none", "mean", "cls", "last", "rank"};
+    eo.pooling = -1;
+    for (int i = 0; i < 5; ++i)
+      if (o.pooling == kNames[i]) eo.pooling = i;
+    if (eo.pooling < 0) Fail("--pooling: '{}' is not one of none, mean, cls, last, rank", o.pooling);
+  }
   const Tokenizer* tp = tok.get();
   eo.is_eog = [tp](int32_t id) { return tp->IsEog(id); };
   ThreadPool pool(o.threads);
@@ -233,6 +241,9 @@ void AddServeCommand(CLI::App& app, Action& action) {
                   "seconds a kept response lives after its last use")
       ->check(CLI::Range(1, 365 * 86400))
       ->capture_default_str();
+  sub->add_option("--pooling", o->pooling,
+                  "embeddings: mean, cls or last pooling instead of the model's pooling_type "
+                  "(default: the file's, mean when it names none)");
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "do not reuse KV blocks of earlier prompts");
   sub->add_option("--split", o->cluster.split,

@@ -17,6 +17,8 @@ void AddSynthCommand(CLI::App& app, Action& action) {
   sub->add_option("--type", o->type, "weight type of the matrices (F32, F16, Q8_0, ...; MXFP4: experts only)");
   sub->add_option("--seed", o->seed, "random seed");
   sub->add_option("--vocab", o->vocab, "vocabulary-only GGUF whose tokenizer is copied (default: byte vocabulary)");
+  sub->add_option("--pooling-type", o->pooling_type,
+                  "write <arch>.pooling_type (1 mean, 2 cls, 3 last: an embedding model)");
   sub->add_option("-o,--output", o->output, "output GGUF")->required();
   sub->callback([o, &action] {
     action = [o] {

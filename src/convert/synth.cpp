@@ -167,6 +167,10 @@ void WriteSynthModel(const SynthOptions& o) {
   w.SetU32("general.quantization_version", 2);
   w.SetU32(p + "context_length", o.arch == "gpt-oss" ? 131072 : 4096);
   w.SetU32(p + "embedding_length", s.n_embd);
+  if (o.pooling_type >= 0) {
+    if (o.pooling_type > 4) Fail("--pooling-type must be 0 to 4, got {}", o.pooling_type);
+    w.SetU32(p + "pooling_type", static_cast<uint32_t>(o.pooling_type));
+  }
   w.SetU32(p + "block_count", s.n_layer);
   w.SetU32(p + "feed_forward_length", s.n_ff);
   w.SetU32(p + "attention.head_count", s.n_head);

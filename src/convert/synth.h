@@ -19,6 +19,9 @@ struct SynthOptions {
   // (SentencePiece-style: <unk>, <s>, </s> and the 256 byte tokens).
   std::string vocab;
   std::string output;
+  // <arch>.pooling_type to write (llama.cpp's numbering: 1 mean, 2 cls, 3 last, 4 rank; -1: no
+  // key, a generative model); an embedding model such as Qwen3-Embedding names one.
+  int pooling_type = -1;
 };
 
 // The architectures WriteSynthModel accepts.

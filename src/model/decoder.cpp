@@ -95,6 +95,25 @@ PagedBatch Decoder::Flatten(const BatchToken* batch, int n) {
 
 void Decoder::ForwardStage(const BatchToken* batch_tokens, int n, int first_layer, int last_layer,
                            const float* hidden_in, float* hidden_out, float* logits) {
+  const PagedBatch batch = RunLayers(batch_tokens, n, first_layer, last_layer, hidden_in);
+  const Tensor x{x_->data(), n, spec_.n_embd};
+  // Not the last layer, or a last stage asked for the final hidden states (logits null): another
+  // process applies the output head.
+  if (last_layer < spec_.n_layer() || !logits) {
+    if (hidden_out) backend_.Download(x, hidden_out);
+    return;
+  }
+  backend_.Logits(x, batch.logits, spec_.output_norm.data(), spec_.norm_eps, spec_.output, logits);
+}
+
+void Decoder::ForwardHidden(const BatchToken* batch_tokens, int n, float* hidden) {
+  const PagedBatch batch = RunLayers(batch_tokens, n, 0, spec_.n_layer(), nullptr);
+  const Tensor x{x_->data(), n, spec_.n_embd};
+  backend_.NormedRows(x, batch.logits, spec_.output_norm.data(), spec_.norm_eps, hidden);
+}
+
+PagedBatch Decoder::RunLayers(const BatchToken* batch_tokens, int n, int first_layer, int last_layer,
+                              const float* hidden_in) {
   if (first_layer < 0 || last_layer > spec_.n_layer() || first_layer >= last_layer)
     Fail("bad layer range [{}, {}) for a model of {} layers", first_layer, last_layer, spec_.n_layer());
   const PagedBatch batch = Flatten(batch_tokens, n);
@@ -168,14 +187,7 @@ void Decoder::ForwardStage(const BatchToken* batch_tokens, int n, int first_laye
     if (!l.post_ffn_norm.empty()) be.RmsNorm(tmp, l.post_ffn_norm.data(), e, spec_.norm_eps, tmp);
     be.Add(x, tmp);
   }
-
-  // Not the last layer, or a last stage asked for the final hidden states (logits null): another
-  // process applies the output head.
-  if (last_layer < spec_.n_layer() || !logits) {
-    if (hidden_out) be.Download(x, hidden_out);
-    return;
-  }
-  be.Logits(x, batch.logits, spec_.output_norm.data(), spec_.norm_eps, spec_.output, logits);
+  return batch;
 }
 
 void Decoder::Head(const float* hidden, int rows, float* logits) {

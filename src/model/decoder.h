@@ -44,6 +44,11 @@ class Decoder {
   // written to `logits` one row (n_vocab floats) each, in batch order.
   void ForwardBatch(const BatchToken* batch, int n, float* logits);
 
+  // Runs a mixed batch (at most kMaxBatch tokens) for embeddings: the final hidden states after
+  // the output norm (no classifier) of the tokens that ask for logits are written to `hidden`, one
+  // row (n_embd floats) each, in batch order. Attention is causal, as for generation.
+  void ForwardHidden(const BatchToken* batch, int n, float* hidden);
+
   // One pipeline stage (multi-process execution): runs layers [first_layer, last_layer) only.
   // hidden_in: [n, n_embd] from the previous stage, or null to start from the token embeddings.
   // hidden_out: where to leave [n, n_embd] for the next stage (null on the last stage).
@@ -66,6 +71,8 @@ class Decoder {
   void Reserve(int n);
   // Checks the batch and lays it out flat (tokens, positions, block tables) in tables_.
   PagedBatch Flatten(const BatchToken* batch, int n);
+  // Layers [first_layer, last_layer) over the batch, leaving the hidden states in x_.
+  PagedBatch RunLayers(const BatchToken* batch, int n, int first_layer, int last_layer, const float* hidden_in);
 
   const DecoderSpec& spec_;
   std::unique_ptr<Backend> owned_;

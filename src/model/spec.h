@@ -58,6 +58,11 @@ struct RopeSpec {
   RopeTable Table() const { return {n_rot, layout, attn_factor, inv_freq.data()}; }
 };
 
+// How an embedding pools a sequence's final hidden states into one vector: GGUF's
+// "<arch>.pooling_type", numbered as llama.cpp numbers it.
+enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3, kRank = 4 };
+const char* PoolingName(Pooling p);
+
 struct DecoderSpec {
   std::string arch;       // general.architecture
   std::string name;       // general.name
@@ -68,6 +73,10 @@ struct DecoderSpec {
   FfnKind ffn = FfnKind::kSwiGlu;
   float embd_scale = 1.0f;  // multiplies the token embedding (Gemma: sqrt(n_embd))
   float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;  // kSwiGluClamped only
+  // Embeddings: the file's pooling type, or mean when it names none (a generative model), as
+  // Ollama pools any model's /api/embed; has_pooling says the file named one (an embedding model).
+  Pooling pooling = Pooling::kMean;
+  bool has_pooling = false;
 
   MatrixView tok_embd;  // [n_vocab, n_embd]
   Vec output_norm;           // [n_embd]

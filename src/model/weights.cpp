@@ -84,6 +84,22 @@ void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> 
   vec(-1, WeightRole::kNorm, "output_norm", spec.output_norm);
 }
 
+const char* PoolingName(Pooling p) {
+  switch (p) {
+    case Pooling::kNone:
+      return "none";
+    case Pooling::kMean:
+      return "mean";
+    case Pooling::kCls:
+      return "cls";
+    case Pooling::kLast:
+      return "last";
+    case Pooling::kRank:
+      return "rank";
+  }
+  return "none";
+}
+
 bool DecoderSpec::IsMoe() const {
   for (const auto& l : layers)
     if (l.n_expert > 0) return true;

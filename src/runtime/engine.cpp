@@ -115,6 +115,7 @@ Engine::Engine(const Model& model, Backend& backend, EngineOptions opt)
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
           opt_.block_size, -1, opt_.kv_types, &decoder_.backend()),
       local_(decoder_),
+      embedder_(decoder_, kv_),
       forward_(opt_.forward ? opt_.forward : &local_) {
   Start();
 }
@@ -127,6 +128,7 @@ Engine::Engine(const Model& model, ThreadPool& pool, EngineOptions opt)
       kv_(PoolSpec(model.spec(), opt_), std::max(1, (opt_.kv_tokens + opt_.block_size - 1) / opt_.block_size),
           opt_.block_size, -1, opt_.kv_types, &decoder_.backend()),
       local_(decoder_),
+      embedder_(decoder_, kv_),
       forward_(opt_.forward ? opt_.forward : &local_) {
   Start();
 }
@@ -168,6 +170,7 @@ void Engine::Shutdown() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  embedder_.FailAll("the engine is shutting down");
   for (auto& s : live_) Finish(*s, FinishReason::kCancelled);
   live_.clear();
   std::lock_guard lock(mu_);
@@ -221,6 +224,37 @@ std::shared_ptr<RequestStream> Engine::Submit(GenerationRequest req) {
   return stream;
 }
 
+std::shared_ptr<EmbeddingResult> Engine::SubmitEmbedding(EmbeddingRequest req) {
+  if (opt_.forward) FailKind(ErrorKind::kUnsupported, "embeddings are not available on a pipeline of ranks");
+  if (req.inputs.empty()) Fail("the input is empty");
+  if (static_cast<int>(req.inputs.size()) > kMaxEmbeddingInputs)
+    Fail("{} inputs in one request; at most {} are allowed", req.inputs.size(), kMaxEmbeddingInputs);
+  if (req.pooling != Pooling::kMean && req.pooling != Pooling::kCls && req.pooling != Pooling::kLast)
+    FailKind(ErrorKind::kUnsupported, "pooling type '{}' gives no sentence embedding (mean, cls or last do)",
+             PoolingName(req.pooling));
+  int64_t tokens = 0;
+  for (size_t i = 0; i < req.inputs.size(); ++i) {
+    const auto& in = req.inputs[i];
+    if (in.empty()) Fail("input {} is empty", i);
+    if (static_cast<int64_t>(in.size()) > max_seq_len_)
+      Fail("input {} has {} tokens, more than the context of {} tokens", i, in.size(), max_seq_len_);
+    for (int32_t t : in)
+      if (t < 0 || t >= n_vocab_) Fail("input {}: token id {} is out of range (vocabulary has {} tokens)", i, t, n_vocab_);
+    tokens += static_cast<int64_t>(in.size());
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) FailKind(ErrorKind::kUnsupported, "the engine is shutting down");
+    ++stats_.embedding_requests_total;
+    stats_.embedding_tokens_total += tokens;
+  }
+  auto result = embedder_.Push(std::move(req));
+  // Taking mu_ after the push orders it before the engine's next look at its wait predicate.
+  { std::lock_guard lock(mu_); }
+  cv_.notify_one();
+  return result;
+}
+
 EngineStats Engine::Stats() const {
   std::lock_guard lock(mu_);
   EngineStats s = stats_;
@@ -232,7 +266,7 @@ void Engine::Loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !waiting_.empty() || !live_.empty(); });
+      cv_.wait(lock, [&] { return stop_ || !waiting_.empty() || !live_.empty() || embedder_.HasWork(); });
       if (stop_) break;
     }
     try {
@@ -452,6 +486,19 @@ void Engine::Step() {
   }
   Admit();
 
+  // Embedding batches go between generation batches (the decoder is idle once flights land).
+  bool embedded = false;
+  if (flights_.empty() && embedder_.HasWork()) {
+    const double t0 = NowSeconds();
+    embedded = embedder_.Step(opt_.max_batch_tokens);
+    {
+      std::lock_guard lock(mu_);
+      stats_.busy_seconds += NowSeconds() - t0;
+      PublishLocked();
+    }
+    embedder_.Deliver();
+  }
+
   bool launched = false;
   if (static_cast<int>(flights_.size()) < depth_) {
     std::vector<BatchToken> batch;
@@ -478,7 +525,7 @@ void Engine::Step() {
   // The oldest batch lands when the pipeline is full or nothing else can go in.
   if (!flights_.empty() && (static_cast<int>(flights_.size()) >= depth_ || !launched)) {
     Land();
-  } else if (!launched) {
+  } else if (!launched && !embedded) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(5));
   }

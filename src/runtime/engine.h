@@ -21,6 +21,7 @@
 #include "model/decoder.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "runtime/embedder.h"
 #include "sampling/sampler.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -160,11 +161,14 @@ struct EngineOptions {
   int kv_first_layer = 0;
   int kv_last_layer = -1;  // -1: every layer
   std::function<void(const std::string&)> on_fatal;
+  // Embeddings: how a sequence's hidden states are pooled (-1: as the model's file says).
+  int pooling = -1;
 };
 
 struct EngineStats {
   int64_t requests_total = 0, requests_finished = 0, requests_cancelled = 0, requests_rejected = 0;
   int64_t prompt_tokens_total = 0, prompt_tokens_cached = 0, generated_tokens_total = 0;
+  int64_t embedding_requests_total = 0, embedding_tokens_total = 0;
   int64_t steps = 0, preemptions = 0;
   int waiting = 0, live = 0;
   int kv_blocks_total = 0, kv_blocks_in_use = 0, kv_blocks_cached = 0, block_size = 0;
@@ -194,6 +198,13 @@ class Engine {
   // longer than a sequence or the pool) or OverloadedError (queue full).
   std::shared_ptr<RequestStream> Submit(GenerationRequest req);
 
+  // Validates and queues an embedding request: every input non-empty, its ids in the vocabulary
+  // and at most max_seq_len() tokens; pooling mean, cls or last. Throws origami::Error (a bad
+  // request) or OverloadedError. Batches of it run between generation steps (Embedder).
+  std::shared_ptr<EmbeddingResult> SubmitEmbedding(EmbeddingRequest req);
+  // Inputs one embedding request may hold.
+  static constexpr int kMaxEmbeddingInputs = 2048;
+
   EngineStats Stats() const;
   int max_seq_len() const { return max_seq_len_; }
   // The pool's geometry (what a pipeline's mirror pools copy).
@@ -206,6 +217,9 @@ class Engine {
     return (kv_.BlockBytes() + kv_.WindowPartBytes()) / static_cast<uint64_t>(kv_.block_size());
   }
   int n_vocab() const { return n_vocab_; }
+  int n_embd() const { return model_.spec().n_embd; }
+  // The pooling embedding requests get (EngineOptions::pooling, else the model's).
+  Pooling pooling() const { return opt_.pooling >= 0 ? static_cast<Pooling>(opt_.pooling) : model_.spec().pooling; }
   // Stops the engine thread; pending requests finish with kCancelled.
   void Shutdown();
 
@@ -238,6 +252,7 @@ class Engine {
   Decoder decoder_;
   KvPool kv_;
   LocalForward local_;     // the forward seam when opt_.forward is null
+  Embedder embedder_;      // embedding batches, run on the engine thread between steps
   BatchForward* forward_;  // opt_.forward or &local_: where every batch is computed
 
   mutable std::mutex mu_;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "server/embeddings.h"
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_model.h"
@@ -51,17 +52,12 @@ json ParseJsonBody(const std::string& body) {
   return j;
 }
 
-// Embeddings turn texts into vectors. No backend serves them yet, so the function is empty and
-// every model answers Ollama's capability error; an embedding engine sets it for its models.
-using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;
-
 struct OllamaService {
   ServerState& s;
   OllamaModelCard card;
   OllamaContext ctx;
   std::vector<std::string> capabilities;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
-  EmbedFn embed;
 
   explicit OllamaService(ServerState& st) : s(st) {
     if (s.opt.model_file) {
@@ -306,6 +302,10 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
   try {
     run->tr =
         chat ? TranslateOllamaChat(req.body, svc.ctx) : TranslateOllamaGenerate(req.body, svc.ctx);
+    // An embedding model (its GGUF names a pooling type) answers only /api/embed, as in Ollama.
+    if (svc.card.embedding)
+      throw ApiError(400, fmt::format("\"{}\" does not support {}", run->tr.model,
+                                      chat ? "chat" : "generate"));
     if (run->tr.action != OllamaAction::kGenerate) {
       // The load call, and keep_alive 0's unload call: the one model stays loaded (it is all
       // this server serves), and the client is told what it asked for.
@@ -341,10 +341,14 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
     ReplyWhole(svc.s, std::move(run), res);
 }
 
-// /api/embed (input: a string or strings) and the older /api/embeddings (prompt: one string).
+// /api/embed (input: a string or strings; truncate, dimensions) and the older /api/embeddings
+// (prompt: one string). Only embedding models (the GGUF names a pooling type) answer, as the
+// capability list says. As in Ollama, an empty input is a load call (no vectors), /api/embed's
+// vectors are unit length and /api/embeddings' are not.
 void HandleEmbed(OllamaService& svc, const httplib::Request& req, httplib::Response& res,
                  bool legacy) {
   try {
+    const auto t0 = Clock::now();
     const json j = ParseJsonBody(req.body);
     const std::string model = OllamaModelOf(j, svc.ctx.alias);
     std::vector<std::string> inputs;
@@ -352,7 +356,7 @@ void HandleEmbed(OllamaService& svc, const httplib::Request& req, httplib::Respo
     auto it = j.find(field);
     if (it != j.end() && !it->is_null()) {
       if (it->is_string()) {
-        inputs.push_back(it->get<std::string>());
+        if (!it->get_ref<const std::string&>().empty()) inputs.push_back(it->get<std::string>());
       } else if (!legacy && it->is_array()) {
         for (const auto& x : *it) {
           if (!x.is_string()) throw ApiError(400, "input: must be a string or an array of strings");
@@ -364,19 +368,40 @@ void HandleEmbed(OllamaService& svc, const httplib::Request& req, httplib::Respo
       }
     }
     if (auto ka = j.find("keep_alive"); ka != j.end() && !ka->is_null()) ParseKeepAlive(*ka);
-    if (!svc.card.embedding || !svc.embed)
+    bool truncate = true;
+    if (auto tr = j.find("truncate"); tr != j.end() && !tr->is_null()) {
+      if (!tr->is_boolean()) throw ApiError(400, "truncate: must be true or false");
+      truncate = tr->get<bool>();
+    }
+    int dimensions = 0;
+    if (auto d = j.find("dimensions"); d != j.end() && !d->is_null() && !legacy)
+      dimensions = ParseDimensions(svc.s, *d, "dimensions");
+    if (!svc.card.embedding)
       throw ApiError(400, fmt::format("\"{}\" does not support embeddings", model));
-    const auto t0 = Clock::now();
-    const auto vectors = svc.embed(inputs);
+    if (inputs.size() > static_cast<size_t>(Engine::kMaxEmbeddingInputs))
+      throw ApiError(400, fmt::format("input: {} inputs in one request; at most {} are allowed",
+                                      inputs.size(), Engine::kMaxEmbeddingInputs));
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      try {
+        ids.push_back(EmbeddingTokens(svc.s, inputs[i], truncate, i));
+      } catch (const ApiError& e) {
+        if (e.status != 400) throw;
+        throw ApiError(400, "the input length exceeds the context length");  // Ollama's words
+      }
+    }
+    const auto loaded = Clock::now();
+    EmbedAnswer a;
+    if (!ids.empty()) a = RunEmbeddings(svc.s, std::move(ids), dimensions, !legacy);
     if (legacy) {
-      Send(res, {{"embedding", vectors.empty() ? std::vector<float>{} : vectors[0]}});
+      Send(res, {{"embedding", a.vectors.empty() ? std::vector<float>{} : a.vectors[0]}});
       return;
     }
     Send(res, {{"model", model},
-               {"embeddings", vectors},
+               {"embeddings", a.vectors},
                {"total_duration", Ns(Clock::now() - t0)},
-               {"load_duration", 0},
-               {"prompt_eval_count", 0}});
+               {"load_duration", Ns(loaded - t0)},
+               {"prompt_eval_count", a.n_tokens}});
   } catch (const ApiError& e) {
     SendError(res, e.status, e.what());
   } catch (const std::exception& e) {

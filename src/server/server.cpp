@@ -12,6 +12,7 @@
 #include "server/anthropic_api.h"
 #include "server/anthropic_handler.h"
 #include "server/api.h"
+#include "server/embeddings.h"
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_handler.h"
@@ -227,6 +228,9 @@ void Server::Impl::Routes() {
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGenerate(req, res, Endpoint::kCompletions);
   });
+  http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleOpenAiEmbeddings(st, req.body, res);
+  });
   RegisterOllamaRoutes(http, st);
 }
 
@@ -269,6 +273,9 @@ void Server::Impl::Metrics(httplib::Response& res) {
   metric("prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
          s.prompt_tokens_cached);
   metric("generated_tokens_total", "counter", "Tokens generated.", s.generated_tokens_total);
+  metric("embedding_requests_total", "counter", "Embedding requests accepted by the engine.",
+         s.embedding_requests_total);
+  metric("embedding_tokens_total", "counter", "Tokens of embedding inputs.", s.embedding_tokens_total);
   metric("engine_steps_total", "counter", "Batched forward passes.", s.steps);
   metric("preemptions_total", "counter", "Sequences preempted because the KV pool ran out.",
          s.preemptions);

@@ -512,6 +512,26 @@ TEST_P(BackendOps, LogitsOfTheRowsThatAskOnly) {
   ExpectClose(got, want, 1e-5, "logits");
 }
 
+TEST_P(BackendOps, NormedRowsOfTheRowsThatAskOnly) {
+  const int64_t n = 5, e = 37;  // off every SIMD grid
+  const std::vector<float> xs = Random(n * e, 31, -4, 4), norm = Random(e, 32);
+  const Tensor x = Put(xs, n, e);
+  for (const bool all : {false, true}) {
+    const uint8_t want_rows[5] = {1, 0, 0, 1, 1};
+    const std::vector<int64_t> rows = all ? std::vector<int64_t>{0, 1, 2, 3, 4} : std::vector<int64_t>{0, 3, 4};
+    std::vector<float> got(rows.size() * e, -1);
+    be_->NormedRows(x, all ? nullptr : want_rows, norm.data(), 1e-6f, got.data());
+    std::vector<double> want;
+    for (int64_t t : rows) {
+      double ss = 0;
+      for (int64_t i = 0; i < e; ++i) ss += double(xs[t * e + i]) * xs[t * e + i];
+      const double inv = 1 / std::sqrt(ss / e + 1e-6);
+      for (int64_t i = 0; i < e; ++i) want.push_back(xs[t * e + i] * inv * norm[i]);
+    }
+    ExpectClose(got, want, 1e-5, all ? "normed rows (all)" : "normed rows");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BackendOps, ::testing::ValuesIn(BackendNames()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 

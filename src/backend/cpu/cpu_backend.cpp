@@ -141,4 +141,11 @@ void CpuBackend::Logits(Tensor x, const uint8_t* want, const float* norm, float 
   if (rows > 0) cpu::MatMul(kernels_, out, head_in_.data(), rows, host_logits, pool_, ws_);
 }
 
+void CpuBackend::NormedRows(Tensor x, const uint8_t* want, const float* norm, float eps, float* host_rows) {
+  const int64_t e = x.cols;
+  int64_t rows = 0;
+  for (int64_t t = 0; t < x.rows; ++t)
+    if (!want || want[t]) cpu::RmsNorm(x.data + t * e, norm, host_rows + rows++ * e, e, eps);
+}
+
 }  // namespace origami

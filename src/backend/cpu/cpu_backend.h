@@ -38,6 +38,7 @@ class CpuBackend final : public Backend {
   void Moe(const MoeOp& op, Tensor xn, Tensor out) override;
   void Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
               float* host_logits) override;
+  void NormedRows(Tensor x, const uint8_t* want, const float* norm, float eps, float* host_rows) override;
 
  private:
   ThreadPool& pool_;

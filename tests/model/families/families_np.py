@@ -183,6 +183,11 @@ class Family:
 
     # --- the forward pass ------------------------------------------------------------------------
     def forward(self, tokens):
+        return self.hidden(tokens) @ self.output.T
+
+    def hidden(self, tokens):
+        """The final hidden states after the output norm [n_tok, n_embd] (what embeddings pool),
+        for `tokens` fed after what the KV cache already holds."""
         start = self.k_cache[0].shape[0]
         pos = np.arange(start, start + len(tokens), dtype=np.float64)
         x = self.embed(tokens)
@@ -197,7 +202,7 @@ class Family:
             if self.post_norms:
                 h = self.rmsnorm(h, L["post_ffw_norm.weight"])
             x = x + h
-        return self.rmsnorm(x, self.output_norm) @ self.output.T
+        return self.rmsnorm(x, self.output_norm)
 
     def teacher_forced(self, prompt, continuation):
         self.reset()

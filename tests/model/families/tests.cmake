@@ -34,3 +34,27 @@ origami_family_test(mixtral_F32 mixtral F32)
 origami_family_test(gpt-oss_F32 gpt-oss F32)
 origami_family_test(gpt-oss_MXFP4 gpt-oss MXFP4)
 origami_family_test(qwen3moe_MXFP4 qwen3moe MXFP4)
+
+# Embeddings (check_embed.py): a tiny model of a family with or without <arch>.pooling_type, served;
+# /v1/embeddings against the family reference's pooled, normalised final hidden states.
+# embed_test(NAME ARCH POOLING_TYPE [SERVE_POOLING]): POOLING_TYPE -1 writes no key (mean default).
+function(origami_embed_test name arch pooling_type)
+  set(_f ${_fam_models}/embed-${name}.gguf)
+  add_test(NAME embed_synth_${name}
+           COMMAND $<TARGET_FILE:origami> synth --arch ${arch} --preset tiny --type F32 --seed 11
+                   --pooling-type ${pooling_type} -o ${_f})
+  set_tests_properties(embed_synth_${name} PROPERTIES FIXTURES_SETUP embed_${name} FIXTURES_REQUIRED family_dir
+                       TIMEOUT 120)
+  set(_extra)
+  if(ARGC GREATER 3)
+    set(_extra --pooling ${ARGV3})
+  endif()
+  add_test(NAME embed_family_${name}
+           COMMAND ${Python3_EXECUTABLE} ${_fam_dir}/check_embed.py --origami $<TARGET_FILE:origami> -m ${_f} ${_extra})
+  set_tests_properties(embed_family_${name} PROPERTIES FIXTURES_REQUIRED embed_${name} TIMEOUT 300
+                       LABELS "forward;reference")
+endfunction()
+origami_embed_test(qwen3_last qwen3 3)      # Qwen3-Embedding style: last-token pooling from the file
+origami_embed_test(llama_mean llama -1)     # a generative model: no key, mean pooling
+origami_embed_test(gemma3_mean gemma3 1)    # sliding-window layers, embedding scale
+origami_embed_test(llama_cls llama -1 cls)  # serve --pooling cls overrides the file

@@ -1,0 +1,198 @@
+// Embedder: batches of embedding inputs through the decoder's hidden-state output, pooled per
+// input.
+#include "runtime/embedder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.h"
+
+namespace origami {
+
+std::vector<std::vector<float>> EmbeddingResult::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return done_; });
+  if (!error_.empty()) origami::Fail("{}", error_);
+  return std::move(vectors_);
+}
+
+void EmbeddingResult::Complete() {
+  {
+    std::lock_guard lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+void EmbeddingResult::Fail(const std::string& error) {
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    done_ = true;
+    error_ = error.empty() ? "embedding failed" : error;
+  }
+  cv_.notify_all();
+}
+
+std::vector<float> L2Normalized(std::span<const double> x) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double inv = ss > 0 ? 1 / std::sqrt(ss) : 0.0;
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = static_cast<float>(x[i] * inv);
+  return out;
+}
+
+std::vector<float> TruncatedEmbedding(std::span<const float> v, int dims, bool normalize) {
+  const size_t n = dims > 0 ? std::min<size_t>(dims, v.size()) : v.size();
+  std::vector<double> head(v.begin(), v.begin() + n);
+  if (normalize) return L2Normalized(head);
+  return std::vector<float>(v.begin(), v.begin() + n);
+}
+
+std::shared_ptr<EmbeddingResult> Embedder::Push(EmbeddingRequest req) {
+  auto job = std::make_shared<EmbeddingResult>();
+  job->remaining_ = req.inputs.size();
+  job->vectors_.resize(req.inputs.size());
+  for (const auto& in : req.inputs) job->n_tokens_ += static_cast<int>(in.size());
+  job->req_ = std::move(req);
+  if (job->remaining_ == 0) {
+    job->Complete();
+    return job;
+  }
+  std::lock_guard lock(mu_);
+  queued_.push_back(job);
+  return job;
+}
+
+bool Embedder::HasWork() const {
+  // items_ and jobs_ are the engine thread's, and so is every caller of HasWork.
+  if (!items_.empty() || !jobs_.empty()) return true;
+  std::lock_guard lock(mu_);
+  return !queued_.empty();
+}
+
+int Embedder::Schedule(Item& item, int budget) {
+  const int64_t len = static_cast<int64_t>(item.tokens().size());
+  int64_t n = std::min<int64_t>(len - item.done, budget);
+  // Only the blocks there are: the rest waits for a later step.
+  const int64_t fit = item.cache->capacity() +
+                      static_cast<int64_t>(kv_.n_available()) * kv_.block_size() - item.done;
+  n = std::min(n, fit);
+  if (n <= 0 || !item.cache->Grow(item.done + n)) return 0;
+  item.sched = n;
+  const Pooling pooling = item.job->req_.pooling;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t pos = item.done + i;
+    const bool want = pooling == Pooling::kMean || (pooling == Pooling::kCls && pos == 0) ||
+                      (pooling == Pooling::kLast && pos == len - 1);
+    batch_.push_back({item.tokens()[pos], pos, item.cache.get(), want});
+    if (want) rows_.push_back(&item);
+  }
+  return static_cast<int>(n);
+}
+
+void Embedder::Finish(Item& item) {
+  EmbeddingResult& job = *item.job;
+  if (job.req_.pooling == Pooling::kMean)
+    for (double& v : item.acc) v /= static_cast<double>(item.tokens().size());
+  if (job.req_.normalize) {
+    job.vectors_[item.input] = L2Normalized(item.acc);
+  } else {
+    job.vectors_[item.input].assign(item.acc.begin(), item.acc.end());
+  }
+  item.cache->Clear();
+  if (--job.remaining_ == 0) finished_.push_back(item.job);
+}
+
+bool Embedder::Step(int max_tokens) {
+  {
+    std::lock_guard lock(mu_);
+    while (!queued_.empty()) {
+      jobs_.push_back(std::move(queued_.front()));
+      queued_.pop_front();
+    }
+  }
+  batch_.clear();
+  rows_.clear();
+  int budget = max_tokens;
+  // Inputs in progress first (a long one continues where the last batch stopped), then new ones.
+  for (auto& item : items_)
+    if (budget > 0) budget -= Schedule(*item, budget);
+  while (budget > 0 && !jobs_.empty()) {
+    EmbeddingResult& job = *jobs_.front();
+    auto item = std::make_unique<Item>();
+    item->job = jobs_.front();
+    item->input = job.next_input_;
+    item->cache = std::make_unique<KvCache>(kv_, static_cast<int>(item->tokens().size()));
+    item->acc.assign(decoder_.spec().n_embd, 0.0);
+    const int n = Schedule(*item, budget);
+    if (n == 0) break;  // the pool is dry: wait for blocks
+    budget -= n;
+    items_.push_back(std::move(item));
+    if (++job.next_input_ == job.req_.inputs.size()) jobs_.pop_front();
+  }
+  if (batch_.empty()) return false;
+
+  const int64_t e = decoder_.spec().n_embd;
+  hidden_.resize(rows_.size() * e);
+  try {
+    decoder_.ForwardHidden(batch_.data(), static_cast<int>(batch_.size()), hidden_.data());
+  } catch (const std::exception& ex) {
+    // A failed pass fails the requests in it (their other inputs are dropped with them).
+    std::vector<EmbeddingResult*> failed;
+    for (auto& item : items_)
+      if (item->sched > 0) failed.push_back(item->job.get());
+    for (EmbeddingResult* j : failed) j->Fail(ex.what());
+    std::erase_if(items_, [&](const auto& item) {
+      if (std::find(failed.begin(), failed.end(), item->job.get()) == failed.end()) return false;
+      item->cache->Clear();
+      return true;
+    });
+    std::erase_if(jobs_, [&](const auto& j) {
+      return std::find(failed.begin(), failed.end(), j.get()) != failed.end();
+    });
+    return true;
+  }
+  for (size_t r = 0; r < rows_.size(); ++r) {
+    Item& item = *rows_[r];
+    const float* row = hidden_.data() + r * e;
+    if (item.job->req_.pooling == Pooling::kMean) {
+      for (int64_t i = 0; i < e; ++i) item.acc[i] += row[i];
+    } else {
+      for (int64_t i = 0; i < e; ++i) item.acc[i] = row[i];
+    }
+  }
+  for (auto& item : items_) {
+    item->done += item->sched;
+    item->sched = 0;
+    if (item->done == static_cast<int64_t>(item->tokens().size())) Finish(*item);
+  }
+  std::erase_if(items_, [](const auto& item) {
+    return item->done == static_cast<int64_t>(item->tokens().size());
+  });
+  return true;
+}
+
+void Embedder::Deliver() {
+  for (auto& job : finished_) job->Complete();
+  finished_.clear();
+}
+
+void Embedder::FailAll(const std::string& error) {
+  Deliver();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& j : queued_) j->Fail(error);
+    queued_.clear();
+  }
+  for (auto& item : items_) {
+    item->cache->Clear();
+    item->job->Fail(error);
+  }
+  items_.clear();
+  for (auto& j : jobs_) j->Fail(error);
+  jobs_.clear();
+}
+
+}  // namespace origami
