@@ -35,6 +35,12 @@ Environment Read() {
   };
   if (const char* v = Get("ORIGAMI_MICRO_BATCHES")) e.micro_batches = integer("ORIGAMI_MICRO_BATCHES", v, 1, 512);
   if (const char* v = Get("ORIGAMI_PIPELINE_DEPTH")) e.pipeline_depth = integer("ORIGAMI_PIPELINE_DEPTH", v, 1, 64);
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = Get(var)) {
+      e.mpi_ranks = std::atoi(v);
+      break;
+    }
+  }
   for (const char* var : {"ORIGAMI_TEST_DIE_AT_STEP", "ORIGAMI_TEST_HANG_AT_STEP"}) {
     const char* v = Get(var);
     if (!v) continue;

@@ -12,6 +12,9 @@ struct Environment {
   double dist_timeout = 0;  // ORIGAMI_DIST_TIMEOUT: seconds serve's rank 0 waits for a micro-batch (0: default)
   int micro_batches = 0;    // ORIGAMI_MICRO_BATCHES: micro-batches per pipelined step (0: automatic)
   int pipeline_depth = 0;   // ORIGAMI_PIPELINE_DEPTH: steps in flight in the pipeline (0: one per rank)
+  // Ranks the MPI launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE, MPI_LOCALNRANKS):
+  // 0 when not started by mpirun, so a plain `origami run` never touches MPI.
+  int mpi_ranks = 0;
   // Test hooks of the MPI pipeline: ORIGAMI_TEST_DIE_AT_STEP / ORIGAMI_TEST_HANG_AT_STEP=rank:step.
   int die_rank = -1, die_step = -1;
   bool hang = false;

@@ -123,7 +123,7 @@ int PrintMemoryPlan(const InfoOptions& o) {
   const DecoderSpec& s = model->spec();
   ThreadPool pool(1);
   const auto backend = OpenBackend("cpu", pool);
-  const WeightBytes weights = PlanWeightBytes(*model, *backend);
+  const WeightBytes weights = PlanWeightBytes(*model, *backend, Env().repack);
   const int n_ctx = ResolveContextSize(s, o.ctx_size);
   MemoryRequest req;
   req.kv_types = o.kv.Resolve();

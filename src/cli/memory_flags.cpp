@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cli/environment.h"
 #include "model/model.h"
 #include "util/error.h"
 #include "util/sysmem.h"
@@ -50,7 +51,7 @@ MemoryBudget ResolveBudget(const MemoryFlags& flags) {
 int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags, int n_ctx,
            KvTypes kv_types, int threads) {
   const MemoryBudget budget = ResolveBudget(flags);
-  const WeightBytes weights = PlanWeightBytes(model, backend);
+  const WeightBytes weights = PlanWeightBytes(model, backend, Env().repack);
   MemoryRequest req;
   req.kv_tokens = n_ctx;
   req.kv_types = kv_types;
@@ -81,7 +82,7 @@ ServeMemory FitServe(const Model& model, const Backend& backend, const MemoryFla
                      EngineOptions& eo, bool ctx_given, int threads, int http_threads,
                      uint64_t responses_bytes) {
   const MemoryBudget budget = ResolveBudget(flags);
-  const WeightBytes weights = PlanWeightBytes(model, backend);
+  const WeightBytes weights = PlanWeightBytes(model, backend, Env().repack);
   const DecoderSpec& spec = model.spec();
   auto request = [&](int kv_tokens, int seq, int parallel) {
     MemoryRequest r;

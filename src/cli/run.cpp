@@ -302,7 +302,7 @@ int RunDistributed(const RunOptions& o) {
 int Run(const RunOptions& o) {
   // mpirun sets the launcher's environment; a plain run never calls into MPI.
   const SpecParams spec_params = o.spec.Resolve();  // bad flags fail before anything loads
-  if (mpi::World::LaunchedSize() > 1) {
+  if (Env().mpi_ranks > 1) {
     if (spec_params.type != SpecType::kNone) Fail("--spec-type is not supported under mpirun yet");
     return RunDistributed(o);
   }

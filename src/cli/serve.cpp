@@ -117,7 +117,7 @@ int Serve(const ServeOptions& o) {
           ? o.responses_max_bytes
           : std::min<uint64_t>(o.responses_max_bytes,
                                DefaultResponseStoreBytes(ResolveBudget(mem).bytes));
-  if (mpi::World::LaunchedSize() <= 1) {
+  if (Env().mpi_ranks <= 1) {
     const ServeMemory m = FitServe(
         *model, *OpenBackend(o.device, pool), mem, eo, o.ctx_size > 0, o.threads,
         o.http_threads > 0 ? o.http_threads : std::max(64, 2 * (o.parallel + o.max_queue) + 16),
@@ -131,7 +131,7 @@ int Serve(const ServeOptions& o) {
   co.micro_batches = Env().micro_batches, co.depth = Env().pipeline_depth;
   co.isa = Env().isa, co.repack = Env().repack;
   co.die_rank = Env().die_rank, co.die_step = Env().die_step, co.hang = Env().hang;
-  if (mpi::World::LaunchedSize() > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, co)))
+  if (Env().mpi_ranks > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, co)))
     return 0;
   const auto backend = OpenBackend(o.device, pool);
   if (!cluster) PrepareWeights(*model, *backend);  // a cluster prepared each rank's own layers

@@ -40,8 +40,8 @@ class Model {
   // into the layouts `backend` reads fastest (Backend::PreferredLayout). The new copy lives in
   // anonymous memory and each source range is dropped from the mapping as soon as it is copied, so
   // resident memory does not grow by more than a chunk. Only those layers' pages are touched, so a
-  // pipeline stage stays resident in its own layers. Call before any decoding;
-  // ORIGAMI_REPACK=0 in the environment keeps the file's layout.
+  // pipeline stage stays resident in its own layers. Call before any decoding (the CLI skips it
+  // under ORIGAMI_REPACK=0, keeping the file's layout).
   const Prepared& PrepareWeights(const Backend& backend, int first_layer, int last_layer, bool output);
   // The same for every layer and the output.
   const Prepared& PrepareWeights(const Backend& backend);

@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,11 +13,6 @@
 namespace origami {
 
 namespace {
-
-bool RepackDisabled() {
-  const char* v = std::getenv("ORIGAMI_REPACK");
-  return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "false") == 0);
-}
 
 // Rows repacked per task: small enough that both threads finish together and that the source
 // pages dropped after each task keep the extra resident memory to a few MiB.
@@ -96,7 +89,6 @@ void CheckRange(int first_layer, int last_layer, int n_layer) {
 
 Model::Prepared Model::PlanWeights(const Backend& backend) const {
   Prepared plan;
-  if (RepackDisabled()) return plan;
   DecoderSpec copy = spec_;  // views only: cheap, and CollectJobs wants mutable ones
   std::vector<MatrixView*> views;
   size_t total = 0;
@@ -110,7 +102,6 @@ Model::Prepared Model::PlanWeights(const Backend& backend) const {
 
 const Model::Prepared& Model::PrepareWeights(const Backend& backend, int first_layer, int last_layer,
                                              bool output) {
-  if (RepackDisabled()) return prepared_;
   CheckRange(first_layer, last_layer, static_cast<int>(spec_.layers.size()));
   const MappedFile* map = file_->mapping();
   if (!map) return prepared_;  // parsed from memory (tests): leave it as it is

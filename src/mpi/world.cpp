@@ -16,13 +16,6 @@
 
 namespace origami::mpi {
 
-int World::LaunchedSize() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  }
-  return 0;
-}
-
 #ifdef ORIGAMI_HAVE_MPI
 
 bool World::Available() { return true; }
@@ -187,9 +180,8 @@ struct World::Impl {};
 bool World::Available() { return false; }
 std::unique_ptr<World> World::Init() {
   FailKind(ErrorKind::kUnsupported,
-           "this origami was built without MPI (ORIGAMI_MPI=OFF), so it cannot run as one of {} "
-           "ranks under mpirun",
-           LaunchedSize());
+           "this origami was built without MPI (ORIGAMI_MPI=OFF), so it cannot run as one of the "
+           "ranks under mpirun");
 }
 World::~World() = default;
 std::vector<uint64_t> World::AllgatherU64(uint64_t v) { return {v}; }

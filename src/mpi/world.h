@@ -14,9 +14,6 @@ inline constexpr int kTagResult = 2;
 
 class World {
  public:
-  // Ranks the launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE, ...), read from the environment
-  // only: 0 when not started by mpirun. A plain `origami run` never touches MPI.
-  static int LaunchedSize();
   // True when this binary was built with MPI support.
   static bool Available();
   // MPI_Init and a private communicator with MPI_ERRORS_RETURN, so failures come back as values

@@ -39,10 +39,10 @@ uint64_t DefaultResponseStoreBytes(uint64_t budget) {
   return std::min<uint64_t>(256 * kMiB, budget / 16);
 }
 
-WeightBytes PlanWeightBytes(const Model& model, const Backend& backend) {
+WeightBytes PlanWeightBytes(const Model& model, const Backend& backend, bool repack) {
   WeightBytes w;
   for (const auto& t : model.file().tensors()) w.resident += t.n_bytes;
-  w.repacked = model.PlanWeights(backend).bytes;
+  if (repack) w.repacked = model.PlanWeights(backend).bytes;
   return w;
 }
 

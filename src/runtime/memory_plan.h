@@ -39,7 +39,8 @@ struct WeightBytes {
   uint64_t resident = 0;  // every tensor's bytes: file pages plus repacked copies, counted once
   uint64_t repacked = 0;  // of which anonymous (repacked) copies
 };
-WeightBytes PlanWeightBytes(const Model& model, const Backend& backend);
+// repack false: the weights stay in the file's layout (ORIGAMI_REPACK=0), nothing is copied.
+WeightBytes PlanWeightBytes(const Model& model, const Backend& backend, bool repack);
 
 struct MemoryPlan {
   MemoryRequest request;
