@@ -22,11 +22,19 @@ Decoder::~Decoder() = default;
 
 void Decoder::Reserve(int n) {
   if (n <= capacity_) return;
-  int64_t q_dim = 0, kv_dim = 0, ff = 0;
+  int64_t q_dim = 0, kv_dim = 0, v_dim = 0, att_dim = 0, ff = 0, qa = 0, kva = 0, lat = 0, kvb = 0;
   for (const auto& l : spec_.layers) {
     q_dim = std::max<int64_t>(q_dim, static_cast<int64_t>(l.n_head) * l.head_dim);
     kv_dim = std::max<int64_t>(kv_dim, static_cast<int64_t>(l.n_head_kv) * l.head_dim);
-    ff = std::max<int64_t>(ff, l.n_ff);
+    v_dim = std::max<int64_t>(v_dim, static_cast<int64_t>(l.n_head_kv) * l.v_dim());
+    att_dim = std::max<int64_t>(att_dim, static_cast<int64_t>(l.n_head) * l.v_dim());
+    ff = std::max<int64_t>({ff, l.n_ff, l.n_ff_shexp});
+    if (l.mla()) {
+      qa = std::max<int64_t>(qa, l.q_lora_rank);
+      kva = std::max<int64_t>(kva, l.kv_lora_rank + l.rope_dim);
+      lat = std::max<int64_t>(lat, l.kv_lora_rank);
+      kvb = std::max<int64_t>(kvb, static_cast<int64_t>(l.n_head) * (l.head_dim - l.rope_dim + l.v_dim()));
+    }
   }
   const size_t e = spec_.n_embd;
   x_ = backend_.Allocate(n * e);
@@ -34,11 +42,46 @@ void Decoder::Reserve(int n) {
   tmp_ = backend_.Allocate(n * std::max<size_t>(e, q_dim));
   q_ = backend_.Allocate(n * q_dim);
   k_ = backend_.Allocate(n * kv_dim);
-  v_ = backend_.Allocate(n * kv_dim);
-  att_ = backend_.Allocate(n * q_dim);
+  v_ = backend_.Allocate(n * v_dim);
+  att_ = backend_.Allocate(n * att_dim);
   gate_ = backend_.Allocate(n * ff);
   up_ = backend_.Allocate(n * ff);
+  if (kva > 0) {
+    qa_ = backend_.Allocate(n * std::max<int64_t>(qa, 1));
+    kva_ = backend_.Allocate(n * kva);
+    lat_ = backend_.Allocate(n * lat);
+    kvb_ = backend_.Allocate(n * kvb);
+  }
+  if (spec_.HasSharedExperts()) shared_ = backend_.Allocate(n * e);
   capacity_ = n;
+}
+
+void Decoder::MlaQkv(const LayerSpec& l, Tensor xn, Tensor q, Tensor k, Tensor v) {
+  Backend& be = backend_;
+  const int64_t n = xn.rows, r = l.kv_lora_rank, rope = l.rope_dim, hd = l.head_dim, hv = l.v_dim();
+  const int64_t nope = hd - rope;
+  const float eps = spec_.norm_eps;
+  const Tensor kva{kva_->data(), n, r + rope}, lat{lat_->data(), n, r};
+  const Tensor kvb{kvb_->data(), n, l.n_head * (nope + hv)}, qa{qa_->data(), n, l.q_lora_rank};
+  // The compressed query (or the query itself) and the latent with the rope key, from x.
+  const MatMulOp first[2] = {l.q_lora_rank > 0 ? MatMulOp{&l.wq_a, xn, qa} : MatMulOp{&l.wq, xn, q},
+                             MatMulOp{&l.wkv_a, xn, kva}};
+  be.MatMul(first);
+  be.CopyColumns({0, 0, 0, 0, r, 1}, kva, lat);
+  be.RmsNorm(lat, l.kv_a_norm.data(), r, eps, lat);
+  // The query heads and every head's [k_nope | v] from the latent.
+  if (l.q_lora_rank > 0) {
+    be.RmsNorm(qa, l.q_a_norm.data(), l.q_lora_rank, eps, qa);
+    const MatMulOp second[2] = {{&l.wq_b, qa, q}, {&l.wkv_b, lat, kvb}};
+    be.MatMul(second);
+  } else {
+    const MatMulOp second{&l.wkv_b, lat, kvb};
+    be.MatMul({&second, 1});
+  }
+  // Keys [k_nope_h | k_pe] (k_pe repeated in every head; rope rotates it there), values v_h.
+  be.CopyColumns({0, nope + hv, 0, hd, nope, l.n_head}, kvb, k);
+  be.CopyColumns({r, 0, nope, hd, rope, l.n_head}, kva, k);
+  be.CopyColumns({nope, nope + hv, 0, hv, hv, l.n_head}, kvb, v);
 }
 
 void Decoder::Forward(const int32_t* tokens, int n, int64_t pos0, KvCache& cache, float* logits, bool all_logits) {
@@ -113,23 +156,31 @@ void Decoder::ForwardStage(const BatchToken* batch_tokens, int n, int first_laye
     const LayerSpec& l = spec_.layers[il];
     const int64_t q_dim = static_cast<int64_t>(l.n_head) * l.head_dim;
     const int64_t kv_dim = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
-    const Tensor q{q_->data(), n, q_dim}, k{k_->data(), n, kv_dim}, v{v_->data(), n, kv_dim};
-    const Tensor att{att_->data(), n, q_dim};
+    const Tensor q{q_->data(), n, q_dim}, k{k_->data(), n, kv_dim};
+    const Tensor v{v_->data(), n, static_cast<int64_t>(l.n_head_kv) * l.v_dim()};
+    const Tensor att{att_->data(), n, static_cast<int64_t>(l.n_head) * l.v_dim()};
 
-    // Attention block: norm, Q/K/V, rope, cache, attention, output projection, residual.
+    // Attention block: norm, Q/K/V (MLA: through the compressed latent), rope, cache, attention,
+    // output projection, residual.
     be.RmsNorm(x, l.attn_norm.data(), e, spec_.norm_eps, xn);
-    const MatMulOp qkv[3] = {{&l.wq, xn, q}, {&l.wk, xn, k}, {&l.wv, xn, v}};
-    be.MatMul(qkv);
+    if (l.mla()) {
+      MlaQkv(l, xn, q, k, v);
+    } else {
+      const MatMulOp qkv[3] = {{&l.wq, xn, q}, {&l.wk, xn, k}, {&l.wv, xn, v}};
+      be.MatMul(qkv);
+    }
     if (!l.bq.empty()) be.AddBias(q, l.bq.data());
     if (!l.bk.empty()) be.AddBias(k, l.bk.data());
     if (!l.bv.empty()) be.AddBias(v, l.bv.data());
     // Per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3).
     if (!l.q_norm.empty()) be.RmsNorm(q, l.q_norm.data(), l.head_dim, spec_.norm_eps, q);
     if (!l.k_norm.empty()) be.RmsNorm(k, l.k_norm.data(), l.head_dim, spec_.norm_eps, k);
-    const RopeOp rope{spec_.ropes[l.rope_index].Table(), l.n_head, l.n_head_kv, l.head_dim};
+    // MLA rotates the last rope_dim values of each head (the decoupled rope part) only.
+    const RopeOp rope{spec_.ropes[l.rope_index].Table(), l.n_head, l.n_head_kv, l.head_dim,
+                      l.mla() ? l.head_dim - l.rope_dim : 0};
     be.RopeAndStore(rope, il, q, k, v, batch);
     AttentionOp attn;
-    attn.n_head = l.n_head, attn.n_head_kv = l.n_head_kv, attn.head_dim = l.head_dim;
+    attn.n_head = l.n_head, attn.n_head_kv = l.n_head_kv, attn.head_dim = l.head_dim, attn.head_dim_v = l.v_dim();
     attn.scale = l.attn_scale > 0 ? l.attn_scale : 1.0f / std::sqrt(static_cast<float>(l.head_dim));
     attn.window = l.sliding_window;
     attn.sinks = l.attn_sinks.empty() ? nullptr : l.attn_sinks.data();
@@ -156,7 +207,21 @@ void Decoder::ForwardStage(const BatchToken* batch_tokens, int n, int first_laye
       moe.gate_b = l.gate_exps_b.empty() ? nullptr : l.gate_exps_b.data();
       moe.up_b = l.up_exps_b.empty() ? nullptr : l.up_exps_b.data();
       moe.down_b = l.down_exps_b.empty() ? nullptr : l.down_exps_b.data();
+      moe.select_bias = l.expert_select_bias.empty() ? nullptr : l.expert_select_bias.data();
+      moe.n_group = l.n_expert_group, moe.n_group_used = l.n_expert_group_used;
+      moe.weights_scale = l.expert_weights_scale;
       be.Moe(moe, xn, tmp);
+      if (l.n_ff_shexp > 0) {
+        // The shared experts: a dense gated FFN of every token, added to the routed experts' sum.
+        const Tensor gate{gate_->data(), n, l.n_ff_shexp}, up{up_->data(), n, l.n_ff_shexp};
+        const Tensor shared{shared_->data(), n, e};
+        const MatMulOp gate_up[2] = {{&l.gate_shexp, xn, gate}, {&l.up_shexp, xn, up}};
+        be.MatMul(gate_up);
+        be.Activation(act, gate, up);
+        const MatMulOp down{&l.down_shexp, gate, shared};
+        be.MatMul({&down, 1});
+        be.Add(tmp, shared);
+      }
     } else {
       const Tensor gate{gate_->data(), n, l.n_ff}, up{up_->data(), n, l.n_ff};
       const MatMulOp gate_up[2] = {{&l.w_gate, xn, gate}, {&l.w_up, xn, up}};

@@ -64,6 +64,8 @@ class Decoder {
 
  private:
   void Reserve(int n);
+  // MLA's Q, K and V of one layer from the normalized input (keys and values expanded per head).
+  void MlaQkv(const LayerSpec& l, Tensor xn, Tensor q, Tensor k, Tensor v);
   // Checks the batch and lays it out flat (tokens, positions, block tables) in tables_.
   PagedBatch Flatten(const BatchToken* batch, int n);
 
@@ -73,6 +75,10 @@ class Decoder {
   int capacity_ = 0;
   // Activations for a chunk of up to capacity_ tokens, row-major [n, dim], in the backend's memory.
   std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
+  // MLA (DeepSeek): the compressed query [n, q_lora_rank], latent and rope key [n, kv_lora_rank +
+  // rope], the normalized latent [n, kv_lora_rank], its expansion [n, n_head * (nope + v)]; and the
+  // shared experts' output [n, n_embd].
+  std::unique_ptr<Buffer> qa_, kva_, lat_, kvb_, shared_;
   PagedBatchTables tables_;
   std::vector<const KvCache*> caches_;  // the batch's sequences, in order of first appearance
 };

@@ -106,6 +106,13 @@ void CpuBackend::Add(Tensor x, Tensor y) {
   for (int64_t i = 0; i < x.size(); ++i) x.data[i] += y.data[i];
 }
 
+void CpuBackend::CopyColumns(const CopyOp& op, Tensor src, Tensor dst) {
+  for (int64_t t = 0; t < src.rows; ++t)
+    for (int g = 0; g < op.groups; ++g)
+      std::copy_n(src.data + t * src.cols + op.src_col + g * op.src_step, op.width,
+                  dst.data + t * dst.cols + op.dst_col + g * op.dst_step);
+}
+
 void CpuBackend::MatMul(std::span<const MatMulOp> ops) {
   if (ops.size() == 1) {
     cpu::MatMul(kernels_, *ops[0].w, ops[0].x.data, ops[0].x.rows, ops[0].y.data, pool_, ws_);
@@ -123,11 +130,12 @@ void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
 void CpuBackend::RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) {
   const int64_t kv_dim = k.cols;
   for (int t = 0; t < batch.n; ++t) {
-    cpu::Rope(q.data + t * q.cols, op.n_head, op.head_dim, batch.pos[t], op.table);
-    cpu::Rope(k.data + t * kv_dim, op.n_head_kv, op.head_dim, batch.pos[t], op.table);
+    // The rotated part of every head starts rot_offset values in (its last head ends within x).
+    cpu::Rope(q.data + t * q.cols + op.rot_offset, op.n_head, op.head_dim, batch.pos[t], op.table);
+    cpu::Rope(k.data + t * kv_dim + op.rot_offset, op.n_head_kv, op.head_dim, batch.pos[t], op.table);
     const KvTypes types = batch.Kv(t).types;
     StoreKvRow(types.k, k.data + t * kv_dim, batch.K(il, t, batch.pos[t]), kv_dim);
-    StoreKvRow(types.v, v.data + t * kv_dim, batch.V(il, t, batch.pos[t]), kv_dim);
+    StoreKvRow(types.v, v.data + t * v.cols, batch.V(il, t, batch.pos[t]), v.cols);
   }
 }
 
