@@ -3,6 +3,7 @@
 // through the engine).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <span>
@@ -126,14 +127,17 @@ TEST_P(Deepseek2Cache, PrefixReuseGivesIdenticalLogitsAndTokens) {
       }
     }
   };
-  GenerationRequest r;
-  r.prompt = p;
-  r.sampling.temperature = 0;
-  r.max_tokens = 16;
-  r.ignore_eos = true;
+  auto greedy = [&p] {
+    GenerationRequest r;
+    r.prompt = p;
+    r.sampling.temperature = 0;
+    r.max_tokens = 16;
+    r.ignore_eos = true;
+    return r;
+  };
   int cached1 = -1, cached2 = -1;
-  const std::vector<int32_t> ids1 = drain(*engine.Submit(r), cached1);
-  const std::vector<int32_t> ids2 = drain(*engine.Submit(r), cached2);
+  const std::vector<int32_t> ids1 = drain(*engine.Submit(greedy()), cached1);
+  const std::vector<int32_t> ids2 = drain(*engine.Submit(greedy()), cached2);
   EXPECT_EQ(cached1, 0);
   EXPECT_EQ(cached2, 48);
   EXPECT_EQ(ids1.size(), 16u);
