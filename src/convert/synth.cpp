@@ -26,29 +26,34 @@ struct Shape {
     int n_dense = 0, n_shared = 0, n_group = 1, n_group_used = 1;
     bool sigmoid = false, norm = false, bias = false;
     float scale = 1.0f;
+    float yarn = 0.0f;  // > 0: YaRN with this factor over an original context of yarn_ctx
+    int yarn_ctx = 0;
   } mla;
 };
 
 // deepseek2 shapes. tiny: V3-style routing (sigmoid, selection bias, 4 groups of which 2 are
-// eligible, renormalized, scaled) with a compressed query; tiny-v2: V2-Lite-style (q straight from
+// eligible, renormalized, scaled) with a compressed query; tiny-yarn: the same with YaRN (factor 8
+// over 64 original positions, mscale_all_dim 1); tiny-v2: V2-Lite-style (q straight from
 // attn_q, softmax, two shared experts, no groups); deepseek2-2g: DeepSeek-V3's widths (7168
 // embedding, 128 heads of 128 + 64 rope, q_lora 1536, kv_lora 512, 2048-wide experts, 8 active + 1
 // shared, 8 groups / 4) with 1 dense + 2 MoE layers and 32 instead of 256 experts, so that the
 // file stays a few GB while a token reads the same active widths.
 Shape Deepseek2Shape(const std::string& preset) {
   Shape s{};
-  if (preset == "tiny" || preset == "tiny-v2") {
+  if (preset == "tiny" || preset == "tiny-v2" || preset == "tiny-yarn") {
     s = {3, 64, 4, 4, 64, 128, 8, 2, 32, 0};
-    s.mla = {preset == "tiny" ? 64 : 0, 32, 32, 32, 1, 1, 4, 2, true, true, true, 2.5f};
+    s.mla = {preset != "tiny-v2" ? 64 : 0, 32, 32, 32, 1, 1, 4, 2, true, true, true, 2.5f};
     if (preset == "tiny-v2") {
       s.mla.n_shared = 2, s.mla.n_group = 1, s.mla.n_group_used = 1;
       s.mla.sigmoid = false, s.mla.norm = false, s.mla.bias = false, s.mla.scale = 1.0f;
     }
+    // A short original context so that YaRN's ramp moves the frequencies the test positions see.
+    if (preset == "tiny-yarn") s.mla.yarn = 8.0f, s.mla.yarn_ctx = 64;
   } else if (preset == "deepseek2-2g") {
     s = {3, 7168, 128, 128, 192, 18432, 32, 8, 2048, 0};
     s.mla = {1536, 512, 64, 128, 1, 1, 8, 4, true, true, true, 2.5f};
   } else {
-    Fail("synth: unknown preset '{}' for deepseek2 (tiny, tiny-v2, deepseek2-2g)", preset);
+    Fail("synth: unknown preset '{}' for deepseek2 (tiny, tiny-v2, tiny-yarn, deepseek2-2g)", preset);
   }
   return s;
 }
@@ -197,6 +202,12 @@ void WriteDeepseek2Keys(gguf::Writer& w, const Shape& s) {
   w.SetF32(p + "expert_weights_scale", m.scale);
   w.SetBool(p + "expert_weights_norm", m.norm);
   w.SetU32(p + "expert_gating_func", m.sigmoid ? 2 : 1);  // llama.cpp: 1 softmax, 2 sigmoid
+  if (m.yarn > 0) {
+    w.SetString(p + "rope.scaling.type", "yarn");
+    w.SetF32(p + "rope.scaling.factor", m.yarn);
+    w.SetU32(p + "rope.scaling.original_context_length", m.yarn_ctx);
+    w.SetF32(p + "rope.scaling.yarn_log_multiplier", 0.1f);  // 0.1 * mscale_all_dim (1.0)
+  }
   if (m.n_group > 1) {
     w.SetU32(p + "expert_group_count", m.n_group);
     w.SetU32(p + "expert_group_used_count", m.n_group_used);

@@ -14,9 +14,10 @@
 // weights renormalised when expert_weights_norm, times expert_weights_scale) plus the shared
 // expert(s) every token runs.
 //
-// Not yet: YaRN rope scaling (refused with a message), the split attn_k_b/attn_v_b tensors that
+// YaRN as DeepSeek defines it (see below). Not yet: the split attn_k_b/attn_v_b tensors that
 // newer converters write instead of attn_kv_b (refused), the compressed latent KV cache (keys and
 // values are stored expanded per head).
+#include <cmath>
 #include <string>
 
 #include "model/arch/common.h"
@@ -34,14 +35,26 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
              "layout); origami reads attn_kv_b only so far",
              f.path());
   const auto scaling = f.GetString("deepseek2.rope.scaling.type");
-  if (scaling && *scaling != "none")
-    FailKind(ErrorKind::kUnsupported, "{}: deepseek2 rope scaling '{}' is not supported yet (plain rope only)",
-             f.path(), *scaling);
+  const bool yarn = scaling && *scaling == "yarn";
+  if (scaling && *scaling != "none" && !yarn)
+    FailKind(ErrorKind::kUnsupported, "{}: deepseek2 rope scaling '{}' is not supported (none or yarn)", f.path(),
+             *scaling);
   ReadCommonHyperParams(f, meta, spec, /*own_v_dim=*/true);
   const int head_dim = spec.layers.front().head_dim;  // key_length: nope + rope
   const int head_dim_v = spec.layers.front().head_dim_v;
   spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kAdjacent, head_dim));
   const int rope_dim = spec.ropes.front().n_rot;
+  float attn_scale = 0.0f;  // 0: 1/sqrt(key_length)
+  if (yarn) {
+    // DeepSeek's YaRN: the frequencies as ReadRope mixes them, but the rotation keeps magnitude 1
+    // (the released configs' mscale and mscale_all_dim are equal and cancel) and the scores are
+    // scaled by m^2 / sqrt(key_length) with m = 1 + yarn_log_multiplier * ln(factor), where the
+    // converter stores yarn_log_multiplier = 0.1 * mscale_all_dim.
+    spec.ropes.front().attn_factor = 1.0f;
+    const double factor = meta.F32Or("rope.scaling.factor", 1.0f);
+    const double m = factor > 1 ? 1.0 + meta.F32Or("rope.scaling.yarn_log_multiplier", 0.0f) * std::log(factor) : 1.0;
+    attn_scale = static_cast<float>(m * m / std::sqrt(static_cast<double>(head_dim)));
+  }
   const int nope = head_dim - rope_dim;
   const int kv_lora = static_cast<int>(meta.U32("attention.kv_lora_rank"));
   const int q_lora = static_cast<int>(meta.U32Or("attention.q_lora_rank", 0));
@@ -85,6 +98,7 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
     const std::string p = "blk." + std::to_string(i) + ".";
     l.n_head_kv = l.n_head;  // keys and values are expanded per head
     l.kv_lora_rank = kv_lora, l.q_lora_rank = q_lora, l.rope_dim = rope_dim;
+    l.attn_scale = attn_scale;
     const int64_t q_dim = static_cast<int64_t>(l.n_head) * head_dim;
     l.attn_norm = t.Vector(p + "attn_norm.weight", e);
     if (q_lora > 0) {

@@ -12,7 +12,14 @@ Multi-head latent attention (DeepSeek-V2, section 2.1.2-2.1.3), per token t and 
   u = W_O [o_1 ... o_H]                        attn_output
 RoPE in GGUF deepseek2 rotates adjacent pairs (2m, 2m+1) of the rope part: DeepSeek's reference
 code de-interleaves q_R/k_R before rotate_half, which on the stored weights is the same rotation
-(llama.cpp runs the architecture with its "normal" rope). Only the plain (unscaled) rope is here.
+(llama.cpp runs the architecture with its "normal" rope).
+YaRN (DeepSeek-V2 appendix / the released DeepseekV2YarnRotaryEmbedding): with factor s over an
+original context L, frequency pair m keeps theta_m where its wavelength is short (m below the
+correction range [lo, hi], lo = floor(d(beta_fast)), hi = ceil(d(beta_slow)), d(b) =
+d_rope ln(L / (2 pi b)) / (2 ln base)), takes theta_m / s above it, and a linear ramp between; the
+rotation keeps magnitude 1 (mscale = mscale_all_dim in the released configs); the softmax scale
+becomes mscale^2 / sqrt(d_k), mscale = 1 + 0.1 mscale_all_dim ln(s), the GGUF key
+rope.scaling.yarn_log_multiplier holding 0.1 mscale_all_dim.
 The cache keeps what MLA caches: c_KV and k_R per token (expanded per head at attention time).
 
 DeepSeekMoE (V2 section 2.2, V3 section 2.1.2): the first leading_dense_block_count layers use a
@@ -52,7 +59,7 @@ class Deepseek2:
         assert g.metadata["general.architecture"] == "deepseek2"
         md = lambda k, d=None: g.metadata.get("deepseek2." + k, d)  # noqa: E731
         scaling = md("rope.scaling.type", "none")
-        assert scaling == "none", f"rope scaling {scaling} is not modelled here"
+        assert scaling in ("none", "yarn"), f"rope scaling {scaling} is not modelled here"
         self.n_layer = int(md("block_count"))
         self.n_head = int(md("attention.head_count"))
         self.d_k = int(md("attention.key_length"))
@@ -70,6 +77,20 @@ class Deepseek2:
         self.w_scale = float(md("expert_weights_scale", 1.0))
         self.n_group = int(md("expert_group_count", 1)) or 1
         self.n_group_used = int(md("expert_group_used_count", self.n_group))
+        d = self.d_rope
+        theta = self.base ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+        self.kq_scale = 1.0 / math.sqrt(self.d_k)
+        if scaling == "yarn":
+            s_f = float(md("rope.scaling.factor"))
+            orig = float(md("rope.scaling.original_context_length"))
+            fast, slow = float(md("rope.scaling.yarn_beta_fast", 32.0)), float(md("rope.scaling.yarn_beta_slow", 1.0))
+            dim_of = lambda b: d * math.log(orig / (2 * math.pi * b)) / (2 * math.log(self.base))  # noqa: E731
+            lo, hi = max(math.floor(dim_of(fast)), 0), min(math.ceil(dim_of(slow)), d - 1)
+            ramp = np.clip((np.arange(d // 2) - lo) / (hi - lo if hi > lo else 0.001), 0.0, 1.0)
+            theta = (theta / s_f) * ramp + theta * (1.0 - ramp)
+            mscale = 1.0 + float(md("rope.scaling.yarn_log_multiplier", 0.0)) * math.log(s_f)
+            self.kq_scale *= mscale * mscale
+        self.theta = theta
         w = lambda n: g.tensor(n, np.float64)  # noqa: E731
         self.tok_embd = w("token_embd.weight")
         self.output = w("output.weight") if "output.weight" in g.tensors else self.tok_embd
@@ -89,8 +110,7 @@ class Deepseek2:
 
     def rope(self, x, pos):
         """Rotates the pairs (2m, 2m+1) of x's last axis (d_rope values) at positions pos."""
-        theta = self.base ** (-np.arange(0, self.d_rope, 2, dtype=np.float64) / self.d_rope)
-        ang = pos[:, None] * theta[None, :]
+        ang = pos[:, None] * self.theta[None, :]
         shape = (len(pos),) + (1,) * (x.ndim - 2) + (self.d_rope // 2,)
         cos, sin = np.cos(ang).reshape(shape), np.sin(ang).reshape(shape)
         out = x.copy()
@@ -126,7 +146,7 @@ class Deepseek2:
             allpos = np.arange(C.shape[0], dtype=np.float64)
             k = np.concatenate([self.rope(k_raw[..., :self.d_rope], allpos), k_raw[..., self.d_rope:]], axis=-1)
         v = kv[..., self.d_nope:]
-        s = np.einsum("thd,shd->hts", q, k) / math.sqrt(self.d_k)
+        s = np.einsum("thd,shd->hts", q, k) * self.kq_scale
         visible = np.arange(C.shape[0])[None, :] <= pos[:, None]
         s = np.where(visible[None], s, -np.inf)
         p = np.exp(s - s.max(axis=-1, keepdims=True))
