@@ -72,6 +72,8 @@ class Backend {
   // Several products in one round (a layer's Q, K and V; gate and up): results equal separate
   // products bit for bit. At most 64.
   virtual void MatMul(std::span<const MatMulOp> ops) = 0;
+  // Per-head products with row blocks of one matrix, as HeadMatMulOp describes.
+  virtual void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) = 0;
   // gate = act(gate) * up, element-wise.
   virtual void Activation(const ActivationOp& op, Tensor gate, Tensor up) = 0;
   // Rotates q ([n, n_head * hd]) and k ([n, n_head_kv * hd]) at each token's position, then stores

@@ -67,6 +67,20 @@ struct CopyOp {
   int groups = 1;
 };
 
+// Per-head products with one block of rows of a matrix per head (MLA's absorbed attention: the
+// key and value expansions of attn_kv_b, head by head): head h uses W_h = rows
+// [h * head_stride + row0, + rows) of w, its input x_h = x[t, x_col + h * x_step, ...] and its
+// output y_h = y[t, y_col + h * y_step, ...].
+//   transposed false: y_h[i] = sum_c W_h[i, c] x_h[c]   (x_h: w->cols values, y_h: rows values)
+//   transposed true:  y_h[c] = sum_i W_h[i, c] x_h[i]   (x_h: rows values, y_h: w->cols values)
+struct HeadMatMulOp {
+  const MatrixView* w = nullptr;
+  int n_head = 0;
+  int64_t head_stride = 0, row0 = 0, rows = 0;
+  bool transposed = false;
+  int64_t x_col = 0, x_step = 0, y_col = 0, y_step = 0;
+};
+
 // Causal grouped-query attention of one layer.
 struct AttentionOp {
   int n_head = 0, n_head_kv = 0, head_dim = 0;

@@ -34,12 +34,19 @@ struct LayerSpec {
   Vec attn_sinks;                     // [n_head]: a learned logit per head in the softmax (gpt-oss)
 
   // Multi-head latent attention (DeepSeek-V2/V3), when kv_lora_rank > 0; wk and wv are then
-  // absent. Each query and key head is [nope | rope] (head_dim = nope + rope_dim), the rope part
+  // absent. Each query and key head is [nope | rope] (mla_nope + rope_dim values), the rope part
   // rotated; every head's rope key is the one shared k_pe. c = RMSNorm(latent) * kv_a_norm;
-  // [k_nope_h | v_h] = (wkv_b c)_h.
+  // [k_nope_h | v_h] = (wkv_b c)_h. The cache holds either the expanded keys and values (n_head_kv
+  // = n_head, head_dim = mla_nope + rope_dim, head_dim_v = mla_v) or, with mla_latent_cache, what
+  // MLA caches: one row [c | k_pe] per token (n_head_kv = 1, head_dim = kv_lora_rank + rope_dim,
+  // values c: head_dim_v = kv_lora_rank), the key expansion absorbed into each query head and the
+  // value expansion applied to each head's attention output (SetMlaCache switches).
   int kv_lora_rank = 0;   // width of the compressed KV latent c
   int q_lora_rank = 0;    // width of the compressed query (0: q = wq x, V2-Lite)
   int rope_dim = 0;       // the decoupled rope part of each head (rope.dimension_count)
+  int mla_nope = 0;       // the non-rotated part of each query and key head
+  int mla_v = 0;          // each value head (attention.value_length)
+  bool mla_latent_cache = false;
   MatrixView wq_a;        // [q_lora_rank, n_embd]
   Vec q_a_norm;           // [q_lora_rank]
   MatrixView wq_b;        // [n_head * head_dim, q_lora_rank]
@@ -125,6 +132,10 @@ struct DecoderSpec {
   // kv_lora_rank 512, rope 64; MoE 256 experts, 8 active + 1 shared").
   std::string LayerKinds() const;
 };
+
+// MLA layers: cache the latent (compressed, the default) or the expanded per-head keys and values
+// (the simple form, kept as the oracle of the compressed one). Changes the layers' cache shapes.
+void SetMlaCache(DecoderSpec& spec, bool latent);
 
 // One weight of a model as ForEachMatrix / ForEachVector name it.
 enum class WeightRole { kEmbedding, kOutput, kAttention, kFfn, kRouter, kExperts, kNorm, kBias };

@@ -117,7 +117,8 @@ std::string DecoderSpec::LayerKinds() const {
   else s = std::to_string(dense) + " dense + " + std::to_string(moe) + " MoE layers";
   if (mla)
     s += "; MLA kv_lora_rank " + std::to_string(mla->kv_lora_rank) + ", rope " + std::to_string(mla->rope_dim) +
-         (mla->q_lora_rank > 0 ? ", q_lora_rank " + std::to_string(mla->q_lora_rank) : std::string(", q direct"));
+         (mla->q_lora_rank > 0 ? ", q_lora_rank " + std::to_string(mla->q_lora_rank) : std::string(", q direct")) +
+         (mla->mla_latent_cache ? ", latent KV cache" : ", expanded KV cache");
   if (m) {
     s += "; MoE " + std::to_string(m->n_expert) + " experts, " + std::to_string(m->n_expert_used) + " active";
     if (m->n_ff_shexp > 0) s += " + " + std::to_string(std::max(1, m->n_expert_shared)) + " shared";

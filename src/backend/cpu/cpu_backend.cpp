@@ -123,6 +123,27 @@ void CpuBackend::MatMul(std::span<const MatMulOp> ops) {
   cpu::MatMulGroup(kernels_, jobs_, pool_, ws_);
 }
 
+// One task per head: each row of the head's block is converted to float once and used for every
+// token of the batch (a dot product, or an axpy for the transposed product, in row order). A
+// decoded token thus reads each row once, like a matrix-vector product.
+void CpuBackend::HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) {
+  const int64_t cols = op.w->cols, n = x.rows;
+  pool_.Run(op.n_head, [&](int64_t h, int) {
+    std::vector<float> row(cols);
+    auto xh = [&](int64_t t) { return x.data + t * x.cols + op.x_col + h * op.x_step; };
+    auto yh = [&](int64_t t) { return y.data + t * y.cols + op.y_col + h * op.y_step; };
+    if (op.transposed)
+      for (int64_t t = 0; t < n; ++t) std::fill_n(yh(t), cols, 0.0f);
+    for (int64_t i = 0; i < op.rows; ++i) {
+      cpu::DequantizeRow(*op.w, h * op.head_stride + op.row0 + i, row.data());
+      for (int64_t t = 0; t < n; ++t) {
+        if (op.transposed) cpu::Axpy(xh(t)[i], row.data(), yh(t), cols);
+        else yh(t)[i] = cpu::Dot(row.data(), xh(t), cols);
+      }
+    }
+  });
+}
+
 void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
   CpuGatedActivation(op, gate.data, up.data, gate.data, gate.size());
 }

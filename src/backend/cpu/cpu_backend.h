@@ -33,6 +33,7 @@ class CpuBackend final : public Backend {
   void Add(Tensor x, Tensor y) override;
   void CopyColumns(const CopyOp& op, Tensor src, Tensor dst) override;
   void MatMul(std::span<const MatMulOp> ops) override;
+  void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) override;
   void Activation(const ActivationOp& op, Tensor gate, Tensor up) override;
   void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) override;
   void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) override;

@@ -14,9 +14,9 @@
 // weights renormalised when expert_weights_norm, times expert_weights_scale) plus the shared
 // expert(s) every token runs.
 //
-// YaRN as DeepSeek defines it (see below). Not yet: the split attn_k_b/attn_v_b tensors that
-// newer converters write instead of attn_kv_b (refused), the compressed latent KV cache (keys and
-// values are stored expanded per head).
+// YaRN as DeepSeek defines it (see below). The cache holds the latent and the rope key per token
+// (SetMlaCache; the expanded per-head form stays as its oracle). Not yet: the split
+// attn_k_b/attn_v_b tensors that newer converters write instead of attn_kv_b (refused).
 #include <cmath>
 #include <string>
 
@@ -44,7 +44,8 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
   const int head_dim_v = spec.layers.front().head_dim_v;
   spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kAdjacent, head_dim));
   const int rope_dim = spec.ropes.front().n_rot;
-  float attn_scale = 0.0f;  // 0: 1/sqrt(key_length)
+  // Scores are scaled by 1/sqrt(key_length) (set explicitly: the latent cache's heads are wider).
+  float attn_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
   if (yarn) {
     // DeepSeek's YaRN: the frequencies as ReadRope mixes them, but the rotation keeps magnitude 1
     // (the released configs' mscale and mscale_all_dim are equal and cancel) and the scores are
@@ -98,6 +99,7 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
     const std::string p = "blk." + std::to_string(i) + ".";
     l.n_head_kv = l.n_head;  // keys and values are expanded per head
     l.kv_lora_rank = kv_lora, l.q_lora_rank = q_lora, l.rope_dim = rope_dim;
+    l.mla_nope = nope, l.mla_v = head_dim_v;
     l.attn_scale = attn_scale;
     const int64_t q_dim = static_cast<int64_t>(l.n_head) * head_dim;
     l.attn_norm = t.Vector(p + "attn_norm.weight", e);
@@ -137,6 +139,17 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
       l.up_shexp = t.Matrix(p + "ffn_up_shexp.weight", l.n_ff_shexp, e);
       l.down_shexp = t.Matrix(p + "ffn_down_shexp.weight", e, l.n_ff_shexp);
     }
+  }
+  SetMlaCache(spec, /*latent=*/true);
+}
+
+void SetMlaCache(DecoderSpec& spec, bool latent) {
+  for (LayerSpec& l : spec.layers) {
+    if (!l.mla()) continue;
+    l.mla_latent_cache = latent;
+    l.n_head_kv = latent ? 1 : l.n_head;
+    l.head_dim = latent ? l.kv_lora_rank + l.rope_dim : l.mla_nope + l.rope_dim;
+    l.head_dim_v = latent ? l.kv_lora_rank : l.mla_v;
   }
 }
 

@@ -1,8 +1,9 @@
-// deepseek2: DeepSeek-V3 routing (sigmoid scores, selection-only bias, grouped top-k, scale) and
-// the paged KV cache with prefix reuse on a tiny MLA model (same logits bit for bit, same ids
-// through the engine).
+// deepseek2: DeepSeek-V3 routing (sigmoid scores, selection-only bias, grouped top-k, scale), the
+// latent KV cache against the expanded one, and the paged KV cache with prefix reuse on a tiny MLA
+// model (same logits bit for bit, same ids through the engine).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -144,8 +145,45 @@ TEST_P(Deepseek2Cache, PrefixReuseGivesIdenticalLogitsAndTokens) {
   EXPECT_EQ(ids1, ids2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, Deepseek2Cache, ::testing::Values("tiny", "tiny-v2"),
-                         [](const auto& info) { return std::string(info.param) == "tiny" ? "V3" : "V2Lite"; });
+// The latent cache (what MLA caches, the key expansion absorbed into the queries) against the
+// expanded per-head keys and values: the same products in another order, so float32 rounding only
+// (2e-5 of the logit scale, as the family references allow), and the same greedy ids.
+TEST_P(Deepseek2Cache, LatentCacheMatchesExpandedCache) {
+  auto model = Model::Open(TinyDeepseek2(GetParam()));
+  const DecoderSpec& latent = model->spec();
+  ASSERT_TRUE(latent.layers.back().mla_latent_cache);
+  DecoderSpec expanded = latent;
+  SetMlaCache(expanded, /*latent=*/false);
+  EXPECT_LT(KvBytesPerToken(latent, {DType::kF32, DType::kF32}), KvBytesPerToken(expanded, {DType::kF32, DType::kF32}));
+  ThreadPool pool(1);
+  Decoder a(latent, pool), b(expanded, pool);
+  const KvTypes f32{DType::kF32, DType::kF32};
+  KvCache ca(latent, 256, f32), cb(expanded, 256, f32);
+  std::vector<int32_t> p = {1};
+  for (int i = 1; i < 20; ++i) p.push_back(3 + (i * 53) % 250);
+  const int v = latent.n_vocab;
+  std::vector<float> la(20 * v), lb(20 * v);
+  a.Forward(p.data(), 20, 0, ca, la.data(), /*all_logits=*/true);
+  b.Forward(p.data(), 20, 0, cb, lb.data(), /*all_logits=*/true);
+  float scale = 0, err = 0;
+  for (size_t i = 0; i < la.size(); ++i) scale = std::max(scale, std::abs(lb[i])), err = std::max(err, std::abs(la[i] - lb[i]));
+  EXPECT_LE(err, 2e-5f * scale) << "prefill";
+  std::vector<float> ra(la.end() - v, la.end()), rb(lb.end() - v, lb.end());
+  for (int step = 0; step < 32; ++step) {
+    const int32_t ia = static_cast<int32_t>(std::max_element(ra.begin(), ra.end()) - ra.begin());
+    const int32_t ib = static_cast<int32_t>(std::max_element(rb.begin(), rb.end()) - rb.begin());
+    ASSERT_EQ(ia, ib) << "step " << step;
+    a.Forward(&ia, 1, 20 + step, ca, ra.data());
+    b.Forward(&ib, 1, 20 + step, cb, rb.data());
+    for (int i = 0; i < v; ++i) ASSERT_NEAR(ra[i], rb[i], 2e-5f * scale) << "step " << step << " logit " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, Deepseek2Cache, ::testing::Values("tiny", "tiny-v2", "tiny-yarn"),
+                         [](const auto& info) {
+                           const std::string p = info.param;
+                           return p == "tiny" ? std::string("V3") : p == "tiny-v2" ? std::string("V2Lite") : std::string("V3Yarn");
+                         });
 
 }  // namespace
 }  // namespace origami
