@@ -28,19 +28,21 @@ struct Shape {
     float scale = 1.0f;
     float yarn = 0.0f;  // > 0: YaRN with this factor over an original context of yarn_ctx
     int yarn_ctx = 0;
+    bool split = false;  // attn_k_b/attn_v_b instead of attn_kv_b, keys as newer converters write them
   } mla;
 };
 
 // deepseek2 shapes. tiny: V3-style routing (sigmoid, selection bias, 4 groups of which 2 are
 // eligible, renormalized, scaled) with a compressed query; tiny-yarn: the same with YaRN (factor 8
-// over 64 original positions, mscale_all_dim 1); tiny-v2: V2-Lite-style (q straight from
+// over 64 original positions, mscale_all_dim 1); tiny-split: the same with attn_k_b/attn_v_b and
+// the keys of newer converters; tiny-v2: V2-Lite-style (q straight from
 // attn_q, softmax, two shared experts, no groups); deepseek2-2g: DeepSeek-V3's widths (7168
 // embedding, 128 heads of 128 + 64 rope, q_lora 1536, kv_lora 512, 2048-wide experts, 8 active + 1
 // shared, 8 groups / 4) with 1 dense + 2 MoE layers and 32 instead of 256 experts, so that the
 // file stays a few GB while a token reads the same active widths.
 Shape Deepseek2Shape(const std::string& preset) {
   Shape s{};
-  if (preset == "tiny" || preset == "tiny-v2" || preset == "tiny-yarn") {
+  if (preset == "tiny" || preset == "tiny-v2" || preset == "tiny-yarn" || preset == "tiny-split") {
     s = {3, 64, 4, 4, 64, 128, 8, 2, 32, 0};
     s.mla = {preset != "tiny-v2" ? 64 : 0, 32, 32, 32, 1, 1, 4, 2, true, true, true, 2.5f};
     if (preset == "tiny-v2") {
@@ -49,11 +51,12 @@ Shape Deepseek2Shape(const std::string& preset) {
     }
     // A short original context so that YaRN's ramp moves the frequencies the test positions see.
     if (preset == "tiny-yarn") s.mla.yarn = 8.0f, s.mla.yarn_ctx = 64;
+    if (preset == "tiny-split") s.mla.split = true;
   } else if (preset == "deepseek2-2g") {
     s = {3, 7168, 128, 128, 192, 18432, 32, 8, 2048, 0};
     s.mla = {1536, 512, 64, 128, 1, 1, 8, 4, true, true, true, 2.5f};
   } else {
-    Fail("synth: unknown preset '{}' for deepseek2 (tiny, tiny-v2, tiny-yarn, deepseek2-2g)", preset);
+    Fail("synth: unknown preset '{}' for deepseek2 (tiny, tiny-v2, tiny-yarn, tiny-split, deepseek2-2g)", preset);
   }
   return s;
 }
@@ -229,7 +232,12 @@ void WriteDeepseek2Layer(Builder& b, const Shape& s, int i) {
   }
   b.Matrix(l + "attn_kv_a_mqa.weight", m.kv_lora + m.rope, e);
   b.Vector(l + "attn_kv_a_norm.weight", m.kv_lora, 1.0f, 0.1f);
-  b.Matrix(l + "attn_kv_b.weight", h * (nope + m.head_dim_v), m.kv_lora);
+  if (m.split) {
+    b.Experts(l + "attn_k_b.weight", h, m.kv_lora, nope);  // per head W_UK^T: ne [nope, kv_lora, n_head]
+    b.Experts(l + "attn_v_b.weight", h, m.head_dim_v, m.kv_lora);  // ne [kv_lora, v, n_head]
+  } else {
+    b.Matrix(l + "attn_kv_b.weight", h * (nope + m.head_dim_v), m.kv_lora);
+  }
   b.Matrix(l + "attn_output.weight", e, h * m.head_dim_v);
   b.Vector(l + "ffn_norm.weight", e, 1.0f, 0.1f);
   if (i < m.n_dense) {
@@ -275,10 +283,17 @@ void WriteSynthModel(const SynthOptions& o) {
   w.SetU32(p + "block_count", s.n_layer);
   w.SetU32(p + "feed_forward_length", s.n_ff);
   w.SetU32(p + "attention.head_count", s.n_head);
-  w.SetU32(p + "attention.head_count_kv", s.n_head_kv);
+  // deepseek2's split form describes the latent cache under the plain keys (one KV head of the
+  // latent and rope key; the latent as value) and the per-head sizes under *_mla.
+  const bool split = arch == "deepseek2" && s.mla.split;
+  w.SetU32(p + "attention.head_count_kv", split ? 1 : s.n_head_kv);
   if (s.head_dim != s.n_embd / s.n_head || arch != "llama") {
-    w.SetU32(p + "attention.key_length", s.head_dim);
-    w.SetU32(p + "attention.value_length", arch == "deepseek2" ? s.mla.head_dim_v : s.head_dim);
+    w.SetU32(p + "attention.key_length", split ? s.mla.kv_lora + s.mla.rope : s.head_dim);
+    w.SetU32(p + "attention.value_length", split ? s.mla.kv_lora : arch == "deepseek2" ? s.mla.head_dim_v : s.head_dim);
+  }
+  if (split) {
+    w.SetU32(p + "attention.key_length_mla", s.head_dim);
+    w.SetU32(p + "attention.value_length_mla", s.mla.head_dim_v);
   }
   w.SetF32(p + "attention.layer_norm_rms_epsilon", o.arch == "gemma3" || o.arch == "deepseek2" ? 1e-6f : 1e-5f);
   const float base = o.arch == "gemma3" ? 1e6f : o.arch == "gpt-oss" ? 150000.0f : o.arch.rfind("qwen", 0) == 0 ? 1e6f : 10000.0f;

@@ -94,13 +94,19 @@ void Decoder::MlaAttention(const LayerSpec& l, int il, Tensor xn, const PagedBat
     // head's output over the latents is expanded by W_UV_h.
     const int64_t hd = r + rope;
     const Tensor q{q_->data(), n, h * hd}, k{k_->data(), n, hd};
-    be.HeadMatMul({&l.wkv_b, h, nope + hv, 0, nope, /*transposed=*/true, 0, nope + rope, 0, hd}, mq, q);
+    if (l.wkv_b.data)
+      be.HeadMatMul({&l.wkv_b, h, nope + hv, 0, nope, /*transposed=*/true, 0, nope + rope, 0, hd}, mq, q);
+    else  // the split form stores W_UK_h^T itself
+      be.HeadMatMul({&l.wk_b, h, r, 0, r, /*transposed=*/false, 0, nope + rope, 0, hd}, mq, q);
     be.CopyColumns({nope, nope + rope, r, hd, rope, h}, mq, q);
     be.CopyColumns({0, 0, 0, 0, r, 1}, lat, k);
     be.CopyColumns({r, 0, r, 0, rope, 1}, kva, k);
     be.RopeAndStore({table, h, 1, static_cast<int>(hd), static_cast<int>(r)}, il, q, k, lat, batch);
     be.Attention(attn, il, q, batch, o);
-    be.HeadMatMul({&l.wkv_b, h, nope + hv, nope, hv, /*transposed=*/false, 0, r, 0, hv}, o, mo);
+    if (l.wkv_b.data)
+      be.HeadMatMul({&l.wkv_b, h, nope + hv, nope, hv, /*transposed=*/false, 0, r, 0, hv}, o, mo);
+    else
+      be.HeadMatMul({&l.wv_b, h, hv, 0, hv, /*transposed=*/false, 0, r, 0, hv}, o, mo);
   } else {
     // Expanded: keys [k_nope_h | k_pe] (k_pe repeated in every head; rope rotates it there),
     // values v_h, from [k_nope_h | v_h] = (W_UKV c)_h.

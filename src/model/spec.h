@@ -52,7 +52,11 @@ struct LayerSpec {
   MatrixView wq_b;        // [n_head * head_dim, q_lora_rank]
   MatrixView wkv_a;       // [kv_lora_rank + rope_dim, n_embd]: the latent, then k_pe
   Vec kv_a_norm;          // [kv_lora_rank]
-  MatrixView wkv_b;       // [n_head * (nope + head_dim_v), kv_lora_rank]: per head k_nope, then v
+  MatrixView wkv_b;       // [n_head * (nope + mla_v), kv_lora_rank]: per head k_nope, then v
+  // Newer converters' split form of wkv_b (then absent; latent cache only): per head the key
+  // expansion transposed and the value expansion.
+  MatrixView wk_b;        // [n_head * kv_lora_rank, nope]
+  MatrixView wv_b;        // [n_head * mla_v, kv_lora_rank]
   Vec ffn_norm;                       // [n_embd]
   MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]; dense FFN only
   Vec post_ffn_norm;                  // [n_embd]: RMSNorm of the FFN output before the residual (Gemma)

@@ -28,6 +28,8 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
     dense(il, WeightRole::kAttention, "attn_q_b", l.wq_b);
     dense(il, WeightRole::kAttention, "attn_kv_a_mqa", l.wkv_a);
     dense(il, WeightRole::kAttention, "attn_kv_b", l.wkv_b);
+    dense(il, WeightRole::kAttention, "attn_k_b", l.wk_b);
+    dense(il, WeightRole::kAttention, "attn_v_b", l.wv_b);
     dense(il, WeightRole::kAttention, "attn_output", l.wo);
     dense(il, WeightRole::kFfn, "ffn_gate", l.w_gate);
     dense(il, WeightRole::kFfn, "ffn_up", l.w_up);

@@ -15,8 +15,8 @@
 // expert(s) every token runs.
 //
 // YaRN as DeepSeek defines it (see below). The cache holds the latent and the rope key per token
-// (SetMlaCache; the expanded per-head form stays as its oracle). Not yet: the split
-// attn_k_b/attn_v_b tensors that newer converters write instead of attn_kv_b (refused).
+// (SetMlaCache; the expanded per-head form stays as its oracle), from attn_kv_b or from the split
+// attn_k_b/attn_v_b that newer converters write.
 #include <cmath>
 #include <string>
 
@@ -29,19 +29,20 @@ namespace origami {
 void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
   MetaReader meta(f, "deepseek2");
   TensorLoader t(f);
-  if (!t.Has("blk.0.attn_kv_b.weight") && t.Has("blk.0.attn_k_b.weight"))
-    FailKind(ErrorKind::kUnsupported,
-             "{}: this deepseek2 file stores attn_k_b/attn_v_b instead of attn_kv_b (a newer converter's MLA "
-             "layout); origami reads attn_kv_b only so far",
-             f.path());
+  // Newer converters split attn_kv_b into attn_k_b (transposed) and attn_v_b and describe the
+  // latent cache under the plain keys (head_count_kv 1, key_length kv_lora_rank + rope), the
+  // per-head sizes under key_length_mla / value_length_mla.
+  const bool split = !t.Has("blk.0.attn_kv_b.weight");
   const auto scaling = f.GetString("deepseek2.rope.scaling.type");
   const bool yarn = scaling && *scaling == "yarn";
   if (scaling && *scaling != "none" && !yarn)
     FailKind(ErrorKind::kUnsupported, "{}: deepseek2 rope scaling '{}' is not supported (none or yarn)", f.path(),
              *scaling);
   ReadCommonHyperParams(f, meta, spec, /*own_v_dim=*/true);
-  const int head_dim = spec.layers.front().head_dim;  // key_length: nope + rope
-  const int head_dim_v = spec.layers.front().head_dim_v;
+  const int head_dim = static_cast<int>(meta.U32Or("attention.key_length_mla", spec.layers.front().head_dim));
+  const int head_dim_v = static_cast<int>(meta.U32Or("attention.value_length_mla", spec.layers.front().head_dim_v));
+  if (head_dim <= 0 || head_dim > 1024 || head_dim_v <= 0 || head_dim_v > 1024)
+    Fail("{}: bad MLA head sizes (key {}, value {})", f.path(), head_dim, head_dim_v);
   spec.ropes.push_back(ReadRope(f, meta, t, RopeLayout::kAdjacent, head_dim));
   const int rope_dim = spec.ropes.front().n_rot;
   // Scores are scaled by 1/sqrt(key_length) (set explicitly: the latent cache's heads are wider).
@@ -112,7 +113,15 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
     }
     l.wkv_a = t.Matrix(p + "attn_kv_a_mqa.weight", kv_lora + rope_dim, e);
     l.kv_a_norm = t.Vector(p + "attn_kv_a_norm.weight", kv_lora);
-    l.wkv_b = t.Matrix(p + "attn_kv_b.weight", static_cast<int64_t>(l.n_head) * (nope + head_dim_v), kv_lora);
+    if (!split) {
+      l.wkv_b = t.Matrix(p + "attn_kv_b.weight", static_cast<int64_t>(l.n_head) * (nope + head_dim_v), kv_lora);
+    } else {
+      // 3-D stacks, one matrix per head, contiguous: seen as one matrix of every head's rows.
+      const ExpertsView kb = t.Experts(p + "attn_k_b.weight", l.n_head, kv_lora, nope);
+      const ExpertsView vb = t.Experts(p + "attn_v_b.weight", l.n_head, head_dim_v, kv_lora);
+      l.wk_b = {kb.type, kb.n_expert * kb.rows, kb.cols, kb.data};
+      l.wv_b = {vb.type, vb.n_expert * vb.rows, vb.cols, vb.data};
+    }
     l.wo = t.Matrix(p + "attn_output.weight", e, static_cast<int64_t>(l.n_head) * head_dim_v);
     l.ffn_norm = t.Vector(p + "ffn_norm.weight", e);
     if (i < n_dense) {
@@ -146,6 +155,8 @@ void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec) {
 void SetMlaCache(DecoderSpec& spec, bool latent) {
   for (LayerSpec& l : spec.layers) {
     if (!l.mla()) continue;
+    if (!latent && !l.wkv_b.data)
+      FailKind(ErrorKind::kUnsupported, "the expanded MLA cache needs attn_kv_b; this file has attn_k_b/attn_v_b");
     l.mla_latent_cache = latent;
     l.n_head_kv = latent ? 1 : l.n_head;
     l.head_dim = latent ? l.kv_lora_rank + l.rope_dim : l.mla_nope + l.rope_dim;

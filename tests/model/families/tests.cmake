@@ -43,11 +43,13 @@ origami_family_test(gpt-oss_F32 gpt-oss F32)
 origami_family_test(gpt-oss_MXFP4 gpt-oss MXFP4)
 origami_family_test(qwen3moe_MXFP4 qwen3moe MXFP4)
 # deepseek2: MLA with a compressed query and V3 routing (sigmoid, selection bias, 2 of 4 groups,
-# renormalized, scaled); the same with DeepSeek's YaRN; and V2-Lite's shape (q from attn_q,
+# renormalized, scaled); the same with DeepSeek's YaRN, and with the split attn_k_b/attn_v_b of
+# newer converters; and V2-Lite's shape (q from attn_q,
 # softmax, two shared experts).
 origami_family_test(deepseek2_F32 deepseek2 F32)
 origami_family_test(deepseek2_v2_F32 deepseek2 F32 tiny-v2)
 origami_family_test(deepseek2_yarn_F32 deepseek2 F32 tiny-yarn)
+origami_family_test(deepseek2_split_F32 deepseek2 F32 tiny-split)
 origami_family_test(deepseek2_Q8_0 deepseek2 Q8_0)
 # The checker on deepseek2: a stand-in built on the reference passes, and the same stand-in with
 # rope applied to the no-rope part of each head, or with the selection bias in the expert weights,

@@ -62,8 +62,12 @@ class Deepseek2:
         assert scaling in ("none", "yarn"), f"rope scaling {scaling} is not modelled here"
         self.n_layer = int(md("block_count"))
         self.n_head = int(md("attention.head_count"))
-        self.d_k = int(md("attention.key_length"))
-        self.d_v = int(md("attention.value_length"))
+        # Newer converters write attn_k_b / attn_v_b instead of attn_kv_b and put the per-head
+        # sizes under *_mla (the plain keys then describe their latent cache).
+        self.split = "blk.0.attn_kv_b.weight" not in g.tensors
+        sfx = "_mla" if self.split else ""
+        self.d_k = int(md("attention.key_length" + sfx))
+        self.d_v = int(md("attention.value_length" + sfx))
         self.d_rope = int(md("rope.dimension_count"))
         self.d_nope = self.d_k - self.d_rope
         self.kv_lora = int(md("attention.kv_lora_rank"))
@@ -98,7 +102,14 @@ class Deepseek2:
         self.layers = []
         for i in range(self.n_layer):
             p = f"blk.{i}."
-            self.layers.append({k[len(p):]: w(k) for k in g.tensors if k.startswith(p)})
+            L = {k[len(p):]: w(k) for k in g.tensors if k.startswith(p)}
+            if self.split:
+                # attn_k_b[h] is W_UK_h transposed ([kv_lora, nope]), attn_v_b[h] is W_UV_h ([v,
+                # kv_lora]): per head [W_UK_h ; W_UV_h], the rows attn_kv_b would hold.
+                kb, vb = L.pop("attn_k_b.weight"), L.pop("attn_v_b.weight")
+                L["attn_kv_b.weight"] = np.concatenate(
+                    [np.concatenate([kb[h].T, vb[h]]) for h in range(self.n_head)])
+            self.layers.append(L)
         self.reset()
 
     def reset(self):
