@@ -67,13 +67,18 @@ class Backend {
   virtual void AddBias(Tensor y, const float* b) = 0;
   // x += y.
   virtual void Add(Tensor x, Tensor y) = 0;
+  // Columns of src into dst as CopyOp describes (per-head splits and joins).
+  virtual void CopyColumns(const CopyOp& op, Tensor src, Tensor dst) = 0;
   // Several products in one round (a layer's Q, K and V; gate and up): results equal separate
   // products bit for bit. At most 64.
   virtual void MatMul(std::span<const MatMulOp> ops) = 0;
+  // Per-head products with row blocks of one matrix, as HeadMatMulOp describes.
+  virtual void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) = 0;
   // gate = act(gate) * up, element-wise.
   virtual void Activation(const ActivationOp& op, Tensor gate, Tensor up) = 0;
   // Rotates q ([n, n_head * hd]) and k ([n, n_head_kv * hd]) at each token's position, then stores
-  // k and v as the token's row of layer il in the batch's KV storage, in its KV types.
+  // k and v ([n, n_head_kv * hd_v]) as the token's row of layer il in the batch's KV storage, in
+  // its KV types.
   virtual void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) = 0;
   // out[t] = attention of q[t] over its sequence's rows [.., pos] of layer il (causal, windowed).
   virtual void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) = 0;

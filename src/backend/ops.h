@@ -38,6 +38,7 @@ struct ActivationOp {
 enum class RouterKind {
   kSoftmaxTopK,  // softmax over all experts, keep the top k (Qwen3-MoE, Mixtral), renormalized if norm_topk
   kTopKSoftmax,  // keep the top k logits, softmax over those (gpt-oss)
+  kSigmoid,      // sigmoid of each logit, keep the top k, renormalized if norm_topk (DeepSeek-V3)
 };
 
 // One product of a group: y[t, r] = dot(W[r, :], x[t, :]) for the x.rows tokens.
@@ -47,15 +48,43 @@ struct MatMulOp {
   Tensor y;  // [n, w->rows]
 };
 
-// Rope of Q and K of one layer at each batch token's position.
+// Rope of Q and K of one layer at each batch token's position. Each head of head_dim values has
+// its dims [rot_offset, rot_offset + table.n_rot) rotated (MLA: the decoupled rope part after
+// the non-rotated one; 0 elsewhere).
 struct RopeOp {
   RopeTable table;
   int n_head = 0, n_head_kv = 0, head_dim = 0;
+  int rot_offset = 0;
+};
+
+// A strided copy of columns, for splitting and joining per-head parts (MLA): for every row t and
+// group g < groups, dst[t, dst_col + g * dst_step + i] = src[t, src_col + g * src_step + i] for
+// i < width. src_step 0 repeats the same source columns in every group.
+struct CopyOp {
+  int64_t src_col = 0, src_step = 0;
+  int64_t dst_col = 0, dst_step = 0;
+  int64_t width = 0;
+  int groups = 1;
+};
+
+// Per-head products with one block of rows of a matrix per head (MLA's absorbed attention: the
+// key and value expansions of attn_kv_b, head by head): head h uses W_h = rows
+// [h * head_stride + row0, + rows) of w, its input x_h = x[t, x_col + h * x_step, ...] and its
+// output y_h = y[t, y_col + h * y_step, ...].
+//   transposed false: y_h[i] = sum_c W_h[i, c] x_h[c]   (x_h: w->cols values, y_h: rows values)
+//   transposed true:  y_h[c] = sum_i W_h[i, c] x_h[i]   (x_h: rows values, y_h: w->cols values)
+struct HeadMatMulOp {
+  const MatrixView* w = nullptr;
+  int n_head = 0;
+  int64_t head_stride = 0, row0 = 0, rows = 0;
+  bool transposed = false;
+  int64_t x_col = 0, x_step = 0, y_col = 0, y_step = 0;
 };
 
 // Causal grouped-query attention of one layer.
 struct AttentionOp {
   int n_head = 0, n_head_kv = 0, head_dim = 0;
+  int head_dim_v = 0;            // per head, for V and the output; 0 = head_dim (MLA: narrower)
   float scale = 0.0f;            // multiplies q.k
   int64_t window = 0;            // > 0: sliding window of that many positions
   const float* sinks = nullptr;  // [n_head]: a learned logit per head joining the softmax (gpt-oss)
@@ -74,6 +103,13 @@ struct MoeOp {
   const float* gate_b = nullptr;       // [n_expert * n_ff] or null (gpt-oss)
   const float* up_b = nullptr;         // [n_expert * n_ff] or null
   const float* down_b = nullptr;       // [n_expert * n_embd] or null
+  // DeepSeek-V3 routing: a bias added to the scores for the selection only (exp_probs_b; the
+  // weights stay the unbiased scores), and grouped top-k: experts in n_group equal groups, each
+  // group scored by the sum of its two best (biased) scores, only the best n_group_used groups
+  // eligible. The kept weights are multiplied by weights_scale (routed_scaling_factor).
+  const float* select_bias = nullptr;  // [n_expert] or null
+  int n_group = 1, n_group_used = 1;
+  float weights_scale = 1.0f;
 };
 
 // Counts of the expert work done, for tests and benchmarks: a decoded token of a model with k

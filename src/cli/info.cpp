@@ -51,6 +51,13 @@ nlohmann::json KvBytesByType(const DecoderSpec& s) {
   return j;
 }
 
+// The first layer with routed experts (DeepSeek's leading layers are dense).
+const LayerSpec& FirstMoeLayer(const DecoderSpec& s) {
+  for (const auto& l : s.layers)
+    if (l.n_expert > 0) return l;
+  return s.layers.front();
+}
+
 std::string Shape(const gguf::TensorInfo& t) {
   std::string s;
   for (uint32_t d = 0; d < t.n_dims; ++d) s += (d ? " x " : "") + std::to_string(t.ne[d]);
@@ -232,14 +239,14 @@ int Info(const InfoOptions& o) {
                       {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()},
-                      {"kv_bytes_per_token", KvBytesByType(s)}};
+                      {"kv_bytes_per_token", KvBytesByType(s)}, {"layer_kinds", s.LayerKinds()}};
       const Model::Prepared plan = (Env().repack ? model->PlanWeights(*backend) : Model::Prepared{});
       nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
       for (const auto& [layout, count] : plan.layouts) layouts[LayoutName(layout)] = count;
       j["kernel_layout"] = {{"isa", backend->variant()}, {"repacked_tensors", plan.tensors},
                             {"repacked_bytes", plan.bytes}, {"layouts", layouts}};
       if (s.IsMoe())
-        j["hparams"].update({{"n_expert", l.n_expert}, {"n_expert_used", l.n_expert_used},
+        j["hparams"].update({{"n_expert", FirstMoeLayer(s).n_expert}, {"n_expert_used", FirstMoeLayer(s).n_expert_used},
                              {"n_parameters_total", s.TotalParameters()}, {"n_parameters_active", s.ActiveParameters()}});
     } else if (!model_error.empty()) {
       j["model_error"] = model_error;
@@ -263,7 +270,12 @@ int Info(const InfoOptions& o) {
     const LayerSpec& l = s.layers.front();
     fmt::print("\nhyper-parameters ({}):\n", s.arch);
     fmt::print("  vocabulary {}, embedding {}, layers {}, feed-forward {}\n", s.n_vocab, s.n_embd, s.n_layer(), l.n_ff);
-    fmt::print("  heads {} (kv {}, size {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim, s.n_ctx_train);
+    fmt::print("  layers: {}\n", s.LayerKinds());
+    if (l.v_dim() != l.head_dim)
+      fmt::print("  heads {} (kv {}, size {}, values {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim,
+                 l.v_dim(), s.n_ctx_train);
+    else
+      fmt::print("  heads {} (kv {}, size {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim, s.n_ctx_train);
     fmt::print("  rope: {} dims, base {}, {} layout{}; rms eps {}; output {}\n", s.ropes.front().n_rot,
                s.ropes.front().freq_base,
                s.ropes.front().layout == RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
@@ -281,8 +293,9 @@ int Info(const InfoOptions& o) {
     else
       fmt::print("  kernel layout: as in the file ({})\n", backend->variant());
     if (s.IsMoe())
-      fmt::print("  experts: {} used of {} per layer; parameters: {:.2f} M active of {:.2f} M total\n", l.n_expert_used,
-                 l.n_expert, s.ActiveParameters() / 1e6, s.TotalParameters() / 1e6);
+      fmt::print("  experts: {} used of {} per layer; parameters: {:.2f} M active of {:.2f} M total\n",
+                 FirstMoeLayer(s).n_expert_used, FirstMoeLayer(s).n_expert, s.ActiveParameters() / 1e6,
+                 s.TotalParameters() / 1e6);
   } else if (!model_error.empty()) {
     fmt::print("\n(not runnable: {})\n", model_error);
   }

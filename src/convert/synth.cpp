@@ -20,9 +20,49 @@ struct Shape {
   int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
   int n_expert, n_expert_used, n_ff_exp;
   int window;  // sliding window (gemma3, gpt-oss), 0 elsewhere
+  // deepseek2 (MLA and the DeepSeek MoE); head_dim above is the key head, nope + rope.
+  struct Mla {
+    int q_lora = 0, kv_lora = 0, rope = 0, head_dim_v = 0;
+    int n_dense = 0, n_shared = 0, n_group = 1, n_group_used = 1;
+    bool sigmoid = false, norm = false, bias = false;
+    float scale = 1.0f;
+    float yarn = 0.0f;  // > 0: YaRN with this factor over an original context of yarn_ctx
+    int yarn_ctx = 0;
+    bool split = false;  // attn_k_b/attn_v_b instead of attn_kv_b, keys as newer converters write them
+  } mla;
 };
 
+// deepseek2 shapes. tiny: V3-style routing (sigmoid, selection bias, 4 groups of which 2 are
+// eligible, renormalized, scaled) with a compressed query; tiny-yarn: the same with YaRN (factor 8
+// over 64 original positions, mscale_all_dim 1); tiny-split: the same with attn_k_b/attn_v_b and
+// the keys of newer converters; tiny-v2: V2-Lite-style (q straight from
+// attn_q, softmax, two shared experts, no groups); deepseek2-2g: DeepSeek-V3's widths (7168
+// embedding, 128 heads of 128 + 64 rope, q_lora 1536, kv_lora 512, 2048-wide experts, 8 active + 1
+// shared, 8 groups / 4) with 1 dense + 2 MoE layers and 32 instead of 256 experts, so that the
+// file stays a few GB while a token reads the same active widths.
+Shape Deepseek2Shape(const std::string& preset) {
+  Shape s{};
+  if (preset == "tiny" || preset == "tiny-v2" || preset == "tiny-yarn" || preset == "tiny-split") {
+    s = {3, 64, 4, 4, 64, 128, 8, 2, 32, 0};
+    s.mla = {preset != "tiny-v2" ? 64 : 0, 32, 32, 32, 1, 1, 4, 2, true, true, true, 2.5f};
+    if (preset == "tiny-v2") {
+      s.mla.n_shared = 2, s.mla.n_group = 1, s.mla.n_group_used = 1;
+      s.mla.sigmoid = false, s.mla.norm = false, s.mla.bias = false, s.mla.scale = 1.0f;
+    }
+    // A short original context so that YaRN's ramp moves the frequencies the test positions see.
+    if (preset == "tiny-yarn") s.mla.yarn = 8.0f, s.mla.yarn_ctx = 64;
+    if (preset == "tiny-split") s.mla.split = true;
+  } else if (preset == "deepseek2-2g") {
+    s = {3, 7168, 128, 128, 192, 18432, 32, 8, 2048, 0};
+    s.mla = {1536, 512, 64, 128, 1, 1, 8, 4, true, true, true, 2.5f};
+  } else {
+    Fail("synth: unknown preset '{}' for deepseek2 (tiny, tiny-v2, tiny-yarn, tiny-split, deepseek2-2g)", preset);
+  }
+  return s;
+}
+
 Shape PresetShape(const std::string& arch, const std::string& preset) {
+  if (arch == "deepseek2") return Deepseek2Shape(preset);
   const bool moe = arch == "mixtral" || arch == "qwen3moe" || arch == "gpt-oss";
   // Head sizes other than n_embd / n_head where the family allows it (attention.key_length).
   const bool own_head_dim = arch == "qwen3" || arch == "qwen3moe" || arch == "gemma3" || arch == "gpt-oss";
@@ -147,12 +187,85 @@ int WriteByteVocab(gguf::Writer& w) {
 
 }  // namespace
 
-std::vector<std::string> SynthArchs() { return {"llama", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt-oss"}; }
+std::vector<std::string> SynthArchs() {
+  return {"llama", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt-oss", "deepseek2"};
+}
+
+namespace {
+
+// deepseek2's keys beyond the common ones, as llama.cpp's converter writes them.
+void WriteDeepseek2Keys(gguf::Writer& w, const Shape& s) {
+  const std::string p = "deepseek2.";
+  const Shape::Mla& m = s.mla;
+  if (m.q_lora > 0) w.SetU32(p + "attention.q_lora_rank", m.q_lora);
+  w.SetU32(p + "attention.kv_lora_rank", m.kv_lora);
+  w.SetU32(p + "rope.dimension_count", m.rope);
+  w.SetU32(p + "leading_dense_block_count", m.n_dense);
+  w.SetU32(p + "expert_shared_count", m.n_shared);
+  w.SetF32(p + "expert_weights_scale", m.scale);
+  w.SetBool(p + "expert_weights_norm", m.norm);
+  w.SetU32(p + "expert_gating_func", m.sigmoid ? 2 : 1);  // llama.cpp: 1 softmax, 2 sigmoid
+  if (m.yarn > 0) {
+    w.SetString(p + "rope.scaling.type", "yarn");
+    w.SetF32(p + "rope.scaling.factor", m.yarn);
+    w.SetU32(p + "rope.scaling.original_context_length", m.yarn_ctx);
+    w.SetF32(p + "rope.scaling.yarn_log_multiplier", 0.1f);  // 0.1 * mscale_all_dim (1.0)
+  }
+  if (m.n_group > 1) {
+    w.SetU32(p + "expert_group_count", m.n_group);
+    w.SetU32(p + "expert_group_used_count", m.n_group_used);
+  }
+}
+
+// One deepseek2 layer's tensors in the converter's order.
+void WriteDeepseek2Layer(Builder& b, const Shape& s, int i) {
+  const Shape::Mla& m = s.mla;
+  const std::string l = "blk." + std::to_string(i) + ".";
+  const int64_t e = s.n_embd, h = s.n_head, nope = s.head_dim - m.rope;
+  b.Vector(l + "attn_norm.weight", e, 1.0f, 0.1f);
+  if (m.q_lora > 0) {
+    b.Matrix(l + "attn_q_a.weight", m.q_lora, e);
+    b.Vector(l + "attn_q_a_norm.weight", m.q_lora, 1.0f, 0.1f);
+    b.Matrix(l + "attn_q_b.weight", h * s.head_dim, m.q_lora);
+  } else {
+    b.Matrix(l + "attn_q.weight", h * s.head_dim, e);
+  }
+  b.Matrix(l + "attn_kv_a_mqa.weight", m.kv_lora + m.rope, e);
+  b.Vector(l + "attn_kv_a_norm.weight", m.kv_lora, 1.0f, 0.1f);
+  if (m.split) {
+    b.Experts(l + "attn_k_b.weight", h, m.kv_lora, nope);  // per head W_UK^T: ne [nope, kv_lora, n_head]
+    b.Experts(l + "attn_v_b.weight", h, m.head_dim_v, m.kv_lora);  // ne [kv_lora, v, n_head]
+  } else {
+    b.Matrix(l + "attn_kv_b.weight", h * (nope + m.head_dim_v), m.kv_lora);
+  }
+  b.Matrix(l + "attn_output.weight", e, h * m.head_dim_v);
+  b.Vector(l + "ffn_norm.weight", e, 1.0f, 0.1f);
+  if (i < m.n_dense) {
+    b.Matrix(l + "ffn_gate.weight", s.n_ff, e);
+    b.Matrix(l + "ffn_up.weight", s.n_ff, e);
+    b.Matrix(l + "ffn_down.weight", e, s.n_ff);
+    return;
+  }
+  b.Matrix(l + "ffn_gate_inp.weight", s.n_expert, e, 4.0f, /*f32=*/true);
+  if (m.bias) b.Vector(l + "exp_probs_b.bias", s.n_expert, 0.0f, 0.1f);
+  b.Experts(l + "ffn_gate_exps.weight", s.n_expert, s.n_ff_exp, e);
+  b.Experts(l + "ffn_up_exps.weight", s.n_expert, s.n_ff_exp, e);
+  b.Experts(l + "ffn_down_exps.weight", s.n_expert, e, s.n_ff_exp);
+  if (m.n_shared > 0) {
+    const int64_t ff = int64_t{s.n_ff_exp} * m.n_shared;
+    b.Matrix(l + "ffn_gate_shexp.weight", ff, e);
+    b.Matrix(l + "ffn_up_shexp.weight", ff, e);
+    b.Matrix(l + "ffn_down_shexp.weight", e, ff);
+  }
+}
+
+}  // namespace
 
 void WriteSynthModel(const SynthOptions& o) {
   bool known = false;
   for (const auto& a : SynthArchs()) known |= a == o.arch;
-  if (!known) Fail("synth: unknown architecture '{}' (llama, mixtral, qwen2, qwen3, qwen3moe, gemma3, gpt-oss)", o.arch);
+  if (!known)
+    Fail("synth: unknown architecture '{}' (llama, mixtral, qwen2, qwen3, qwen3moe, gemma3, gpt-oss, deepseek2)", o.arch);
   if (o.output.empty()) Fail("synth: give an output file (-o FILE.gguf)");
   const Shape s = PresetShape(o.arch, o.preset);
   const std::string arch = o.arch == "mixtral" ? "llama" : o.arch;  // Mixtral files say "llama"
@@ -174,12 +287,19 @@ void WriteSynthModel(const SynthOptions& o) {
   w.SetU32(p + "block_count", s.n_layer);
   w.SetU32(p + "feed_forward_length", s.n_ff);
   w.SetU32(p + "attention.head_count", s.n_head);
-  w.SetU32(p + "attention.head_count_kv", s.n_head_kv);
+  // deepseek2's split form describes the latent cache under the plain keys (one KV head of the
+  // latent and rope key; the latent as value) and the per-head sizes under *_mla.
+  const bool split = arch == "deepseek2" && s.mla.split;
+  w.SetU32(p + "attention.head_count_kv", split ? 1 : s.n_head_kv);
   if (s.head_dim != s.n_embd / s.n_head || arch != "llama") {
-    w.SetU32(p + "attention.key_length", s.head_dim);
-    w.SetU32(p + "attention.value_length", s.head_dim);
+    w.SetU32(p + "attention.key_length", split ? s.mla.kv_lora + s.mla.rope : s.head_dim);
+    w.SetU32(p + "attention.value_length", split ? s.mla.kv_lora : arch == "deepseek2" ? s.mla.head_dim_v : s.head_dim);
   }
-  w.SetF32(p + "attention.layer_norm_rms_epsilon", o.arch == "gemma3" ? 1e-6f : 1e-5f);
+  if (split) {
+    w.SetU32(p + "attention.key_length_mla", s.head_dim);
+    w.SetU32(p + "attention.value_length_mla", s.mla.head_dim_v);
+  }
+  w.SetF32(p + "attention.layer_norm_rms_epsilon", o.arch == "gemma3" || o.arch == "deepseek2" ? 1e-6f : 1e-5f);
   const float base = o.arch == "gemma3" ? 1e6f : o.arch == "gpt-oss" ? 150000.0f : o.arch.rfind("qwen", 0) == 0 ? 1e6f : 10000.0f;
   w.SetF32(p + "rope.freq_base", base);
   if (arch == "llama") w.SetU32(p + "rope.dimension_count", s.head_dim);
@@ -189,6 +309,7 @@ void WriteSynthModel(const SynthOptions& o) {
     if (o.arch != "mixtral") w.SetU32(p + "expert_feed_forward_length", s.n_ff_exp);
   }
   if (s.window > 0) w.SetU32(p + "attention.sliding_window", s.window);
+  if (arch == "deepseek2") WriteDeepseek2Keys(w, s);
   if (o.arch == "gpt-oss") {
     w.SetString(p + "rope.scaling.type", "yarn");
     w.SetF32(p + "rope.scaling.factor", 32.0f);
@@ -217,6 +338,10 @@ void WriteSynthModel(const SynthOptions& o) {
            /*f32=*/false);
   const int64_t e = s.n_embd, q_dim = int64_t{s.n_head} * s.head_dim, kv_dim = int64_t{s.n_head_kv} * s.head_dim;
   for (int i = 0; i < s.n_layer; ++i) {
+    if (arch == "deepseek2") {
+      WriteDeepseek2Layer(b, s, i);
+      continue;
+    }
     const std::string l = "blk." + std::to_string(i) + ".";
     b.Vector(l + "attn_norm.weight", e, 1.0f, 0.1f);
     b.Matrix(l + "attn_q.weight", q_dim, e);

@@ -69,6 +69,9 @@ class Decoder {
 
  private:
   void Reserve(int n);
+  // Multi-head latent attention of one layer, from the normalized input to the output projection
+  // (out: [n, n_embd]), with the latent cache or the expanded one (LayerSpec::mla_latent_cache).
+  void MlaAttention(const LayerSpec& l, int il, Tensor xn, const PagedBatch& batch, Tensor out);
   // Checks the batch and lays it out flat (tokens, positions, block tables) in tables_.
   PagedBatch Flatten(const BatchToken* batch, int n);
   // Layers [first_layer, last_layer) over the batch, leaving the hidden states in x_.
@@ -80,6 +83,11 @@ class Decoder {
   int capacity_ = 0;
   // Activations for a chunk of up to capacity_ tokens, row-major [n, dim], in the backend's memory.
   std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
+  // MLA (DeepSeek): the query heads [n, n_head * (nope + rope)], the compressed query [n,
+  // q_lora_rank], latent and rope key [n, kv_lora_rank + rope], the normalized latent [n,
+  // kv_lora_rank], its expansion [n, n_head * (nope + v)] (expanded cache only), the value heads
+  // [n, n_head * v]; and the shared experts' output [n, n_embd].
+  std::unique_ptr<Buffer> mq_, qa_, kva_, lat_, kvb_, mo_, shared_;
   PagedBatchTables tables_;
   std::vector<const KvCache*> caches_;  // the batch's sequences, in order of first appearance
 };

@@ -27,14 +27,17 @@ std::string KvTypeName(DType t) {
 }
 
 void CheckKvTypes(const DecoderSpec& spec, KvTypes types) {
-  for (auto [t, flag] : {std::pair{types.k, "-ctk/--cache-type-k"}, std::pair{types.v, "-ctv/--cache-type-v"}}) {
+  for (bool is_v : {false, true}) {
+    const DType t = is_v ? types.v : types.k;
+    const char* flag = is_v ? "-ctv/--cache-type-v" : "-ctk/--cache-type-k";
     const int64_t bs = Traits(t).block_size;
     for (size_t il = 0; il < spec.layers.size(); ++il) {
       const LayerSpec& l = spec.layers[il];
-      if (l.n_head_kv > 0 && l.head_dim % bs != 0)
+      const int hd = is_v ? l.v_dim() : l.head_dim;
+      if (l.n_head_kv > 0 && hd % bs != 0)
         Fail("{} {} stores heads in blocks of {} values, but layer {} of this model has a head size of {} "
              "(use f16 or bf16)",
-             flag, KvTypeName(t), bs, il, l.head_dim);
+             flag, KvTypeName(t), bs, il, hd);
     }
   }
 }
@@ -43,7 +46,8 @@ uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types) {
   uint64_t b = 0;
   for (const auto& l : spec.layers) {
     const int64_t row = static_cast<int64_t>(l.n_head_kv) * l.head_dim;
-    if (row > 0) b += RowBytes(types.k, row) + RowBytes(types.v, row);
+    const int64_t v_row = static_cast<int64_t>(l.n_head_kv) * l.v_dim();
+    if (row > 0) b += RowBytes(types.k, row) + RowBytes(types.v, v_row);
   }
   return b;
 }
@@ -77,9 +81,9 @@ KvPool::KvPool(const DecoderSpec& spec, int n_blocks, int block_size, int n_wind
     KvLayout::Layer kl;
     kl.sliding = sliding;
     kl.k_row_bytes = RowBytes(types.k, row);
-    kl.v_row_bytes = RowBytes(types.v, row);
+    kl.v_row_bytes = RowBytes(types.v, static_cast<int64_t>(l.n_head_kv) * l.v_dim());
     kl.k_head_bytes = RowBytes(types.k, l.head_dim);
-    kl.v_head_bytes = RowBytes(types.v, l.head_dim);
+    kl.v_head_bytes = RowBytes(types.v, l.v_dim());
     k_off.push_back(region(kl.k_row_bytes * positions));
     v_off.push_back(region(kl.v_row_bytes * positions));
     (sliding ? win_block_bytes_ : main_block_bytes_) += static_cast<uint64_t>(kl.k_row_bytes + kl.v_row_bytes) * block_size;

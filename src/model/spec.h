@@ -19,6 +19,7 @@ struct LayerSpec {
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim = 0;      // per head, for Q and K (and V)
+  int head_dim_v = 0;    // per head, for V and the attention output; 0 = head_dim (MLA: narrower)
   int n_ff = 0;
   int sliding_window = 0;  // 0 = full causal attention
   int rope_index = 0;      // which DecoderSpec::ropes entry this layer uses
@@ -31,6 +32,31 @@ struct LayerSpec {
   Vec q_norm, k_norm;                 // [head_dim]: per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3)
   Vec post_attn_norm;                 // [n_embd]: RMSNorm of the attention output before the residual (Gemma)
   Vec attn_sinks;                     // [n_head]: a learned logit per head in the softmax (gpt-oss)
+
+  // Multi-head latent attention (DeepSeek-V2/V3), when kv_lora_rank > 0; wk and wv are then
+  // absent. Each query and key head is [nope | rope] (mla_nope + rope_dim values), the rope part
+  // rotated; every head's rope key is the one shared k_pe. c = RMSNorm(latent) * kv_a_norm;
+  // [k_nope_h | v_h] = (wkv_b c)_h. The cache holds either the expanded keys and values (n_head_kv
+  // = n_head, head_dim = mla_nope + rope_dim, head_dim_v = mla_v) or, with mla_latent_cache, what
+  // MLA caches: one row [c | k_pe] per token (n_head_kv = 1, head_dim = kv_lora_rank + rope_dim,
+  // values c: head_dim_v = kv_lora_rank), the key expansion absorbed into each query head and the
+  // value expansion applied to each head's attention output (SetMlaCache switches).
+  int kv_lora_rank = 0;   // width of the compressed KV latent c
+  int q_lora_rank = 0;    // width of the compressed query (0: q = wq x, V2-Lite)
+  int rope_dim = 0;       // the decoupled rope part of each head (rope.dimension_count)
+  int mla_nope = 0;       // the non-rotated part of each query and key head
+  int mla_v = 0;          // each value head (attention.value_length)
+  bool mla_latent_cache = false;
+  MatrixView wq_a;        // [q_lora_rank, n_embd]
+  Vec q_a_norm;           // [q_lora_rank]
+  MatrixView wq_b;        // [n_head * head_dim, q_lora_rank]
+  MatrixView wkv_a;       // [kv_lora_rank + rope_dim, n_embd]: the latent, then k_pe
+  Vec kv_a_norm;          // [kv_lora_rank]
+  MatrixView wkv_b;       // [n_head * (nope + mla_v), kv_lora_rank]: per head k_nope, then v
+  // Newer converters' split form of wkv_b (then absent; latent cache only): per head the key
+  // expansion transposed and the value expansion.
+  MatrixView wk_b;        // [n_head * kv_lora_rank, nope]
+  MatrixView wv_b;        // [n_head * mla_v, kv_lora_rank]
   Vec ffn_norm;                       // [n_embd]
   MatrixView w_gate, w_up, w_down;  // [n_ff, n_embd] x2, [n_embd, n_ff]; dense FFN only
   Vec post_ffn_norm;                  // [n_embd]: RMSNorm of the FFN output before the residual (Gemma)
@@ -46,6 +72,19 @@ struct LayerSpec {
   ExpertsView down_exps;             // n_expert x [n_embd, n_ff]
   Vec gate_exps_b, up_exps_b;        // [n_expert * n_ff] (gpt-oss)
   Vec down_exps_b;                   // [n_expert * n_embd] (gpt-oss)
+  // DeepSeek routing (MoeOp): selection-only bias, expert groups, weight scale.
+  Vec expert_select_bias;            // [n_expert] (exp_probs_b)
+  int n_expert_group = 1, n_expert_group_used = 1;
+  float expert_weights_scale = 1.0f;
+  // Shared experts (DeepSeek): a dense gated FFN every token runs beside the routed experts, its
+  // output added to theirs.
+  int n_expert_shared = 0;           // expert_shared_count (the shared FFN is that many experts wide)
+  int n_ff_shexp = 0;
+  MatrixView gate_shexp, up_shexp;   // [n_ff_shexp, n_embd]
+  MatrixView down_shexp;             // [n_embd, n_ff_shexp]
+
+  int v_dim() const { return head_dim_v > 0 ? head_dim_v : head_dim; }
+  bool mla() const { return kv_lora_rank > 0; }
 };
 
 struct RopeSpec {
@@ -97,7 +136,19 @@ struct DecoderSpec {
   // Parameters used for one token: all but the experts a token does not route to.
   uint64_t ActiveParameters() const;
   bool IsMoe() const;
+  bool HasSharedExperts() const {
+    for (const auto& l : layers)
+      if (l.n_ff_shexp > 0) return true;
+    return false;
+  }
+  // The layer kinds in words, for `origami info` (e.g. "3 dense + 58 MoE layers; MLA
+  // kv_lora_rank 512, rope 64; MoE 256 experts, 8 active + 1 shared").
+  std::string LayerKinds() const;
 };
+
+// MLA layers: cache the latent (compressed, the default) or the expanded per-head keys and values
+// (the simple form, kept as the oracle of the compressed one). Changes the layers' cache shapes.
+void SetMlaCache(DecoderSpec& spec, bool latent);
 
 // One weight of a model as ForEachMatrix / ForEachVector name it.
 enum class WeightRole { kEmbedding, kOutput, kAttention, kFfn, kRouter, kExperts, kNorm, kBias };

@@ -1,6 +1,8 @@
 // The one walk over a model's weights (ForEachMatrix, ForEachVector) and what is counted with it:
 // parameters, bytes read per decoded token, multiply-adds per token.
+#include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "model/spec.h"
 
@@ -22,6 +24,12 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
     dense(il, WeightRole::kAttention, "attn_q", l.wq);
     dense(il, WeightRole::kAttention, "attn_k", l.wk);
     dense(il, WeightRole::kAttention, "attn_v", l.wv);
+    dense(il, WeightRole::kAttention, "attn_q_a", l.wq_a);
+    dense(il, WeightRole::kAttention, "attn_q_b", l.wq_b);
+    dense(il, WeightRole::kAttention, "attn_kv_a_mqa", l.wkv_a);
+    dense(il, WeightRole::kAttention, "attn_kv_b", l.wkv_b);
+    dense(il, WeightRole::kAttention, "attn_k_b", l.wk_b);
+    dense(il, WeightRole::kAttention, "attn_v_b", l.wv_b);
     dense(il, WeightRole::kAttention, "attn_output", l.wo);
     dense(il, WeightRole::kFfn, "ffn_gate", l.w_gate);
     dense(il, WeightRole::kFfn, "ffn_up", l.w_up);
@@ -30,6 +38,9 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
     stack(il, "ffn_gate_exps", l.gate_exps);
     stack(il, "ffn_up_exps", l.up_exps);
     stack(il, "ffn_down_exps", l.down_exps);
+    dense(il, WeightRole::kFfn, "ffn_gate_shexp", l.gate_shexp);
+    dense(il, WeightRole::kFfn, "ffn_up_shexp", l.up_shexp);
+    dense(il, WeightRole::kFfn, "ffn_down_shexp", l.down_shexp);
   }
   if (!spec.tied_output) dense(-1, WeightRole::kOutput, "output", spec.output);
 }
@@ -72,6 +83,8 @@ void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> 
     vec(il, WeightRole::kBias, "attn_output.bias", l.bo);
     vec(il, WeightRole::kNorm, "attn_q_norm", l.q_norm);
     vec(il, WeightRole::kNorm, "attn_k_norm", l.k_norm);
+    vec(il, WeightRole::kNorm, "attn_q_a_norm", l.q_a_norm);
+    vec(il, WeightRole::kNorm, "attn_kv_a_norm", l.kv_a_norm);
     vec(il, WeightRole::kNorm, "post_attention_norm", l.post_attn_norm);
     vec(il, WeightRole::kBias, "attn_sinks", l.attn_sinks);
     vec(il, WeightRole::kNorm, "ffn_norm", l.ffn_norm);
@@ -80,6 +93,7 @@ void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> 
     vec(il, WeightRole::kBias, "ffn_gate_exps.bias", l.gate_exps_b, l.n_expert);
     vec(il, WeightRole::kBias, "ffn_up_exps.bias", l.up_exps_b, l.n_expert);
     vec(il, WeightRole::kBias, "ffn_down_exps.bias", l.down_exps_b, l.n_expert);
+    vec(il, WeightRole::kBias, "exp_probs_b", l.expert_select_bias);
   }
   vec(-1, WeightRole::kNorm, "output_norm", spec.output_norm);
 }
@@ -104,6 +118,32 @@ bool DecoderSpec::IsMoe() const {
   for (const auto& l : layers)
     if (l.n_expert > 0) return true;
   return false;
+}
+
+std::string DecoderSpec::LayerKinds() const {
+  int dense = 0, moe = 0;
+  const LayerSpec* m = nullptr;    // a MoE layer
+  const LayerSpec* mla = nullptr;  // an MLA layer
+  for (const auto& l : layers) {
+    (l.n_expert > 0 ? moe : dense) += 1;
+    if (l.n_expert > 0 && !m) m = &l;
+    if (l.mla() && !mla) mla = &l;
+  }
+  std::string s;
+  if (moe == 0) s = std::to_string(dense) + " dense layers";
+  else if (dense == 0) s = std::to_string(moe) + " MoE layers";
+  else s = std::to_string(dense) + " dense + " + std::to_string(moe) + " MoE layers";
+  if (mla)
+    s += "; MLA kv_lora_rank " + std::to_string(mla->kv_lora_rank) + ", rope " + std::to_string(mla->rope_dim) +
+         (mla->q_lora_rank > 0 ? ", q_lora_rank " + std::to_string(mla->q_lora_rank) : std::string(", q direct")) +
+         (mla->mla_latent_cache ? ", latent KV cache" : ", expanded KV cache");
+  if (m) {
+    s += "; MoE " + std::to_string(m->n_expert) + " experts, " + std::to_string(m->n_expert_used) + " active";
+    if (m->n_ff_shexp > 0) s += " + " + std::to_string(std::max(1, m->n_expert_shared)) + " shared";
+    if (m->n_expert_group > 1)
+      s += ", " + std::to_string(m->n_expert_group_used) + " of " + std::to_string(m->n_expert_group) + " groups";
+  }
+  return s;
 }
 
 uint64_t DecoderSpec::TotalParameters() const {

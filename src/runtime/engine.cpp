@@ -77,6 +77,7 @@ DecoderSpec KvShapeSpec(const DecoderSpec& spec, int first_layer, int last_layer
     kv.layers[l].n_head = spec.layers[l].n_head;
     kv.layers[l].n_head_kv = spec.layers[l].n_head_kv;
     kv.layers[l].head_dim = spec.layers[l].head_dim;
+    kv.layers[l].head_dim_v = spec.layers[l].head_dim_v;
   }
   return kv;
 }

@@ -64,11 +64,15 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
 
   // Workspaces: Decoder::Reserve's [n, width] float buffers for the largest step, where a run's
   // prompt is cut into chunks of kMaxBatch and serve steps take max_batch_tokens.
-  int64_t q_dim = 0, kv_dim = 0, ff = 0, n_expert = 0, n_used = 0;
+  int64_t q_dim = 0, kv_dim = 0, ff = 0, n_expert = 0, n_used = 0, mla = 0;
   for (const auto& l : spec.layers) {
     q_dim = std::max<int64_t>(q_dim, int64_t{l.n_head} * l.head_dim);
     kv_dim = std::max<int64_t>(kv_dim, int64_t{l.n_head_kv} * l.head_dim);
-    ff = std::max<int64_t>(ff, l.n_ff);
+    ff = std::max<int64_t>({ff, l.n_ff, l.n_ff_shexp});
+    // MLA's compressed query, latent + rope key, normalized latent and per-head expansion.
+    if (l.mla())
+      mla = std::max<int64_t>(mla, l.q_lora_rank + 2 * l.kv_lora_rank + l.rope_dim +
+                                       int64_t{l.n_head} * (l.head_dim - l.rope_dim + l.v_dim()));
     n_expert = std::max<int64_t>(n_expert, l.n_expert);
     n_used = std::max<int64_t>(n_used, l.n_expert_used);
   }
@@ -77,6 +81,8 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
       std::min<int64_t>(std::clamp(req.max_batch_tokens, 1, Decoder::kMaxBatch), kv_tokens);
   uint64_t floats = n * (2 * e + std::max(e, q_dim) + 2 * q_dim + 2 * kv_dim + 2 * ff);
   floats += n * e;  // the backend's normalized rows for the output head
+  floats += n * mla;
+  if (spec.HasSharedExperts()) floats += n * e;  // the shared experts' output
   if (n_expert > 0)
     floats += n * n_expert + n * n_used * (2 * e + 2 * ff);  // router and expert rows
   // Attention keeps one tile's scores per thread (kTileRows query rows x the span read) and the

@@ -124,6 +124,51 @@ TEST_P(BackendOps, AddAndAddBias) {
   ExpectClose(Get(y), want_y, 1e-7, "bias");
 }
 
+// Strided column copies (MLA's per-head splits and joins), a repeated source included.
+TEST_P(BackendOps, CopyColumnsSplitsAndJoinsHeads) {
+  const std::vector<float> a = Random(3 * 10, 11);
+  const Tensor src = Put(a, 3, 10), dst = Put(std::vector<float>(3 * 12, 0.0f), 3, 12);
+  be_->CopyColumns({1, 4, 0, 6, 3, 2}, src, dst);  // columns 1-3 and 5-7 to 0-2 and 6-8
+  be_->CopyColumns({8, 0, 3, 6, 2, 2}, src, dst);  // columns 8-9 to 3-4 and 9-10
+  const std::vector<float> got = Get(dst);
+  for (int t = 0; t < 3; ++t)
+    for (int c = 0; c < 12; ++c) {
+      const int g = c / 6, i = c % 6;
+      const double want = i < 3 ? a[t * 10 + 1 + 4 * g + i] : i < 5 ? a[t * 10 + 8 + i - 3] : 0.0;
+      ASSERT_EQ(got[t * 12 + c], want) << "token " << t << " column " << c;
+    }
+}
+
+// Per-head products with row blocks of one matrix (MLA's absorbed key and value expansions), both
+// orientations, against the dequantized weights in float64.
+TEST_P(BackendOps, HeadMatMulUsesEachHeadsRowBlock) {
+  const int64_t n = 3, heads = 3, cols = 64, stride = 10, row0 = 2, rows = 5;
+  for (DType type : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    SCOPED_TRACE(TypeName(type));
+    const Weights w = MakeWeights(type, heads * stride, cols, 12);
+    for (bool transposed : {false, true}) {
+      const int64_t in = transposed ? rows : cols, out = transposed ? cols : rows;
+      // Inputs at x[t, 1 + h * (in + 2)], outputs at y[t, h * out].
+      const std::vector<float> xs = Random(n * (1 + heads * (in + 2)), 13);
+      const Tensor x = Put(xs, n, 1 + heads * (in + 2)), y = Put(std::vector<float>(n * heads * out), n, heads * out);
+      be_->HeadMatMul({&w.view, static_cast<int>(heads), stride, row0, rows, transposed, 1, in + 2, 0, out}, x, y);
+      const std::vector<float> got = Get(y);
+      std::vector<double> want(n * heads * out, 0.0);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t c = 0; c < cols; ++c) {
+              const double wv = w.deq[(h * stride + row0 + i) * cols + c];
+              if (transposed)
+                want[t * heads * out + h * out + c] += wv * xs[t * x.cols + 1 + h * (in + 2) + i];
+              else
+                want[t * heads * out + h * out + i] += wv * xs[t * x.cols + 1 + h * (in + 2) + c];
+            }
+      ExpectClose(got, want, 1e-5, transposed ? "transposed" : "plain");
+    }
+  }
+}
+
 // y = W x for every weight type the decoder meets, against the dequantized weights in float64.
 // Quantized weights pair with 8-bit activations (one scale per block of 32 or 256, rounding to
 // nearest), whose error on a dot product is at most sum_i |w_i| * max|x_block| / 254 per block; the

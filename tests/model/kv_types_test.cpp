@@ -111,7 +111,10 @@ Divergence Compare(const std::vector<float>& ref, const std::vector<float>& got,
   return d;
 }
 
-// The bounds, per type, with what was measured on the four models in brackets. In the MoE models
+// The bounds, per type, with what was measured on the four models in brackets (deepseek2, added
+// later, caches MLA's latent: F16 4.2e-8, BF16 2.0e-6, Q8_0 3.9e-3, Q4_0 4.1e-2 mean KLD; top-1
+// 512, 512, 488, 328. Every head's key and value is made from the one rounded latent, so a rounding
+// moves all heads together; its KLD bounds are twice the others'). In the MoE models
 // a rounding can flip a near-tied expert choice, which moves a few positions' logits by up to ~1.7
 // (the routing is discontinuous), so the logit bound is on the median over positions of the largest
 // |logit difference|, relative to the largest |logit| (F16: [1.7e-4, 3.1e-4], BF16: [1.6e-3,
@@ -139,6 +142,7 @@ TEST_P(KvTypes32, AgainstF32Cache) {
   const int n_vocab = model->spec().n_vocab;
   const std::vector<float> ref = AllLogits(*model, pool, {DType::kF32, DType::kF32});
   const std::vector<int32_t> ref_ids = Greedy(*model, pool, {DType::kF32, DType::kF32});
+  const double kld_factor = GetParam() == "deepseek2" ? 2.0 : 1.0;  // the latent cache, see above
   for (const Bound& b : kBounds) {
     const KvTypes kv{b.type, b.type};
     const Divergence d = Compare(ref, AllLogits(*model, pool, kv), n_vocab);
@@ -146,7 +150,7 @@ TEST_P(KvTypes32, AgainstF32Cache) {
         "%-9s KV %-4s: mean KLD %.3g, top-1 %d/%d, |dlogit| median %.3g max %.3g (scale %.3g)\n",
         GetParam().c_str(), TypeName(b.type), d.mean_kld, d.top1, kPositions, d.median_abs,
         d.max_abs, d.scale);
-    EXPECT_LE(d.mean_kld, b.mean_kld) << TypeName(b.type);
+    EXPECT_LE(d.mean_kld, b.mean_kld * kld_factor) << TypeName(b.type);
     EXPECT_GE(d.top1, b.min_top1) << TypeName(b.type);
     if (b.rel_median > 0) {
       EXPECT_LE(d.median_abs, b.rel_median * d.scale) << TypeName(b.type);
@@ -156,11 +160,11 @@ TEST_P(KvTypes32, AgainstF32Cache) {
   // K and V in different types are independent choices.
   const Divergence mixed =
       Compare(ref, AllLogits(*model, pool, {DType::kQ8_0, DType::kF16}), n_vocab);
-  EXPECT_LE(mixed.mean_kld, kBounds[2].mean_kld);
+  EXPECT_LE(mixed.mean_kld, kBounds[2].mean_kld * kld_factor);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, KvTypes32,
-                         ::testing::Values("qwen3", "gemma3", "qwen3moe", "gpt-oss"),
+                         ::testing::Values("qwen3", "gemma3", "qwen3moe", "gpt-oss", "deepseek2"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = c == '-' ? '_' : c;

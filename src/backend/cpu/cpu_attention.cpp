@@ -19,7 +19,8 @@ namespace origami {
 void CpuBackend::Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) {
   const int n = batch.n;
   const int hd = op.head_dim;
-  const int64_t q_dim = q.cols;
+  const int hd_v = op.head_dim_v > 0 ? op.head_dim_v : op.head_dim;  // V rows and the output
+  const int64_t q_dim = q.cols, out_dim = out.cols;
   const int group = op.n_head / op.n_head_kv;
   const float scale = op.scale;
   const int64_t window = op.window;
@@ -83,7 +84,7 @@ void CpuBackend::Attention(const AttentionOp& op, int il, Tensor q, const PagedB
       const int t = tl.t0 + r / per_task, h = h0 + r % per_task;
       const int64_t pos = batch.pos[t];
       return Row{first_pos(pos) - base, pos - first_pos(pos) + 1, q.data + t * q_dim + static_cast<int64_t>(h) * hd,
-                 out.data + t * q_dim + static_cast<int64_t>(h) * hd};
+                 out.data + t * out_dim + static_cast<int64_t>(h) * hd_v};
     };
     int64_t longest = 0;
     for (int r = 0; r < rows; ++r) longest = std::max(longest, row(r).len);
@@ -113,11 +114,11 @@ void CpuBackend::Attention(const AttentionOp& op, int il, Tensor q, const PagedB
         for (int64_t j = 0; j < rr.len; ++j) sum += (s[j] = std::exp(s[j] - mx));
         for (int64_t j = 0; j < rr.len; ++j) s[j] /= sum;
       }
-      std::fill_n(rr.out, hd, 0.0f);
+      std::fill_n(rr.out, hd_v, 0.0f);
     }
     // Weighted sums of the value rows, block by block (the kernels accumulate in row order).
     for_each_block([&](int r, const Row& rr, int64_t b, int64_t m) {
-      av.values(s_tile + r * max_len + b, v_rows + rr.off + b, m, hd, rr.out);
+      av.values(s_tile + r * max_len + b, v_rows + rr.off + b, m, hd_v, rr.out);
     });
   });
 }

@@ -106,6 +106,13 @@ void CpuBackend::Add(Tensor x, Tensor y) {
   for (int64_t i = 0; i < x.size(); ++i) x.data[i] += y.data[i];
 }
 
+void CpuBackend::CopyColumns(const CopyOp& op, Tensor src, Tensor dst) {
+  for (int64_t t = 0; t < src.rows; ++t)
+    for (int g = 0; g < op.groups; ++g)
+      std::copy_n(src.data + t * src.cols + op.src_col + g * op.src_step, op.width,
+                  dst.data + t * dst.cols + op.dst_col + g * op.dst_step);
+}
+
 void CpuBackend::MatMul(std::span<const MatMulOp> ops) {
   if (ops.size() == 1) {
     cpu::MatMul(kernels_, *ops[0].w, ops[0].x.data, ops[0].x.rows, ops[0].y.data, pool_, ws_);
@@ -116,6 +123,27 @@ void CpuBackend::MatMul(std::span<const MatMulOp> ops) {
   cpu::MatMulGroup(kernels_, jobs_, pool_, ws_);
 }
 
+// One task per head: each row of the head's block is converted to float once and used for every
+// token of the batch (a dot product, or an axpy for the transposed product, in row order). A
+// decoded token thus reads each row once, like a matrix-vector product.
+void CpuBackend::HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) {
+  const int64_t cols = op.w->cols, n = x.rows;
+  pool_.Run(op.n_head, [&](int64_t h, int) {
+    std::vector<float> row(cols);
+    auto xh = [&](int64_t t) { return x.data + t * x.cols + op.x_col + h * op.x_step; };
+    auto yh = [&](int64_t t) { return y.data + t * y.cols + op.y_col + h * op.y_step; };
+    if (op.transposed)
+      for (int64_t t = 0; t < n; ++t) std::fill_n(yh(t), cols, 0.0f);
+    for (int64_t i = 0; i < op.rows; ++i) {
+      cpu::DequantizeRow(*op.w, h * op.head_stride + op.row0 + i, row.data());
+      for (int64_t t = 0; t < n; ++t) {
+        if (op.transposed) cpu::Axpy(xh(t)[i], row.data(), yh(t), cols);
+        else yh(t)[i] = cpu::Dot(row.data(), xh(t), cols);
+      }
+    }
+  });
+}
+
 void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
   CpuGatedActivation(op, gate.data, up.data, gate.data, gate.size());
 }
@@ -123,11 +151,12 @@ void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
 void CpuBackend::RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) {
   const int64_t kv_dim = k.cols;
   for (int t = 0; t < batch.n; ++t) {
-    cpu::Rope(q.data + t * q.cols, op.n_head, op.head_dim, batch.pos[t], op.table);
-    cpu::Rope(k.data + t * kv_dim, op.n_head_kv, op.head_dim, batch.pos[t], op.table);
+    // The rotated part of every head starts rot_offset values in (its last head ends within x).
+    cpu::Rope(q.data + t * q.cols + op.rot_offset, op.n_head, op.head_dim, batch.pos[t], op.table);
+    cpu::Rope(k.data + t * kv_dim + op.rot_offset, op.n_head_kv, op.head_dim, batch.pos[t], op.table);
     const KvTypes types = batch.Kv(t).types;
     StoreKvRow(types.k, k.data + t * kv_dim, batch.K(il, t, batch.pos[t]), kv_dim);
-    StoreKvRow(types.v, v.data + t * kv_dim, batch.V(il, t, batch.pos[t]), kv_dim);
+    StoreKvRow(types.v, v.data + t * v.cols, batch.V(il, t, batch.pos[t]), v.cols);
   }
 }
 

@@ -31,7 +31,9 @@ class CpuBackend final : public Backend {
   void RmsNorm(Tensor x, const float* w, int64_t w_len, float eps, Tensor y) override;
   void AddBias(Tensor y, const float* b) override;
   void Add(Tensor x, Tensor y) override;
+  void CopyColumns(const CopyOp& op, Tensor src, Tensor dst) override;
   void MatMul(std::span<const MatMulOp> ops) override;
+  void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) override;
   void Activation(const ActivationOp& op, Tensor gate, Tensor up) override;
   void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) override;
   void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) override;

@@ -10,7 +10,60 @@
 
 namespace origami {
 
+namespace {
+
+// DeepSeek-style routing (sigmoid scores, a selection bias, expert groups): scores p from the
+// logits (softmax over all experts, or a sigmoid each), selection scores p + bias, the best
+// n_group_used groups by the sum of their two best selection scores (ties: lower group), the top
+// k selection scores among those groups' experts (ties: lower id); the weights are the unbiased
+// p of the chosen experts, renormalized when norm_topk, times weights_scale.
+void RouteScored(const MoeOp& op, const float* logits, int* ids, float* weights) {
+  const int ne = op.n_expert, k = op.n_expert_used;
+  float p[4096], sel[4096];
+  if (op.router_kind == RouterKind::kSigmoid) {
+    for (int e = 0; e < ne; ++e) p[e] = 1.0f / (1.0f + std::exp(-logits[e]));
+  } else {
+    const float mx = *std::max_element(logits, logits + ne);
+    float sum = 0.0f;
+    for (int e = 0; e < ne; ++e) sum += (p[e] = std::exp(logits[e] - mx));
+    for (int e = 0; e < ne; ++e) p[e] /= sum;
+  }
+  for (int e = 0; e < ne; ++e) sel[e] = p[e] + (op.select_bias ? op.select_bias[e] : 0.0f);
+  if (op.n_group > 1 && op.n_group_used < op.n_group) {
+    const int per = ne / op.n_group;
+    float group_score[256];
+    int groups[256];
+    for (int g = 0; g < op.n_group; ++g) {
+      float a = -INFINITY, b = -INFINITY;  // the best two of the group
+      for (int e = g * per; e < (g + 1) * per; ++e) {
+        if (sel[e] > a) b = a, a = sel[e];
+        else if (sel[e] > b) b = sel[e];
+      }
+      group_score[g] = per > 1 ? a + b : a;
+      groups[g] = g;
+    }
+    std::partial_sort(groups, groups + op.n_group_used, groups + op.n_group, [&](int a, int b) {
+      return group_score[a] > group_score[b] || (group_score[a] == group_score[b] && a < b);
+    });
+    for (int j = op.n_group_used; j < op.n_group; ++j)
+      std::fill_n(sel + groups[j] * per, per, -INFINITY);
+  }
+  int order[4096];
+  std::iota(order, order + ne, 0);
+  std::partial_sort(order, order + k, order + ne,
+                    [&](int a, int b) { return sel[a] > sel[b] || (sel[a] == sel[b] && a < b); });
+  float sum = 0.0f;
+  for (int j = 0; j < k; ++j) sum += (weights[j] = p[ids[j] = order[j]]);
+  for (int j = 0; j < k; ++j) weights[j] = (op.norm_topk ? weights[j] / sum : weights[j]) * op.weights_scale;
+}
+
+}  // namespace
+
 void Route(const MoeOp& op, const float* logits, int* ids, float* weights) {
+  if (op.router_kind == RouterKind::kSigmoid || op.select_bias || op.n_group > 1) {
+    RouteScored(op, logits, ids, weights);
+    return;
+  }
   const int ne = op.n_expert, k = op.n_expert_used;
   // Top k by logit (softmax is monotonic, so both router kinds select the same experts); ties go
   // to the lower expert id.
@@ -32,6 +85,8 @@ void Route(const MoeOp& op, const float* logits, int* ids, float* weights) {
     for (int e = 0; e < ne; ++e) denom += std::exp(logits[e] - mx);
   }
   for (int j = 0; j < k; ++j) weights[j] /= denom;
+  if (op.weights_scale != 1.0f)
+    for (int j = 0; j < k; ++j) weights[j] *= op.weights_scale;
 }
 
 void CpuBackend::Moe(const MoeOp& op, Tensor xn_t, Tensor out_t) {

@@ -10,7 +10,7 @@
 
 namespace origami {
 
-void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec) {
+void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec, bool own_v_dim) {
   TensorLoader t(f);
   spec.n_embd = static_cast<int>(meta.U32("embedding_length"));
   const int n_layer = static_cast<int>(meta.U32("block_count"));
@@ -26,7 +26,7 @@ void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderS
     Fail("{}: head_count {} is not a multiple of head_count_kv {}", f.path(), n_head, n_head_kv);
   const int head_dim = static_cast<int>(meta.U32Or("attention.key_length", spec.n_embd / n_head));
   const int head_dim_v = static_cast<int>(meta.U32Or("attention.value_length", head_dim));
-  if (head_dim <= 0 || head_dim != head_dim_v || head_dim > 1024)
+  if (head_dim <= 0 || head_dim_v <= 0 || (head_dim != head_dim_v && !own_v_dim) || head_dim > 1024 || head_dim_v > 1024)
     Fail("{}: unsupported head dimensions (key {}, value {})", f.path(), head_dim, head_dim_v);
   spec.n_ctx_train = static_cast<int>(meta.U32Or("context_length", 2048));
   spec.norm_eps = meta.F32Or("attention.layer_norm_rms_epsilon", 1e-5f);
@@ -55,6 +55,7 @@ void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderS
     l.n_head = n_head;
     l.n_head_kv = n_head_kv;
     l.head_dim = head_dim;
+    l.head_dim_v = head_dim_v;
     l.n_ff = n_ff;
   }
 }

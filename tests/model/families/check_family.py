@@ -28,7 +28,9 @@ FLOAT_TYPES = {0: "F32", 1: "F16", 30: "BF16"}
 
 def run_origami(binary, model, prompt, n, workdir):
     out_path = os.path.join(workdir, "logits.f32")
-    cmd = [binary, "run", "-m", model, "--prompt-ids", ",".join(map(str, prompt)), "-n", str(n), "--temp", "0",
+    # A stand-in script (the checker's own tests) runs under this interpreter.
+    launcher = [sys.executable] if binary.endswith(".py") else []
+    cmd = launcher + [binary, "run", "-m", model, "--prompt-ids", ",".join(map(str, prompt)), "-n", str(n), "--temp", "0",
            "--ignore-eos", "--json", "--logits-out", out_path,
            # Float32 KV, as the reference (other KV types: tests/model/kv_types_test.cpp).
            "--cache-type-k", "f32", "--cache-type-v", "f32"]

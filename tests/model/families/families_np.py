@@ -353,4 +353,7 @@ def for_file(path: str) -> Family:
     a = g.metadata["general.architecture"]
     if a == "llama":
         return Mixtral(path) if "llama.expert_count" in g.metadata else Llama(path)
+    if a == "deepseek2":
+        from deepseek2_np import Deepseek2  # tests/model/reference: MLA and the DeepSeek MoE
+        return Deepseek2(path)
     return {"qwen2": Qwen2, "qwen3": Qwen3, "qwen3moe": Qwen3Moe, "gemma3": Gemma3, "gpt-oss": GptOss}[a](path)

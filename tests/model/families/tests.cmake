@@ -2,21 +2,29 @@
 # `origami synth`; included from tests/model/CMakeLists.txt.
 set(_fam_dir ${CMAKE_CURRENT_LIST_DIR})
 # Routing, expert traffic per token and MXFP4 conversions (C++ unit tests).
-add_executable(origami_family_test ${_fam_dir}/moe_test.cpp)
-target_link_libraries(origami_family_test PRIVATE origami_model origami_convert GTest::gtest GTest::gtest_main)
+add_executable(origami_family_test ${_fam_dir}/moe_test.cpp ${_fam_dir}/deepseek2_test.cpp)
+target_link_libraries(origami_family_test PRIVATE origami_runtime origami_model origami_convert GTest::gtest
+                                                  GTest::gtest_main)
 target_include_directories(origami_family_test PRIVATE ${CMAKE_SOURCE_DIR}/src)
-add_test(NAME family_moe_unit COMMAND origami_family_test)
+add_test(NAME family_moe_unit COMMAND origami_family_test --gtest_filter=-Route.Sigmoid*:Route.Grouped*:Presets/Deepseek2*)
+# deepseek2: routing, and the paged KV cache with prefix reuse (decoder and engine).
+add_test(NAME family_deepseek2_unit COMMAND origami_family_test --gtest_filter=Route.Sigmoid*:Route.Grouped*:Presets/Deepseek2*)
+set_tests_properties(family_deepseek2_unit PROPERTIES TIMEOUT 300)
 if(NOT Python3_EXECUTABLE)
   return()
 endif()
 set(_fam_models ${CMAKE_BINARY_DIR}/test-models/families)
 add_test(NAME family_make_dir COMMAND ${CMAKE_COMMAND} -E make_directory ${_fam_models})
 set_tests_properties(family_make_dir PROPERTIES FIXTURES_SETUP family_dir)
-# family_test(NAME ARCH TYPE): synth a tiny model, then compare logits and 32 greedy ids.
+# family_test(NAME ARCH TYPE [PRESET]): synth a tiny model, then compare logits and 32 greedy ids.
 function(origami_family_test name arch type)
+  set(_preset tiny)
+  if(ARGC GREATER 3)
+    set(_preset ${ARGV3})
+  endif()
   set(_f ${_fam_models}/${name}.gguf)
   add_test(NAME family_synth_${name}
-           COMMAND $<TARGET_FILE:origami> synth --arch ${arch} --preset tiny --type ${type} --seed 7 -o ${_f})
+           COMMAND $<TARGET_FILE:origami> synth --arch ${arch} --preset ${_preset} --type ${type} --seed 7 -o ${_f})
   set_tests_properties(family_synth_${name} PROPERTIES FIXTURES_SETUP family_${name} FIXTURES_REQUIRED family_dir
                        TIMEOUT 120)
   add_test(NAME forward_family_${name}
@@ -58,3 +66,31 @@ origami_embed_test(qwen3_last qwen3 3)      # Qwen3-Embedding style: last-token 
 origami_embed_test(llama_mean llama -1)     # a generative model: no key, mean pooling
 origami_embed_test(gemma3_mean gemma3 1)    # sliding-window layers, embedding scale
 origami_embed_test(llama_cls llama -1 cls)  # serve --pooling cls overrides the file
+
+# deepseek2: MLA with a compressed query and V3 routing (sigmoid, selection bias, 2 of 4 groups,
+# renormalized, scaled); the same with DeepSeek's YaRN, and with the split attn_k_b/attn_v_b of
+# newer converters; and V2-Lite's shape (q from attn_q,
+# softmax, two shared experts).
+origami_family_test(deepseek2_F32 deepseek2 F32)
+origami_family_test(deepseek2_v2_F32 deepseek2 F32 tiny-v2)
+origami_family_test(deepseek2_yarn_F32 deepseek2 F32 tiny-yarn)
+origami_family_test(deepseek2_split_F32 deepseek2 F32 tiny-split)
+origami_family_test(deepseek2_Q8_0 deepseek2 Q8_0)
+# The checker on deepseek2: a stand-in built on the reference passes, and the same stand-in with
+# rope applied to the no-rope part of each head, or with the selection bias in the expert weights,
+# must be reported.
+set(_ds_fake ${_fam_dir}/../reference/fake_deepseek2.py)
+add_test(NAME forward_checker_accepts_deepseek2
+         COMMAND ${Python3_EXECUTABLE} ${_fam_dir}/check_family.py --origami ${_ds_fake}
+                 -m ${_fam_models}/deepseek2_F32.gguf --prompt-ids 1,72,101,108,108,111)
+set_tests_properties(forward_checker_accepts_deepseek2 PROPERTIES FIXTURES_REQUIRED family_deepseek2_F32 TIMEOUT 300
+                     LABELS reference)
+foreach(bug rope_nope bias_in_weights)
+  add_test(NAME forward_checker_catches_deepseek2_${bug}
+           COMMAND ${CMAKE_COMMAND} -E env FAKE_ORIGAMI_BUG=${bug}
+                   ${Python3_EXECUTABLE} ${_fam_dir}/check_family.py --origami ${_ds_fake}
+                   -m ${_fam_models}/deepseek2_F32.gguf --prompt-ids 1,72,101,108,108,111)
+  # Exit status ignored: it must report a logit mismatch (not crash).
+  set_tests_properties(forward_checker_catches_deepseek2_${bug} PROPERTIES FIXTURES_REQUIRED family_deepseek2_F32
+                       TIMEOUT 300 LABELS reference PASS_REGULAR_EXPRESSION "FAIL [^\n]*: rtol")
+endforeach()
