@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "mpi/engine_pipeline.h"
 #include "model/model.h"
@@ -48,6 +49,7 @@ struct ServeOptions {
   size_t max_body = 8u << 20;
   KvTypeFlags kv;
   MemoryFlags mem;
+  std::vector<std::string> loras;    // --lora FILE[:SCALE]: applied to every request
   mpi::ServeClusterOptions cluster;  // under mpirun
 };
 
@@ -82,6 +84,8 @@ int Serve(const ServeOptions& o) {
   }
 
   auto model = Model::Open(o.model);
+  if (!o.loras.empty() && mpi::World::LaunchedSize() > 1) Fail("--lora is not supported under mpirun yet");
+  LoadAdapters(*model, o.loras);
   auto tok = Tokenizer::FromGguf(model->file());
   const DecoderSpec& spec = model->spec();
 
@@ -225,6 +229,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   AddMemoryOptions(*sub, o->mem, /*serve=*/true);
+  AddLoraOption(*sub, o->loras);
   sub->callback([o, &action] { action = [o] { return Serve(*o); }; });
 }
 

@@ -74,7 +74,8 @@ class Decoder {
   // Activations for a chunk of up to capacity_ tokens, row-major [n, dim], in the backend's memory.
   std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, gate_, up_, tmp_;
   PagedBatchTables tables_;
-  std::vector<const KvCache*> caches_;  // the batch's sequences, in order of first appearance
+  std::vector<const KvCache*> caches_;
+  std::vector<LoraOp> lora_ops_;  // one product group's LoRA terms (kept to avoid allocating per layer)  // the batch's sequences, in order of first appearance
 };
 
 }  // namespace origami

@@ -35,6 +35,7 @@ constexpr int64_t kAttentionTileRows = 32;
 WeightBytes PlanWeightBytes(const Model& model, const Backend& backend) {
   WeightBytes w;
   for (const auto& t : model.file().tensors()) w.resident += t.n_bytes;
+  w.resident += model.AdapterBytes();  // LoRA adapters, held as F32
   w.repacked = model.PlanWeights(backend).bytes;
   return w;
 }
