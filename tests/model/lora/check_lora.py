@@ -9,6 +9,10 @@ model, with adapters written by make_lora_gguf.py (its own GGUF writer, the publ
              1000x that tolerance (so an ignored adapter fails). Two adapters at scales 0.5 and 1.0
              (one without adapter.lora.alpha, so alpha = rank) sum; scale 0 gives the base's logits
              bit for bit.
+             With --adapter FILE, that file (tests/model/lora/stories260K-lora-r4-f16.gguf, committed)
+             at scales 1 and 0.5 instead.
+  serve:     `origami serve --lora` (stories260K, an adapter at scale 0.3) answers 4 concurrent greedy
+             completions with the text `origami run --lora` gives, which differs from the base's.
   errors:    every malformed adapter gives exit code 1 and exactly one line on stderr, "error: ..."
              with the expected words, from run, chat and bench.
 """
@@ -96,6 +100,10 @@ def check_reference(args, wd) -> bool:
                 print(f"FAIL {tag}: the adapter barely changed the logits ({moved:.3e})")
                 ok = False
 
+    if args.adapter:  # a committed adapter (a fixed input), at two scales
+        compare(f"{os.path.basename(args.adapter)}", [args.adapter], [(args.adapter, 1.0)])
+        compare(f"{os.path.basename(args.adapter)} at 0.5", [args.adapter + ":0.5"], [(args.adapter, 0.5)])
+        return ok
     for i, t in enumerate(["F32", "F16", "BF16", "Q8_0"]):
         rank = 32 if t == "Q8_0" else 8  # Q8_0 B rows are `rank` long: a whole block
         f = make(args.model, os.path.join(wd, f"lora-{t}.gguf"), "--type", t, "--rank", rank, "--alpha", 16,
@@ -158,15 +166,72 @@ def check_errors(args, wd) -> bool:
     return ok
 
 
+def check_serve(args, wd) -> bool:
+    import socket
+    import threading
+    import time
+    import urllib.request
+
+    adapter = args.adapter or make(args.model, os.path.join(wd, "serve.gguf"), "--rank", 8, "--alpha", 16, "--seed", 3)
+    lora = adapter + ":0.3"
+    prompt, n = "Once upon a time", 24
+
+    def run_text(loras):
+        cmd = [args.origami, "run", "-m", args.model, "-p", prompt, "-n", str(n), "--temp", "0", "--json"]
+        for l in loras:
+            cmd += ["--lora", l]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(p.stdout.strip().splitlines()[-1])["text"]
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([args.origami, "serve", "-m", args.model, "--port", str(port), "--lora", lora],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).read()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    print(f"FAIL: serve exited {server.returncode}: {server.stderr.read()}")
+                    return False
+                time.sleep(0.1)
+        body = json.dumps({"prompt": prompt, "max_tokens": n, "temperature": 0}).encode()
+        answers = [None] * 4
+
+        def ask(i):
+            req = urllib.request.Request(url + "/v1/completions", body, {"Content-Type": "application/json"})
+            answers[i] = json.loads(urllib.request.urlopen(req, timeout=120).read())["choices"][0]["text"]
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with_lora, base = run_text([lora]), run_text([])
+    print(f"run --lora: {with_lora!r}\nrun:        {base!r}\nserve --lora (4 concurrent): {answers!r}")
+    ok = all(a == with_lora for a in answers) and with_lora != base
+    if not ok:
+        print("FAIL: serve's answers differ from run --lora's, or the adapter changed nothing")
+    return ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--origami", required=True)
     ap.add_argument("-m", "--model", required=True, help="a tiny synthetic F32 base (origami synth)")
     ap.add_argument("-n", type=int, default=32)
-    ap.add_argument("mode", choices=["reference", "errors"])
+    ap.add_argument("--adapter", help="reference: check this adapter file only (instead of generated ones); serve: use it")
+    ap.add_argument("mode", choices=["reference", "errors", "serve"])
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as wd:
-        ok = check_reference(args, wd) if args.mode == "reference" else check_errors(args, wd)
+        ok = {"reference": check_reference, "errors": check_errors, "serve": check_serve}[args.mode](args, wd)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -17,3 +17,16 @@ add_test(NAME lora_errors
          COMMAND ${Python3_EXECUTABLE} ${_lora_dir}/check_lora.py --origami $<TARGET_FILE:origami>
                  -m ${CMAKE_BINARY_DIR}/test-models/families/llama_F32.gguf errors)
 set_tests_properties(lora_errors PROPERTIES FIXTURES_REQUIRED family_llama_F32 TIMEOUT 300)
+# A committed adapter for stories260K (a fixed input: make_lora_gguf.py --rank 4 --type F16
+# --alpha 8 --seed 5): the reference at scales 1 and 0.5, and serve with it given at start
+# (4 concurrent greedy completions equal `run --lora`).
+set(_stories ${ORIGAMI_SHARED_ABS}/models/stories260K.gguf)
+set(_committed ${_lora_dir}/stories260K-lora-r4-f16.gguf)
+add_test(NAME lora_reference_stories260K_committed
+         COMMAND ${Python3_EXECUTABLE} ${_lora_dir}/check_lora.py --origami $<TARGET_FILE:origami> -m ${_stories}
+                 --adapter ${_committed} reference)
+set_tests_properties(lora_reference_stories260K_committed PROPERTIES TIMEOUT 300 LABELS "forward;reference")
+add_test(NAME lora_serve
+         COMMAND ${Python3_EXECUTABLE} ${_lora_dir}/check_lora.py --origami $<TARGET_FILE:origami> -m ${_stories}
+                 --adapter ${_committed} serve)
+set_tests_properties(lora_serve PROPERTIES TIMEOUT 300)
