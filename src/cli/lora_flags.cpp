@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <string_view>
 
 #include "model/model.h"
@@ -18,17 +19,24 @@ struct LoraFlag {
   float scale = 1.0f;
 };
 
-// FILE or FILE:SCALE. The text after the last ':' is the scale when it reads as a number, so a
-// path that itself holds a ':' still works without a scale.
+// FILE or FILE:SCALE. The text after the last ':' is the scale when it reads as a number (and the
+// whole text names no file), so a path that itself holds a ':' still works without a scale.
+bool Exists(const std::string& path) {
+  std::error_code ec;  // the non-throwing form: a path we may not stat is just "not there"
+  return std::filesystem::exists(path, ec);
+}
+
 LoraFlag ParseLora(const std::string& s) {
   LoraFlag f{s, 1.0f};
   const size_t colon = s.rfind(':');
-  if (colon != std::string::npos) {
+  if (colon != std::string::npos && !Exists(s)) {
     const std::string_view tail = std::string_view(s).substr(colon + 1);
     float v = 0;
     const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), v);
     if (!tail.empty() && ec == std::errc() && end == tail.data() + tail.size())
       f = {s.substr(0, colon), v};
+    else if (Exists(s.substr(0, colon)))
+      Fail("--lora '{}': '{}' is not a scale (FILE[:SCALE], e.g. adapter.gguf:0.5)", s, tail);
   }
   if (f.path.empty()) Fail("--lora '{}': no file named", s);
   return f;

@@ -145,6 +145,7 @@ def check_errors(args, wd) -> bool:
         ("a norm vector", make(m, f"{wd}/norm.gguf", "--bad", "norm"), r"is not a LoRA tensor"),
         ("a NaN", make(m, f"{wd}/nan.gguf", "--bad", "nan"), r"non-finite value"),
         ("no such file", f"{wd}/missing.gguf", r"missing\.gguf"),
+        ("a scale that is not a number", f"{wd}/gt.gguf:half", r"'half' is not a scale"),
         ("not a GGUF file", text, r"text\.gguf"),
     ]
     commands = {
