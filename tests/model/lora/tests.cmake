@@ -15,8 +15,9 @@ foreach(name llama_F32 qwen3_F32 qwen3moe_F32)
 endforeach()
 add_test(NAME lora_errors
          COMMAND ${Python3_EXECUTABLE} ${_lora_dir}/check_lora.py --origami $<TARGET_FILE:origami>
-                 -m ${CMAKE_BINARY_DIR}/test-models/families/llama_F32.gguf errors)
-set_tests_properties(lora_errors PROPERTIES FIXTURES_REQUIRED family_llama_F32 TIMEOUT 300)
+                 -m ${CMAKE_BINARY_DIR}/test-models/families/llama_F32.gguf
+                 --moe-model ${CMAKE_BINARY_DIR}/test-models/families/qwen3moe_F32.gguf errors)
+set_tests_properties(lora_errors PROPERTIES FIXTURES_REQUIRED "family_llama_F32;family_qwen3moe_F32" TIMEOUT 300)
 # A committed adapter for stories260K (a fixed input: make_lora_gguf.py --rank 4 --type F16
 # --alpha 8 --seed 5): the reference at scales 1 and 0.5, and serve with it given at start
 # (4 concurrent greedy completions equal `run --lora`).
