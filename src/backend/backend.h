@@ -74,6 +74,10 @@ class Backend {
   virtual void MatMul(std::span<const MatMulOp> ops) = 0;
   // Per-head products with row blocks of one matrix, as HeadMatMulOp describes.
   virtual void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) = 0;
+  // Low-rank terms added to products already computed (LoRA adapters): y += scale * B (A x) for
+  // each op, in order; several ops may add to the same y. The decoder calls it only for matrices
+  // that have an adapter, so a model without one never reaches it.
+  virtual void LoraAdd(std::span<const LoraOp> ops) = 0;
   // gate = act(gate) * up, element-wise.
   virtual void Activation(const ActivationOp& op, Tensor gate, Tensor up) = 0;
   // Rotates q ([n, n_head * hd]) and k ([n, n_head_kv * hd]) at each token's position, then stores

@@ -48,6 +48,16 @@ struct MatMulOp {
   Tensor y;  // [n, w->rows]
 };
 
+// A low-rank term on top of a product already computed (a LoRA adapter on its matrix):
+// y[t] += scale * B (A x[t]). A and B are F32 matrices the adapter holds (model/lora.h).
+struct LoraOp {
+  const MatrixView* a = nullptr;  // [rank, n_in]
+  const MatrixView* b = nullptr;  // [n_out, rank]
+  float scale = 0.0f;             // the user's scale * alpha / rank
+  Tensor x;                       // [n, n_in]: the product's input
+  Tensor y;                       // [n, n_out]: the product's output, added to
+};
+
 // Rope of Q and K of one layer at each batch token's position. Each head of head_dim values has
 // its dims [rot_offset, rot_offset + table.n_rot) rotated (MLA: the decoupled rope part after
 // the non-rotated one; 0 elsewhere).

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/lora_flags.h"
 #include "cli/speculation.h"
 #include "model/model.h"
 #include "runtime/session.h"
@@ -40,6 +41,7 @@ struct BenchOptions {
   KvTypeFlags kv;
   SpecFlags spec;      // with a drafter: tg with and without speculation
   int verify_k = -1;   // >= 0: time one target step over k+1 tokens for k = 0..verify_k
+  std::vector<std::string> loras;  // --lora FILE[:SCALE]: measured with the adapters applied
 };
 
 // XOR-reduces n 64-bit words. Compiled for AVX2 and for the baseline, picked at run time, so
@@ -255,6 +257,7 @@ int Bench(const BenchOptions& o) {
   const SpecParams spec_params = o.spec.Resolve();
   if (o.verify_k > 64) Fail("bench: --verify-k must be at most 64, got {}", o.verify_k);
   auto model = Model::Open(o.model);
+  LoadAdapters(*model, o.loras);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
   PrepareWeights(*model, *backend);
@@ -289,7 +292,8 @@ int Bench(const BenchOptions& o) {
                           {"model_bytes", model_bytes}, {"bandwidth_gbps", bandwidth / 1e9},
                           {"weight_bytes_per_token", bytes_per_token}, {"reps", o.reps},
                           {"n_depth", o.n_depth},  {"type_k", KvTypeName(kv_types.k)},
-                          {"type_v", KvTypeName(kv_types.v)}, {"kv_bytes_per_token", kv_bytes_per_pos}};
+                          {"type_v", KvTypeName(kv_types.v)}, {"kv_bytes_per_token", kv_bytes_per_pos},
+                          {"lora", o.loras}};
       if (gen) j["roofline_share"] = extra;
       else j["gflops"] = extra;
       fmt::print("{}\n", j.dump());
@@ -360,6 +364,7 @@ void AddBenchCommand(CLI::App& app, Action& action) {
   sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
   sub->add_flag("--json", o->json, "one JSON object per test and line");
   AddSpecOptions(*sub, o->spec);
+  AddLoraOption(*sub, o->loras);
   sub->add_option("--verify-k", o->verify_k,
                   "time one target step over k+1 tokens for k = 0..K (speculative verification cost)");
   sub->add_flag("--tokenize", o->tokenize, "measure tokenizer throughput (MB/s) instead of the model");

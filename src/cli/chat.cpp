@@ -11,6 +11,7 @@
 #include "chat/default_template.h"
 #include "chat/template.h"
 #include "cli/commands.h"
+#include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "cli/speculation.h"
 #include "model/model.h"
@@ -36,12 +37,14 @@ struct ChatOptions {
   MemoryFlags mem;
   SamplerParams sampling;
   SpecFlags spec;
+  std::vector<std::string> loras;  // --lora FILE[:SCALE]
 };
 
 int Chat(const ChatOptions& o) {
   const SpecParams spec_params = o.spec.Resolve();
   const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
+  LoadAdapters(*model, o.loras);
   auto tok = Tokenizer::FromGguf(model->file());
   std::string tmpl = o.chat_template;
   if (tmpl.empty()) tmpl = std::string(model->file().GetString("tokenizer.chat_template").value_or(kDefaultChatTemplate));
@@ -131,6 +134,7 @@ void AddChatCommand(CLI::App& app, Action& action) {
   AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   AddSamplingOptions(sub, o->sampling);
   AddSpecOptions(*sub, o->spec);
+  AddLoraOption(*sub, o->loras);
   sub->callback([o, &action] { action = [o] { return Chat(*o); }; });
 }
 

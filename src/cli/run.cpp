@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "cli/speculation.h"
 #include "mpi/pipeline.h"
@@ -37,6 +38,7 @@ struct RunOptions {
   bool json = false;
   bool no_display_prompt = false;
   std::string logits_out;
+  std::vector<std::string> loras;  // --lora FILE[:SCALE]
   KvTypeFlags kv;
   MemoryFlags mem;
   SamplerParams sampling;
@@ -304,11 +306,13 @@ int Run(const RunOptions& o) {
   const SpecParams spec_params = o.spec.Resolve();  // bad flags fail before anything loads
   if (Env().mpi_ranks > 1) {
     if (spec_params.type != SpecType::kNone) Fail("--spec-type is not supported under mpirun yet");
+    if (!o.loras.empty()) Fail("--lora is not supported under mpirun yet");
     return RunDistributed(o);
   }
   const double t_open = NowSeconds();
   const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
+  LoadAdapters(*model, o.loras);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
   if (!o.split.empty())
@@ -370,6 +374,7 @@ void AddRunCommand(CLI::App& app, Action& action) {
   AddKvTypeOptions(*sub, o->kv);
   AddMemoryOptions(*sub, o->mem, /*serve=*/false);
   AddSpecOptions(*sub, o->spec);
+  AddLoraOption(*sub, o->loras);
   sub->add_option("--logits-out", o->logits_out,
                   "write the logits after the prompt (float32) to this file");
   sub->add_option("--split", o->split,

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/environment.h"
+#include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "mpi/engine_pipeline.h"
 #include "model/model.h"
@@ -51,6 +52,7 @@ struct ServeOptions {
   std::string pooling;  // empty: the model's
   KvTypeFlags kv;
   MemoryFlags mem;
+  std::vector<std::string> loras;    // --lora FILE[:SCALE]: applied to every request
   mpi::ServeClusterOptions cluster;  // under mpirun
 };
 
@@ -86,6 +88,8 @@ int Serve(const ServeOptions& o) {
 
   const MemoryFlags mem = WithBudgetAtStart(o.mem);  // before the model's pages are charged to us
   auto model = Model::Open(o.model);
+  if (!o.loras.empty() && Env().mpi_ranks > 1) Fail("--lora is not supported under mpirun yet");
+  LoadAdapters(*model, o.loras);
   auto tok = Tokenizer::FromGguf(model->file());
   const DecoderSpec& spec = model->spec();
 
@@ -259,6 +263,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);
   AddMemoryOptions(*sub, o->mem, /*serve=*/true);
+  AddLoraOption(*sub, o->loras);
   sub->callback([o, store_bytes, &action] {
     o->responses_max_bytes_given = store_bytes->count() > 0;
     action = [o] { return Serve(*o); };

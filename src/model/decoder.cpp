@@ -3,12 +3,35 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <utility>
 
 #include "backend/registry.h"
 #include "util/error.h"
 
 namespace origami {
+
+namespace {
+
+// A product of a layer that a LoRA term may add to: which matrix, its input and its output.
+struct LoraProduct {
+  LoraTarget target;
+  Tensor x, y;
+};
+
+// The layer's LoRA terms on `products`, all in one backend call (none: no call at all, so a model
+// without adapters computes exactly as before).
+void AddLora(Backend& be, const LayerSpec& l, std::initializer_list<LoraProduct> products,
+             std::vector<LoraOp>& ops) {
+  if (l.lora.empty()) return;
+  ops.clear();
+  for (const LoraTerm& t : l.lora)
+    for (const LoraProduct& p : products)
+      if (p.target == t.target) ops.push_back({&t.a, &t.b, t.scale, p.x, p.y});
+  if (!ops.empty()) be.LoraAdd(ops);
+}
+
+}  // namespace
 
 Decoder::Decoder(const DecoderSpec& spec, Backend& backend) : spec_(spec), backend_(backend) {}
 
@@ -226,6 +249,7 @@ PagedBatch Decoder::RunLayers(const BatchToken* batch_tokens, int n, int first_l
       const Tensor att{att_->data(), n, q_dim};
       const MatMulOp qkv[3] = {{&l.wq, xn, q}, {&l.wk, xn, k}, {&l.wv, xn, v}};
       be.MatMul(qkv);
+      AddLora(be, l, {{LoraTarget::kQ, xn, q}, {LoraTarget::kK, xn, k}, {LoraTarget::kV, xn, v}}, lora_ops_);
       if (!l.bq.empty()) be.AddBias(q, l.bq.data());
       if (!l.bk.empty()) be.AddBias(k, l.bk.data());
       if (!l.bv.empty()) be.AddBias(v, l.bv.data());
@@ -242,6 +266,7 @@ PagedBatch Decoder::RunLayers(const BatchToken* batch_tokens, int n, int first_l
       be.Attention(attn, il, q, batch, att);
       const MatMulOp wo{&l.wo, att, tmp};
       be.MatMul({&wo, 1});
+      AddLora(be, l, {{LoraTarget::kO, att, tmp}}, lora_ops_);
     }
     if (!l.bo.empty()) be.AddBias(tmp, l.bo.data());
     // Gemma's extra norm of a block's output before it joins the residual stream.
@@ -282,9 +307,11 @@ PagedBatch Decoder::RunLayers(const BatchToken* batch_tokens, int n, int first_l
       const Tensor gate{gate_->data(), n, l.n_ff}, up{up_->data(), n, l.n_ff};
       const MatMulOp gate_up[2] = {{&l.w_gate, xn, gate}, {&l.w_up, xn, up}};
       be.MatMul(gate_up);
+      AddLora(be, l, {{LoraTarget::kGate, xn, gate}, {LoraTarget::kUp, xn, up}}, lora_ops_);
       be.Activation(act, gate, up);
       const MatMulOp down{&l.w_down, gate, tmp};
       be.MatMul({&down, 1});
+      AddLora(be, l, {{LoraTarget::kDown, gate, tmp}}, lora_ops_);
     }
     if (!l.post_ffn_norm.empty()) be.RmsNorm(tmp, l.post_ffn_norm.data(), e, spec_.norm_eps, tmp);
     be.Add(x, tmp);

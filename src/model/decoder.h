@@ -89,7 +89,8 @@ class Decoder {
   // [n, n_head * v]; and the shared experts' output [n, n_embd].
   std::unique_ptr<Buffer> mq_, qa_, kva_, lat_, kvb_, mo_, shared_;
   PagedBatchTables tables_;
-  std::vector<const KvCache*> caches_;  // the batch's sequences, in order of first appearance
+  std::vector<const KvCache*> caches_;
+  std::vector<LoraOp> lora_ops_;  // one product group's LoRA terms (kept to avoid allocating per layer)  // the batch's sequences, in order of first appearance
 };
 
 }  // namespace origami

@@ -1,6 +1,8 @@
 // Model loading: open the GGUF, find the architecture's builder, check what it built.
 #include "model/model.h"
 
+#include <cmath>
+
 #include "model/arch/registry.h"
 #include "tensor/dtype.h"
 #include "util/error.h"
@@ -20,6 +22,27 @@ std::unique_ptr<Model> Model::Open(const std::string& path) {
   entry->build(*m->file_, m->spec_);
   if (m->file_->tensors().empty()) Fail("{}: the file has no tensors (a vocabulary-only GGUF?)", path);
   return m;
+}
+
+void Model::AddAdapter(std::unique_ptr<LoraAdapter> adapter, float scale) {
+  if (!std::isfinite(scale)) Fail("{}: LoRA scale {} is not a finite number", adapter->path(), scale);
+  if (scale != 0.0f) {
+    for (const LoraAdapter::Pair& p : adapter->pairs()) {
+      LoraTerm t;
+      t.target = p.target;
+      t.a = {DType::kF32, p.rank, p.n_in, p.a.data()};
+      t.b = {DType::kF32, p.n_out, p.rank, p.b.data()};
+      t.scale = adapter->TermScale(p, scale);
+      spec_.layers[p.layer].lora.push_back(t);
+    }
+  }
+  adapters_.push_back(std::move(adapter));  // the vectors (and the views into them) stay put
+}
+
+uint64_t Model::AdapterBytes() const {
+  uint64_t n = 0;
+  for (const auto& a : adapters_) n += a->bytes();
+  return n;
 }
 
 // ---- TensorLoader / MetaReader -----------------------------------------------------------------

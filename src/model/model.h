@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "gguf/gguf.h"
+#include "model/lora.h"
 #include "model/spec.h"
 #include "util/mapped_file.h"
 
@@ -49,11 +50,20 @@ class Model {
   // What PrepareWeights(backend) would do for the whole model, without doing it (`origami info`).
   Prepared PlanWeights(const Backend& backend) const;
 
+  // Adds a LoRA adapter (LoraAdapter::Open checked it against this model) at user scale `scale`
+  // to every product of the matrices it names; several adapters sum. The model keeps it. Call
+  // before any decoding. A scale of 0 adds nothing (the forward pass stays the base's, bit for bit).
+  void AddAdapter(std::unique_ptr<LoraAdapter> adapter, float scale);
+  const std::vector<std::unique_ptr<LoraAdapter>>& adapters() const { return adapters_; }
+  // Bytes the adapters hold (F32 values).
+  uint64_t AdapterBytes() const;
+
  private:
   std::unique_ptr<gguf::File> file_;
   DecoderSpec spec_;
   Prepared prepared_;
   std::vector<std::unique_ptr<AnonymousBuffer>> repacked_;  // what prepared views point into
+  std::vector<std::unique_ptr<LoraAdapter>> adapters_;     // what the layers' LoRA terms point into
 };
 
 // Helpers for arch files: typed tensor lookups with shape checks and clear errors.

@@ -15,6 +15,18 @@ namespace origami {
 // A 1-D parameter (norm gain, bias) converted to float at load. Empty = absent.
 using Vec = std::vector<float>;
 
+// The matrix of a layer a LoRA term adds to.
+enum class LoraTarget : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown };
+
+// One adapter's low-rank term on one matrix: the product with W becomes one with
+// W + scale * B A. The adapter (model/lora.h) owns the F32 values the views point into.
+struct LoraTerm {
+  LoraTarget target = LoraTarget::kQ;
+  MatrixView a;        // [rank, n_in], F32
+  MatrixView b;        // [n_out, rank], F32
+  float scale = 0.0f;  // the user's scale * alpha / rank
+};
+
 struct LayerSpec {
   int n_head = 0;
   int n_head_kv = 0;
@@ -85,6 +97,10 @@ struct LayerSpec {
 
   int v_dim() const { return head_dim_v > 0 ? head_dim_v : head_dim; }
   bool mla() const { return kv_lora_rank > 0; }
+
+  // LoRA adapters on this layer's matrices, in the order they were given (Model::AddAdapter);
+  // empty without adapters, and then the forward pass is exactly the base model's.
+  std::vector<LoraTerm> lora;
 };
 
 struct RopeSpec {

@@ -42,6 +42,7 @@ uint64_t DefaultResponseStoreBytes(uint64_t budget) {
 WeightBytes PlanWeightBytes(const Model& model, const Backend& backend, bool repack) {
   WeightBytes w;
   for (const auto& t : model.file().tensors()) w.resident += t.n_bytes;
+  w.resident += model.AdapterBytes();  // LoRA adapters, held as F32
   if (repack) w.repacked = model.PlanWeights(backend).bytes;
   return w;
 }

@@ -144,6 +144,64 @@ void CpuBackend::HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) {
   });
 }
 
+void CpuBackend::LoraAdd(std::span<const LoraOp> ops) {
+  // Two rounds of F32 products through the kernel table (every op's A x in one group, then every
+  // B (A x)), then the scaled sums in op order. Rank is small (8-64), so both rounds together cost
+  // rank * (n_in + n_out) multiply-adds per token against the base product's n_in * n_out.
+  constexpr size_t kGroup = 64;  // MatMulGroup's limit
+  for (size_t first = 0; first < ops.size(); first += kGroup) {
+    const std::span<const LoraOp> part = ops.subspan(first, std::min(kGroup, ops.size() - first));
+    size_t nu = 0, nv = 0;
+    for (const LoraOp& op : part) {
+      if (op.a->type != DType::kF32 || op.b->type != DType::kF32 || op.a->cols != op.x.cols ||
+          op.b->cols != op.a->rows || op.b->rows != op.y.cols || op.x.rows != op.y.rows)
+        FailKind(ErrorKind::kInternal, "LoraAdd: A [{}, {}] and B [{}, {}] do not fit x [{}, {}] -> y [{}, {}]",
+                 op.a->rows, op.a->cols, op.b->rows, op.b->cols, op.x.rows, op.x.cols, op.y.rows, op.y.cols);
+      nu += static_cast<size_t>(op.x.rows * op.a->rows);
+      nv += static_cast<size_t>(op.y.size());
+    }
+    if (lora_u_.size() < nu) lora_u_.resize(nu);
+    if (lora_v_.size() < nv) lora_v_.resize(nv);
+    jobs_.clear();
+    for (size_t i = 0, off = 0; i < part.size(); off += part[i].x.rows * part[i].a->rows, ++i)
+      jobs_.push_back({part[i].a, part[i].x.data, part[i].x.rows, lora_u_.data() + off});
+    cpu::MatMulGroup(kernels_, jobs_, pool_, ws_);
+    jobs_.clear();
+    for (size_t i = 0, ou = 0, ov = 0; i < part.size(); ++i) {
+      jobs_.push_back({part[i].b, lora_u_.data() + ou, part[i].x.rows, lora_v_.data() + ov});
+      ou += part[i].x.rows * part[i].a->rows;
+      ov += part[i].y.size();
+    }
+    cpu::MatMulGroup(kernels_, jobs_, pool_, ws_);
+    const float* v = lora_v_.data();
+    for (const LoraOp& op : part) {
+      cpu::Axpy(op.scale, v, op.y.data, op.y.size());
+      v += op.y.size();
+    }
+  }
+}
+
+void CpuLoraAddRef(const LoraOp& op) {
+  const int64_t rank = op.a->rows, n_in = op.a->cols, n_out = op.b->rows;
+  const auto* a = static_cast<const float*>(op.a->data);
+  const auto* b = static_cast<const float*>(op.b->data);
+  std::vector<float> u(rank);
+  for (int64_t t = 0; t < op.x.rows; ++t) {
+    const float* x = op.x.data + t * n_in;
+    for (int64_t r = 0; r < rank; ++r) {
+      double s = 0;
+      for (int64_t i = 0; i < n_in; ++i) s += static_cast<double>(a[r * n_in + i]) * x[i];
+      u[r] = static_cast<float>(s);
+    }
+    float* y = op.y.data + t * n_out;
+    for (int64_t o = 0; o < n_out; ++o) {
+      double s = 0;
+      for (int64_t r = 0; r < rank; ++r) s += static_cast<double>(b[o * rank + r]) * u[r];
+      y[o] += op.scale * static_cast<float>(s);
+    }
+  }
+}
+
 void CpuBackend::Activation(const ActivationOp& op, Tensor gate, Tensor up) {
   CpuGatedActivation(op, gate.data, up.data, gate.data, gate.size());
 }

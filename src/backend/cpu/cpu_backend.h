@@ -34,6 +34,7 @@ class CpuBackend final : public Backend {
   void CopyColumns(const CopyOp& op, Tensor src, Tensor dst) override;
   void MatMul(std::span<const MatMulOp> ops) override;
   void HeadMatMul(const HeadMatMulOp& op, Tensor x, Tensor y) override;
+  void LoraAdd(std::span<const LoraOp> ops) override;
   void Activation(const ActivationOp& op, Tensor gate, Tensor up) override;
   void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) override;
   void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) override;
@@ -48,6 +49,8 @@ class CpuBackend final : public Backend {
   cpu::Workspace ws_;
   std::vector<float> head_in_;  // the output head's normalized rows
   std::vector<cpu::MatMulJob> jobs_;
+  // LoRA scratch: every op's A x ([n, rank]) and B (A x) ([n, n_out]), one after the other.
+  std::vector<float> lora_u_, lora_v_;
 
   // Attention tiles: t0, nt = consecutive batch tokens of one sequence (cpu_attention.cpp).
   struct Tile {
@@ -74,5 +77,9 @@ class CpuBackend final : public Backend {
 
 // gate = act(gate) * up over n values (SwiGLU, GeGLU or gpt-oss's clamped SwiGLU); out may alias gate.
 void CpuGatedActivation(const ActivationOp& op, const float* gate, const float* up, float* out, int64_t n);
+
+// The plain twin of CpuBackend::LoraAdd for one op, the oracle its test compares with: for each
+// token, u = A x in float with a double accumulator, then y += scale * (B u) the same way.
+void CpuLoraAddRef(const LoraOp& op);
 
 }  // namespace origami
