@@ -1,9 +1,13 @@
 // GGUF writer.
 #include "gguf/writer.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "util/checked.h"
 #include "util/error.h"
@@ -152,7 +156,10 @@ std::vector<uint8_t> Writer::HeaderBytes() const {
 void Writer::Write(const std::string& path) const {
   std::vector<uint8_t> header = HeaderBytes();
   header.resize(*CheckedAlignUp(header.size(), alignment_), 0);
-  const std::string tmp = path + ".tmp";
+  // A temporary name of this writer's own: two writers of one path (processes or threads) never
+  // share a half-written file, and the last rename wins with a whole one.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) FailKind(ErrorKind::kIo, "cannot create '{}': {}", tmp, std::strerror(errno));
   auto check = [&](bool ok) {

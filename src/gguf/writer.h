@@ -36,7 +36,8 @@ class Writer {
   void AddTensor(const std::string& name, uint32_t type, std::vector<int64_t> ne, const void* data,
                  uint64_t n_bytes);
 
-  // Writes everything to path (via path + ".tmp" and a rename). Throws origami::Error on I/O failure.
+  // Writes everything to path (via a temporary file of its own beside it, then a rename, so
+  // concurrent writers of one path never mix). Throws origami::Error on I/O failure.
   void Write(const std::string& path) const;
   // The header and metadata only, as bytes (for tests that build malformed files).
   std::vector<uint8_t> HeaderBytes() const;
