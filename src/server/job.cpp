@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "gguf/gguf.h"
+
 namespace origami::server {
 
 using nlohmann::json;
@@ -15,6 +17,9 @@ ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o)
   if (tok.bos_id() >= 0) bos_text = tok.Decode({tok.bos_id()}, false);
   if (tok.eos_id() >= 0) eos_text = tok.Decode({tok.eos_id()}, false);
   id_salt = std::random_device{}();
+  if (opt.model_file)
+    if (auto arch = opt.model_file->GetString("general.architecture"))
+      embedding_only = opt.model_file->Has(std::string(*arch) + ".pooling_type");
 }
 
 std::string ServerState::NewId(const char* prefix) {

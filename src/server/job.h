@@ -34,6 +34,9 @@ struct ServerState {
   uint64_t id_salt = 0;
   std::atomic<int64_t> streams_open{0};
   ResponseStore responses;  // /v1/responses kept for previous_response_id
+  // The GGUF names a pooling type (<arch>.pooling_type): an embedding model, which answers the
+  // embedding endpoints only (as Ollama and vLLM's embed task do), never chat or completions.
+  bool embedding_only = false;
 
   std::string NewId(const char* prefix);
   // 404 unless `model` is empty or the served model's id.

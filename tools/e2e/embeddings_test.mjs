@@ -110,6 +110,17 @@ await test("show lists the embedding capability; chat and generate are refused",
   }
 });
 
+await test("chat and completions on an embedding model: 400 naming the model, in OpenAI's shape", async () => {
+  for (const [what, call] of [["chat", () => client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] })],
+                              ["completions", () => client.completions.create({ model, prompt: "hi", max_tokens: 2 })]]) {
+    let err = null;
+    try { await call(); } catch (e) { err = e; }
+    eq(err && err.status, 400, `${what}: status`);
+    eq(err && err.error?.code, "model_not_supported", `${what}: code`);
+    eq(err && err.error?.param, "model", `${what}: param`);
+  }
+});
+
 const big = Array.from({ length: 2049 }, () => "x");
 const tooLong = Array.from({ length: ctx + 1 }, () => 5);
 // [name, body, expected status]
