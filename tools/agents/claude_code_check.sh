@@ -53,6 +53,13 @@ for f in "$tmp"/cap/req*.json; do
   [ $replayed -ge 2 ] && break
 done
 [ $replayed -gt 0 ] || { echo "FAIL: claude sent no request"; fail=1; }
+# Phase 1b: the largest captured request sent twice with different billing-header nonces; the
+# second must take at least 95% of its prompt from the prefix cache.
+big=$(ls -S "$tmp"/cap/req*.json 2>/dev/null | head -1)
+if [ -n "$big" ]; then
+  node "$root/tools/agents/prefix_reuse.mjs" "$url" "$big" >"$tmp/reuse.txt" 2>&1 || { echo "FAIL: prefix reuse"; cat "$tmp/reuse.txt"; fail=1; }
+  tail -1 "$tmp/reuse.txt"
+fi
 # Phase 2 (minutes on a small CPU): a whole turn against origami.
 start=$(date +%s)
 (cd "$tmp/work" && HOME=$tmp/home ANTHROPIC_BASE_URL=$url ANTHROPIC_AUTH_TOKEN=x \

@@ -1,11 +1,13 @@
 // Prefix reuse for Claude Code-shaped requests (issue 14): sends a captured Claude Code
 // /v1/messages body twice, differing only in the cch= nonce of its x-anthropic-billing-header
 // system block, and prints the second request's prompt tokens and how many came from the cache.
-// usage: node tools/agents/prefix_reuse.mjs URL BODY.json   (BODY: the JSON request body)
+// usage: node tools/agents/prefix_reuse.mjs URL BODY.json   (a JSON request body or a capture.mjs record)
 import { readFileSync } from "node:fs";
 
 const [url, file] = process.argv.slice(2);
-const base = JSON.parse(readFileSync(file, "utf8"));
+// A request body, or a capture.mjs record ({method, url, headers, body}) holding one.
+const read = JSON.parse(readFileSync(file, "utf8"));
+const base = typeof read.body === "string" && read.url ? JSON.parse(read.body) : read;
 function variant(nonce) {
   const b = structuredClone(base);
   b.stream = false;
