@@ -35,6 +35,7 @@ struct ServeOptions {
   int max_seq_len = 0;
   int max_queue = 64;
   int n_predict = -1;
+  std::string reasoning_format = "auto";
   int threads = 1;
   int http_threads = 0;
   std::string api_key;
@@ -154,6 +155,7 @@ int Serve(const ServeOptions& o) {
   so.model_id = o.alias.empty() ? ModelId(o.model) : o.alias;
   so.max_body_bytes = o.max_body;
   so.n_predict = o.n_predict;
+  so.reasoning_auto = o.reasoning_format == "auto";
   so.model_file = &model->file();
   so.memory = figures;
   so.http_threads =
@@ -221,6 +223,12 @@ void AddServeCommand(CLI::App& app, Action& action) {
                   "most tokens one answer may generate, whatever the request asks (-1: up to the "
                   "context); a request that gives no limit (Codex sends none) stops here")
       ->check(CLI::Range(-1, 1 << 30))
+      ->capture_default_str();
+  sub->add_option("--reasoning-format", o->reasoning_format,
+                  "auto: a reasoning template's thinking comes back apart from the answer "
+                  "(reasoning_content, thinking blocks, reasoning items); none: Chat Completions "
+                  "and Messages answers without tools keep it in the text")
+      ->check(CLI::IsMember({"none", "auto"}))
       ->capture_default_str();
   sub->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
   sub->add_option("--api-key-file", o->api_key_file, "read the API key from a file");

@@ -75,7 +75,8 @@ void HandleAnthropicMessages(ServerState& s, const std::string& body, httplib::R
   try {
     AnthropicTranslation t = TranslateAnthropicRequest(body, false, s.opt.keep_billing_header);
     stream = t.stream;
-    job = StartJob(s, t.chat_body, Endpoint::kChat);
+    // Thinking becomes thinking blocks (tools or not) unless --reasoning-format none.
+    job = StartJob(s, t.chat_body, Endpoint::kChat, s.opt.reasoning_auto && s.template_reasons);
   } catch (const ApiError& e) {
     SendApiError(s, res, e);
     return;

@@ -14,6 +14,8 @@ using nlohmann::json;
 ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o)
     : engine(e), tok(t), opt(o), responses(o.responses) {
   chat_template = opt.chat_template.empty() ? kDefaultChatTemplate : opt.chat_template;
+  for (const char* marker : {"<think>", "[THINK]", "<|channel|>"})
+    if (chat_template.find(marker) != std::string::npos) template_reasons = true;
   if (tok.bos_id() >= 0) bos_text = tok.Decode({tok.bos_id()}, false);
   if (tok.eos_id() >= 0) eos_text = tok.Decode({tok.eos_id()}, false);
   id_salt = std::random_device{}();

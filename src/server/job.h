@@ -37,6 +37,9 @@ struct ServerState {
   // The GGUF names a pooling type (<arch>.pooling_type): an embedding model, which answers the
   // embedding endpoints only (as Ollama and vLLM's embed task do), never chat or completions.
   bool embedding_only = false;
+  // The chat template writes reasoning (<think>, [THINK], harmony channels): with
+  // --reasoning-format auto, chat answers go through the parser that takes it apart.
+  bool template_reasons = false;
 
   std::string NewId(const char* prefix);
   // 404 unless `model` is empty or the served model's id.

@@ -240,7 +240,8 @@ void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Res
                                   Endpoint ep) {
   std::shared_ptr<Job> job;
   try {
-    job = StartJob(st, http_req.body, ep);
+    job = StartJob(st, http_req.body, ep,
+                   ep == Endpoint::kChat && st.opt.reasoning_auto && st.template_reasons);
   } catch (const ApiError& e) {
     SendError(res, e);
     return;

@@ -42,6 +42,10 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;
   int max_n = 8;
   int n_predict = -1;  // -n: cap on each answer's generated tokens (-1: only the context)
+  // --reasoning-format auto: a reasoning template's thinking (<think>, harmony analysis) comes
+  // apart from the answer in every chat API; none: Chat Completions and Messages answers without
+  // tools keep it in the text as the model wrote it.
+  bool reasoning_auto = true;
   int http_threads = 0;  // 0: enough for parallel + queue
   // Anthropic Messages: keep Claude Code's per-request billing-header line in the system prompt
   // (dropped by default: its nonce defeats the prefix cache).
