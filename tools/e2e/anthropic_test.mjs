@@ -87,4 +87,53 @@ await test("errors", async () => {
 });
 
 await srv.stop();
+
+// The same API on the families agents run: a synthetic Qwen3 with the real Qwen3 template and a
+// synthetic gpt-oss with its harmony template; forced tool use streamed and not, a tool_result
+// round trip, thinking on and off. A random model writes what it likes, so the protocol is checked:
+// a tool_use block whose input is an object, stop_reason tool_use, valid event sequences, thinking
+// blocks only when thinking is on.
+const tools = [{ name: "get_weather", description: "weather", input_schema: { type: "object", properties: { city: { type: "string", enum: ["Paris", "Oslo"] } }, required: ["city"] } }];
+for (const [family, modelVar, templateVar] of [["qwen3", "ORIGAMI_TOOLS_MODEL", "ORIGAMI_TOOLS_TEMPLATE"],
+                                              ["gpt-oss", "ORIGAMI_GPTOSS_MODEL", "ORIGAMI_GPTOSS_TEMPLATE"]]) {
+  if (!process.env[modelVar] || !process.env[templateVar]) continue;
+  const fam = await startServer(["--chat-template-file", process.env[templateVar], "-n", "600"], { model: process.env[modelVar] });
+  const c = new Anthropic({ baseURL: fam.url, apiKey: "unused", maxRetries: 0 });
+  try {
+    for (const thinking of [false, true]) {
+      const th = thinking ? { thinking: { type: "enabled", budget_tokens: 1024 } } : { thinking: { type: "disabled" } };
+      await test(`${family}, thinking ${thinking ? "on" : "off"}: forced tool_use, not streamed`, async () => {
+        const m = await c.messages.create({ model: "any", max_tokens: 2048, temperature: 0, messages: [{ role: "user", content: "Weather?" }], tools, tool_choice: { type: "any" }, ...th });
+        const use = m.content.find((b) => b.type === "tool_use");
+        check(use && use.name === "get_weather" && typeof use.input === "object", `a tool_use block: ${JSON.stringify(m.content)}`);
+        eq(m.stop_reason, "tool_use", "stop_reason");
+        if (!thinking) check(!m.content.some((b) => b.type === "thinking"), "no thinking block with thinking off");
+      });
+      await test(`${family}, thinking ${thinking ? "on" : "off"}: forced tool_use, streamed`, async () => {
+        const raw = [];
+        const stream = c.messages.stream({ model: "any", max_tokens: 2048, temperature: 0, messages: [{ role: "user", content: "Weather?" }], tools, tool_choice: { type: "tool", name: "get_weather" }, ...th });
+        stream.on("streamEvent", (e) => raw.push(structuredClone(e)));
+        const m = await stream.finalMessage();
+        for (const e of validateAnthropicStream(raw)) check(false, `${family} stream: ${e}`);
+        const use = m.content.find((b) => b.type === "tool_use");
+        check(use && ["Paris", "Oslo"].includes(use.input.city), `streamed tool_use input: ${JSON.stringify(m.content)}`);
+        eq(m.stop_reason, "tool_use", "stop_reason");
+      });
+    }
+    await test(`${family}: tool_result round trip`, async () => {
+      const m = await c.messages.create({
+        model: "any", max_tokens: 2048, temperature: 0, tools,
+        messages: [
+          { role: "user", content: "Weather in Paris?" },
+          { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } }] },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "sunny" }] },
+        ],
+      });
+      eq(m.type, "message", "a message after the tool result");
+      check(m.usage.input_tokens > 0, "usage");
+    });
+  } finally {
+    await fam.stop();
+  }
+}
 process.exit(summary());

@@ -40,7 +40,7 @@ for (const format of ["auto", "none"]) {
         reasoning += c.choices[0]?.delta?.reasoning_content ?? "";
         content += c.choices[0]?.delta?.content ?? "";
       }
-      validateChatStream(chunks, "reasoning stream");
+      for (const e of validateChatStream([...chunks, "[DONE]"])) check(false, `reasoning stream: ${e}`);
       eq(reasoning, whole.reasoning_content ?? "", "streamed reasoning_content");
       eq(content, whole.content ?? "", "streamed content");
     });
