@@ -110,7 +110,10 @@ class Group:
                     time.sleep(0.1)
 
 
-def main():
+def setup(model_name):
+    """The cgroup tests' common start: their arguments (--origami, --tmp), our own memory cgroup
+    (v2, directory), or a skip when not root, and the small Q8_0 llama written once to
+    --tmp/model_name. Returns (args, v2, own, model)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--origami", required=True)
     ap.add_argument("--tmp", required=True)
@@ -119,10 +122,15 @@ def main():
         skip("not root: cannot create a memory cgroup")
     v2, own = memory_group()
     os.makedirs(a.tmp, exist_ok=True)
-    model = os.path.join(a.tmp, "cgroup_llama_small_q8.gguf")
+    model = os.path.join(a.tmp, model_name)
     if not os.path.exists(model):
         subprocess.run([a.origami, "synth", "--arch", "llama", "--preset", "small", "--type", "Q8_0", "-o", model],
                        check=True)
+    return a, v2, own, model
+
+
+def main():
+    a, v2, own, model = setup("cgroup_llama_small_q8.gguf")
     group = Group(v2, own, f"origami-memtest-{os.getpid()}")
     failures = []
 

@@ -11,7 +11,6 @@ The limit is the plan of a 1024-position pool (8 sequences of 128) plus 4 MiB, s
 pool of about 1.5k positions, while 8 running requests of 220 positions (180 prompt tokens, 40
 generated) need 1760: requests wait for KV, running ones are preempted, and a burst of 32 overflows
 the 8 waiting places (503, retried after Retry-After)."""
-import argparse
 import http.client
 import json
 import os
@@ -22,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cgroup_memory_test import Group, memory_group, skip  # noqa: E402
+from cgroup_memory_test import Group, setup  # noqa: E402
 
 CLIENTS = 32
 PARALLEL = 8
@@ -104,18 +103,9 @@ class Client:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--origami", required=True)
-    ap.add_argument("--tmp", required=True)
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        skip("not root: cannot create a memory cgroup")
-    v2, own = memory_group()
-    os.makedirs(a.tmp, exist_ok=True)
-    model = os.path.join(a.tmp, "cgroup_serve_llama_small_q8.gguf")
-    if not os.path.exists(model):
-        subprocess.run([a.origami, "synth", "--arch", "llama", "--preset", "small", "--type", "Q8_0", "-o", model],
-                       check=True)
+    # A file of its own: its pages are dropped from the cache below so that the server's reads are
+    # charged to its group, which a file shared with the other cgroup test would spoil.
+    a, v2, own, model = setup("cgroup_serve_llama_small_q8.gguf")
     plan = json.loads(subprocess.run([a.origami, "info", model, "--plan", "-c", str(PLAN_SEQ), "--parallel",
                                       str(PARALLEL), "--max-queue", str(QUEUE), "--responses-max-bytes", str(STORE),
                                       "-t", "2", "--json"],

@@ -8,10 +8,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-${ORIGAMI_BIN:-$root/build/src/origami}}
-shared=${ORIGAMI_SHARED_DIR:-/work/shared}
-template=$shared/templates/Qwen-Qwen3-0.6B.jinja
-# The Qwen BPE vocabulary: the client's prompt is ~4x fewer tokens than with the byte vocabulary.
-vocab=$shared/tokenizer/ggml-vocab-qwen2.gguf
+. "$root/tools/agents/synth_server.sh"
 codex=$root/tools/agents/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex
 for f in "$bin" "$template" "$vocab" "$codex"; do
   [ -e "$f" ] || { echo "SKIP: $f not found (npm ci --ignore-scripts --prefix tools/agents)"; exit 77; }
@@ -19,17 +16,7 @@ done
 command -v node >/dev/null 2>&1 || { echo "SKIP: node not found"; exit 77; }
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
-"$bin" synth --arch qwen3 --preset tiny --seed 1 --vocab "$vocab" -o "$tmp/qwen3.gguf" >/dev/null 2>&1 || { echo "FAIL: synth"; exit 1; }
-"$bin" serve -m "$tmp/qwen3.gguf" --chat-template-file "$template" --port 0 -t 2 --parallel 1 \
-  -c 65536 --max-seq-len 65536 -n 64 --alias qwen3-synth >"$tmp/server.log" 2>&1 &
-srv=$!
-url=
-for _ in $(seq 1 100); do
-  url=$(grep -o 'listening on http://[^ ]*' "$tmp/server.log" | head -1 | cut -d' ' -f3)
-  [ -n "$url" ] && break
-  sleep 0.2
-done
-[ -n "$url" ] || { echo "FAIL: server did not start"; cat "$tmp/server.log"; exit 1; }
+serve_synth 65536
 mkdir -p "$tmp/home/.codex" "$tmp/work"
 cat >"$tmp/home/.codex/config.toml" <<TOML
 model = "qwen3-synth"
