@@ -53,12 +53,14 @@ int Chat(const ChatOptions& o) {
   const std::string eos = tok->eos_id() >= 0 ? tok->TokenText(tok->eos_id()) : "";
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
+  auto draft = OpenDraftModel(o.spec, spec_params, *model);  // counted by the plan
   const int n_ctx = FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size),
-                           o.kv.Resolve(), o.threads);
+                           o.kv.Resolve(), o.threads,
+                           DraftForPlan(o.spec, draft.get(), *backend, o.threads));
   PrepareWeights(*model, *backend);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
   Sampler sampler(o.sampling);
-  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling, std::move(draft));
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "runtime/memory_plan.h"
 #include "runtime/session.h"
+#include "runtime/speculative.h"
 #include "tensor/dtype.h"
 #include "util/error.h"
 
@@ -35,6 +36,8 @@ struct InfoOptions {
   int64_t responses_max_bytes = -1;  // --responses-max-bytes: serve's store (-1: serve's default)
   int threads = 1;
   MemoryFlags mem;
+  std::string model_draft;  // -md with --plan: a draft model planned beside this one
+  KvTypeFlags kv_draft;     // -ctkd / -ctvd
 };
 
 // KV bytes one position takes for each KV type that can store this model's heads.
@@ -144,6 +147,19 @@ int PrintMemoryPlan(const InfoOptions& o) {
     req.http_threads = std::max(64, 2 * (o.parallel + o.max_queue) + 16);  // serve's default
     req.max_queue = o.max_queue;
   }
+  std::unique_ptr<Model> draft;
+  if (!o.model_draft.empty()) {
+    draft = Model::Open(o.model_draft);
+    CheckSameVocabulary(*model, *draft);
+    DraftRequest d;
+    d.spec = &draft->spec();
+    d.weights = PlanWeightBytes(*draft, *backend, Env().repack).resident;
+    d.kv_types = {ParseKvType(o.kv_draft.k, "-ctkd/--cache-type-k-draft"),
+                  ParseKvType(o.kv_draft.v, "-ctvd/--cache-type-v-draft")};
+    CheckKvTypes(draft->spec(), d.kv_types, /*draft=*/true);
+    d.threads = o.threads;
+    req.draft = d;
+  }
   const MemoryBudget budget = ResolveBudget(o.mem);
   if (o.parallel > 0)
     req.responses_bytes = o.responses_max_bytes >= 0 ? static_cast<uint64_t>(o.responses_max_bytes)
@@ -166,6 +182,7 @@ int PrintMemoryPlan(const InfoOptions& o) {
                         {"logits", plan.logits},
                         {"requests", plan.requests},
                         {"overhead", plan.overhead},
+                        {"draft", plan.draft},
                         {"total", plan.Total()},
                         {"dominant", plan.Dominant()},
                         {"budget", budget.bytes},
@@ -333,6 +350,11 @@ void AddInfoCommand(CLI::App& app, Action& action) {
   sub->add_option("--parallel,--np", o->parallel, "with --plan: plan for serve with this many sequences")
       ->check(CLI::Range(0, 4096));
   AddThreadsOption(*sub, o->threads);
+  sub->add_option("--model-draft", o->model_draft, "with --plan: a draft model planned beside this one");
+  sub->add_option("--cache-type-k-draft", o->kv_draft.k, "with --plan -md: the draft's KV type of K")
+      ->capture_default_str();
+  sub->add_option("--cache-type-v-draft", o->kv_draft.v, "with --plan -md: the draft's KV type of V")
+      ->capture_default_str();
   sub->add_option("--mem-budget", o->mem.budget, "with --plan: the budget to compare with (8G, 512M, bytes)");
   sub->add_option("--mem-reserve", o->mem.reserve, "with --plan: memory left to the rest of the machine");
   sub->callback([o, &action] { action = [o] { return Info(*o); }; });

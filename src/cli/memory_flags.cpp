@@ -49,13 +49,14 @@ MemoryBudget ResolveBudget(const MemoryFlags& flags) {
 }
 
 int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags, int n_ctx,
-           KvTypes kv_types, int threads) {
+           KvTypes kv_types, int threads, std::optional<DraftRequest> draft) {
   const MemoryBudget budget = ResolveBudget(flags);
   const WeightBytes weights = PlanWeightBytes(model, backend, Env().repack);
   MemoryRequest req;
   req.kv_tokens = n_ctx;
   req.kv_types = kv_types;
   req.threads = threads;
+  req.draft = draft;
   const DecoderSpec& spec = model.spec();
   MemoryPlan plan = PlanMemory(spec, weights, req);
   if (plan.Total() <= budget.bytes) {

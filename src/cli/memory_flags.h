@@ -36,8 +36,9 @@ MemoryBudget ResolveBudget(const MemoryFlags& flags);
 // run and chat: plans one sequence of n_ctx positions before anything big is allocated. Prints
 // "memory: ..." to stderr and returns the context to use (smaller under --fit); throws
 // origami::Error with the numbers and the flags that would fit when the plan exceeds the budget.
+// draft: a draft model (-md), planned with its own KV cache of the same context.
 int FitRun(const Model& model, const Backend& backend, const MemoryFlags& flags, int n_ctx,
-           KvTypes kv_types, int threads);
+           KvTypes kv_types, int threads, std::optional<DraftRequest> draft = std::nullopt);
 
 // serve: the same for the Engine's pool; under --fit shrinks eo.max_seq_len (the per-sequence
 // context), then eo.n_parallel, and sets eo.kv_tokens to match. Returns the plan it settled on

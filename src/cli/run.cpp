@@ -318,12 +318,14 @@ int Run(const RunOptions& o) {
   if (!o.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   // The memory plan comes before any weight page is touched or the KV cache is mapped.
+  auto draft = OpenDraftModel(o.spec, spec_params, *model);  // counted by the plan
   const int n_ctx = FitRun(*model, *backend, mem, ResolveContextSize(model->spec(), o.ctx_size),
-                           o.kv.Resolve(), o.threads);
+                           o.kv.Resolve(), o.threads,
+                           DraftForPlan(o.spec, draft.get(), *backend, o.threads));
   const Model::Prepared& prep = PrepareWeights(*model, *backend);
   const Prompt p = PreparePrompt(o, *model, n_ctx);
   Session session(*model, *backend, n_ctx, o.kv.Resolve());
-  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling);
+  const auto spec = MakeSpeculation(o.spec, spec_params, *model, session, o.threads, o.sampling, std::move(draft));
   if (prep.tensors > 0)
     std::fprintf(stderr, "load:       %.3f s (%s, %.1f MiB, in %.3f s)\n", NowSeconds() - t_open, prep.Summary().c_str(),
                  static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "backend/registry.h"
+#include "cli/environment.h"
 #include "util/error.h"
 
 namespace origami::cli {
@@ -38,24 +39,51 @@ void AddSpecOptions(CLI::App& sub, SpecFlags& f) {
       ->capture_default_str();
 }
 
+namespace {
+
+KvTypes DraftKvTypes(const SpecFlags& flags) {
+  return {ParseKvType(flags.kv_draft.k, "-ctkd/--cache-type-k-draft"),
+          ParseKvType(flags.kv_draft.v, "-ctvd/--cache-type-v-draft")};
+}
+
+int DraftThreads(const SpecFlags& flags, int threads) { return flags.threads_draft > 0 ? flags.threads_draft : threads; }
+
+}  // namespace
+
+std::unique_ptr<Model> OpenDraftModel(const SpecFlags& flags, const SpecParams& params, const Model& target) {
+  if (params.type != SpecType::kDraft) return nullptr;
+  auto draft = Model::Open(flags.model_draft);
+  CheckSameVocabulary(target, *draft);
+  CheckKvTypes(draft->spec(), DraftKvTypes(flags), /*draft=*/true);
+  return draft;
+}
+
+std::optional<DraftRequest> DraftForPlan(const SpecFlags& flags, const Model* draft, const Backend& backend,
+                                         int threads) {
+  if (!draft) return std::nullopt;
+  DraftRequest d;
+  d.spec = &draft->spec();
+  d.weights = PlanWeightBytes(*draft, backend, Env().repack).resident;
+  d.kv_types = DraftKvTypes(flags);
+  d.threads = DraftThreads(flags, threads);
+  return d;
+}
+
 std::unique_ptr<Speculation> MakeSpeculation(const SpecFlags& flags, const SpecParams& params, const Model& target,
-                                             Session& session, int threads, const SamplerParams& sampling) {
+                                             Session& session, int threads, const SamplerParams& sampling,
+                                             std::unique_ptr<Model> draft_model) {
   if (params.type == SpecType::kNone) return nullptr;
   auto s = std::make_unique<Speculation>();
   s->params = params;
   if (params.type == SpecType::kNgram) {
     s->drafter = std::make_unique<NgramDrafter>(params.ngram_n);
   } else {
-    const KvTypes kv = {ParseKvType(flags.kv_draft.k, "-ctkd/--cache-type-k-draft"),
-                        ParseKvType(flags.kv_draft.v, "-ctvd/--cache-type-v-draft")};
-    s->draft_model = Model::Open(flags.model_draft);
-    CheckSameVocabulary(target, *s->draft_model);
-    CheckKvTypes(s->draft_model->spec(), kv);
-    s->draft_pool = std::make_unique<ThreadPool>(flags.threads_draft > 0 ? flags.threads_draft : threads);
+    s->draft_model = draft_model ? std::move(draft_model) : OpenDraftModel(flags, params, target);
+    s->draft_pool = std::make_unique<ThreadPool>(DraftThreads(flags, threads));
     s->draft_backend = OpenBackend("cpu", *s->draft_pool);
     PrepareWeights(*s->draft_model, *s->draft_backend);
-    s->drafter = std::make_unique<DraftModelDrafter>(*s->draft_model, *s->draft_backend, session.n_ctx(), kv,
-                                                     sampling, params.p_min);
+    s->drafter = std::make_unique<DraftModelDrafter>(*s->draft_model, *s->draft_backend, session.n_ctx(),
+                                                     DraftKvTypes(flags), sampling, params.p_min);
   }
   s->decoder = std::make_unique<SpeculativeDecoder>(session, s->drafter.get(), params);
   return s;

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "runtime/memory_plan.h"
 #include "runtime/speculative.h"
 
 namespace origami::cli {
@@ -32,8 +34,16 @@ struct Speculation {
   std::unique_ptr<Drafter> drafter;
   std::unique_ptr<SpeculativeDecoder> decoder;
 };
-// Null for --spec-type none. Opens and checks the draft model (same vocabulary as the target).
+// The draft model of --spec-type draft, opened (mapped, nothing read yet) and checked against the
+// target (same vocabulary, valid -ctkd/-ctvd); null for other types. run and chat open it before the
+// memory plan, which counts it (DraftForPlan).
+std::unique_ptr<Model> OpenDraftModel(const SpecFlags& flags, const SpecParams& params, const Model& target);
+// What the memory plan needs of that draft model; nullopt without one.
+std::optional<DraftRequest> DraftForPlan(const SpecFlags& flags, const Model* draft, const Backend& backend,
+                                         int threads);
+// Null for --spec-type none. Takes the draft model OpenDraftModel returned, or opens it itself.
 std::unique_ptr<Speculation> MakeSpeculation(const SpecFlags& flags, const SpecParams& params, const Model& target,
-                                             Session& session, int threads, const SamplerParams& sampling);
+                                             Session& session, int threads, const SamplerParams& sampling,
+                                             std::unique_ptr<Model> draft_model = nullptr);
 
 }  // namespace origami::cli

@@ -26,10 +26,11 @@ std::string KvTypeName(DType t) {
   return n;
 }
 
-void CheckKvTypes(const DecoderSpec& spec, KvTypes types) {
+void CheckKvTypes(const DecoderSpec& spec, KvTypes types, bool draft) {
   for (bool is_v : {false, true}) {
     const DType t = is_v ? types.v : types.k;
-    const char* flag = is_v ? "-ctv/--cache-type-v" : "-ctk/--cache-type-k";
+    const char* flag = draft ? (is_v ? "-ctvd/--cache-type-v-draft" : "-ctkd/--cache-type-k-draft")
+                             : (is_v ? "-ctv/--cache-type-v" : "-ctk/--cache-type-k");
     const int64_t bs = Traits(t).block_size;
     for (size_t il = 0; il < spec.layers.size(); ++il) {
       const LayerSpec& l = spec.layers[il];

@@ -37,8 +37,9 @@ DType ParseKvType(std::string_view name, std::string_view flag);
 // "f16" etc., as ParseKvType reads it.
 std::string KvTypeName(DType t);
 // Throws origami::Error when a type cannot store this model's heads: quantized rows are read per
-// head in whole blocks of 32, so every head size must be a multiple of 32.
-void CheckKvTypes(const DecoderSpec& spec, KvTypes types);
+// head in whole blocks of 32, so every head size must be a multiple of 32. draft: name the draft
+// model's flags (-ctkd/-ctvd) in the message.
+void CheckKvTypes(const DecoderSpec& spec, KvTypes types, bool draft = false);
 // Bytes of K and V one position takes over every layer of `spec` (layers with no KV heads take none).
 uint64_t KvBytesPerToken(const DecoderSpec& spec, KvTypes types);
 

@@ -11,6 +11,12 @@
 
 namespace origami {
 
+int RetryAfterSeconds(const std::deque<double>& t) {
+  if (t.size() < 2) return 1;
+  const double gap = (t.back() - t.front()) / static_cast<double>(t.size() - 1);
+  return static_cast<int>(std::clamp(std::ceil(gap), 1.0, 60.0));
+}
+
 const char* FinishReasonName(FinishReason r) {
   switch (r) {
     case FinishReason::kNone:
@@ -214,7 +220,8 @@ std::shared_ptr<RequestStream> Engine::Submit(GenerationRequest req) {
     if (static_cast<int>(waiting_.size()) >= opt_.max_queue) {
       ++stats_.requests_rejected;
       throw OverloadedError(
-          fmt::format("the server is busy ({} requests waiting); retry later", waiting_.size()));
+          fmt::format("the server is busy ({} requests waiting); retry later", waiting_.size()),
+          RetryAfterSeconds(finish_times_));
     }
     ++stats_.requests_total;
     stats_.prompt_tokens_total += n;
@@ -320,10 +327,13 @@ void Engine::Finish(Sequence& s, FinishReason r, std::string error) {
       ++stats_.requests_cancelled;
     else
       ++stats_.requests_finished;
+    finish_times_.push_back(NowSeconds());
+    if (finish_times_.size() > kRetryAfterWindow) finish_times_.pop_front();
     PublishLocked();
   }
   s.stream->Finish(r, std::move(error), s.n_prompt, std::max(0, s.n_cached), s.n_generated);
 }
+
 
 void Engine::PublishLocked() {
   stats_.waiting = static_cast<int>(waiting_.size());

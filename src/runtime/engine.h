@@ -100,8 +100,15 @@ class RequestStream {
 // Thrown by Submit when the waiting queue is full (the HTTP layer answers 503 + Retry-After).
 class OverloadedError : public Error {
  public:
-  using Error::Error;
+  OverloadedError(const std::string& what, int retry_after_s) : Error(what), retry_after_s(retry_after_s) {}
+  // When a place in the queue is expected to free (RetryAfterSeconds), in whole seconds.
+  int retry_after_s;
 };
+
+// A full queue moves one place each time a running request ends (a waiting one takes its slot),
+// so the wait is about the mean interval between the recent ends (times in seconds, oldest first):
+// rounded up, 1..60. Fewer than two ends give no rate: 1, the shortest a client should wait.
+int RetryAfterSeconds(const std::deque<double>& finish_times);
 
 // Where a step's batch is computed: this process's decoder by default; under mpirun, rank 0 plugs
 // in a pipeline of ranks (src/dist). Called on the engine thread only.
@@ -204,6 +211,8 @@ class Engine {
   std::shared_ptr<EmbeddingResult> SubmitEmbedding(EmbeddingRequest req);
   // Inputs one embedding request may hold.
   static constexpr int kMaxEmbeddingInputs = 2048;
+  // Finished requests whose times set Retry-After (OverloadedError).
+  static constexpr size_t kRetryAfterWindow = 16;
 
   EngineStats Stats() const;
   int max_seq_len() const { return max_seq_len_; }
@@ -265,6 +274,7 @@ class Engine {
   std::vector<float> logits_;
   std::vector<float> scratch_;
   EngineStats stats_;        // guarded by mu_
+  std::deque<double> finish_times_;  // guarded by mu_: the last few requests' ends (Retry-After)
   uint64_t next_order_ = 0;  // engine thread only
   double window_t0_ = 0;
   int64_t window_tokens_ = 0;

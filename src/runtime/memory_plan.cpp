@@ -113,13 +113,25 @@ MemoryPlan PlanMemory(const DecoderSpec& spec, const WeightBytes& weights,
     p.requests = 0;
   }
   p.overhead = kFixedOverhead + vocab * kTokenizerBytesPerToken;
+  if (req.draft && req.draft->spec) {
+    // The drafter runs one sequence of the target's context beside it (DraftModelDrafter); the
+    // process and its fixed overhead are shared, its tokenizer is not.
+    MemoryRequest d;
+    d.kv_tokens = req.mode == MemoryRequest::Mode::kServe ? static_cast<int>(seq) : req.kv_tokens;
+    d.kv_types = req.draft->kv_types;
+    d.threads = req.draft->threads;
+    d.max_batch_tokens = req.max_batch_tokens;
+    const MemoryPlan dp = PlanMemory(*req.draft->spec, WeightBytes{req.draft->weights, 0}, d);
+    p.draft = dp.Total() - kFixedOverhead;
+  }
   return p;
 }
 
 std::string MemoryPlan::Dominant() const {
   std::pair<uint64_t, const char*> parts[] = {{weights, "weights"},        {kv, "KV cache"},
                                               {workspace, "workspaces"},   {logits, "logits"},
-                                              {requests, "request state"}, {overhead, "overhead"}};
+                                              {requests, "request state"}, {overhead, "overhead"},
+                                              {draft, "draft model"}};
   return std::max_element(std::begin(parts), std::end(parts),
                           [](auto& a, auto& b) { return a.first < b.first; })
       ->second;
@@ -132,12 +144,11 @@ std::string MemoryPlan::Summary() const {
   auto v = [&](uint64_t b) {
     return gib ? fmt::format("{:.2f}", b / unit) : fmt::format("{:.1f}", b / unit);
   };
-  const uint64_t other = workspace + logits + requests + overhead;
   return fmt::format(
-      "{} {} needed (weights {}, KV {} at {} x {}{}, other {})", v(Total()), gib ? "GiB" : "MiB",
+      "{} {} needed (weights {}, KV {} at {} x {}{}, {}other {})", v(Total()), gib ? "GiB" : "MiB",
       v(weights), v(kv), request.kv_tokens, KvTypeName(request.kv_types.k),
       request.kv_types.k == request.kv_types.v ? "" : "/" + KvTypeName(request.kv_types.v),
-      v(other));
+      draft ? "draft model " + v(draft) + ", " : std::string(), v(Other()));
 }
 
 std::string MemoryPlan::Table() const {
@@ -164,6 +175,10 @@ std::string MemoryPlan::Table() const {
                     request.n_parallel, request.max_queue, request.http_threads,
                     FormatBytes(request.responses_bytes)));
   row("overhead", overhead, "code, tokenizer, stacks, heap (fixed estimate)");
+  if (request.draft)
+    row("draft model", draft,
+        fmt::format("its weights, KV ({} K, {} V) and workspaces for the same context",
+                    KvTypeName(request.draft->kv_types.k), KvTypeName(request.draft->kv_types.v)));
   s += fmt::format("  {:<14} {:>10}\n", "total", FormatBytes(Total()));
   return s;
 }
@@ -191,13 +206,13 @@ std::string RefusalMessage(const DecoderSpec& spec, const WeightBytes& weights,
   if (plan.Total() <= budget.bytes) return "";
   const MemoryRequest& req = plan.request;
   std::string msg = fmt::format(
-      "not enough memory: {} needed (weights {}, KV {} at {} x {}, other {}) but the budget is {} "
+      "not enough memory: {} needed (weights {}, KV {} at {} x {}, {}other {}) but the budget is {} "
       "({}); "
       "largest part: {}",
       FormatBytes(plan.Total()), FormatBytes(plan.weights), FormatBytes(plan.kv), req.kv_tokens,
       KvTypeName(req.kv_types.k),
-      FormatBytes(plan.workspace + plan.logits + plan.requests + plan.overhead),
-      FormatBytes(budget.bytes), budget.source, plan.Dominant());
+      plan.draft ? "draft model " + FormatBytes(plan.draft) + ", " : std::string(),
+      FormatBytes(plan.Other()), FormatBytes(budget.bytes), budget.source, plan.Dominant());
   std::vector<std::string> fits;
   // The largest context at these KV types, in whole blocks.
   const int64_t bs = KvPool::kDefaultBlockSize;

@@ -17,6 +17,15 @@ namespace origami {
 class Model;
 class Backend;
 
+// A draft model planned beside the target (speculative decoding): its own weights and its own KV
+// cache of the target's context, in its own KV types (-ctkd/-ctvd).
+struct DraftRequest {
+  const DecoderSpec* spec = nullptr;
+  uint64_t weights = 0;  // WeightBytes::resident of the draft's file
+  KvTypes kv_types;
+  int threads = 1;
+};
+
 // What is being planned for.
 struct MemoryRequest {
   enum class Mode { kRun, kServe };  // kRun: one sequence (run, chat); kServe: the Engine's pool
@@ -30,6 +39,7 @@ struct MemoryRequest {
   int threads = 1;             // compute threads (attention scratch is per thread)
   int max_batch_tokens = 512;  // tokens per forward step (Decoder::kMaxBatch)
   KvTypes kv_types;
+  std::optional<DraftRequest> draft;  // run, chat: -md
 };
 
 // The weights as they will sit in memory: mapped file pages of the tensors used; matrices the
@@ -52,8 +62,11 @@ struct MemoryPlan {
   uint64_t logits = 0;     // the logits buffer (serve: one row per batch token) and sampler state
   uint64_t requests = 0;   // serve: per-request state (token lists, sampler, HTTP), rough
   uint64_t overhead = 0;   // code, libraries, tokenizer, thread stacks, heap slack: fixed estimate
+  uint64_t draft = 0;      // the draft model: weights, its KV of the same context, workspaces
 
-  uint64_t Total() const { return weights + kv + workspace + logits + requests + overhead; }
+  uint64_t Total() const { return weights + kv + workspace + logits + requests + overhead + draft; }
+  // What is neither weights nor the KV cache (nor the draft model).
+  uint64_t Other() const { return workspace + logits + requests + overhead; }
   // The largest part: "weights", "KV cache", ...
   std::string Dominant() const;
   // "1.3 GiB needed (weights 0.9, KV 0.4 at 8192 x f16, other 0.1)"

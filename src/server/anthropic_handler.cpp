@@ -38,7 +38,7 @@ void SendApiError(ServerState& s, httplib::Response& res, const ApiError& e) {
   // A full queue: 503 with Retry-After, as the other APIs answer it. The body's overloaded_error
   // is what Anthropic clients recognise, and their SDK retries any 5xx after the header's delay
   // (Anthropic's own API uses 529 for the same condition).
-  if (e.status == 503) res.set_header("Retry-After", "1");
+  if (e.status == 503) SetRetryAfter(res, e.retry_after_s);
   SendAnthropicError(res, e.status, e.what());
 }
 

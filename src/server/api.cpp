@@ -2,6 +2,7 @@
 #include "server/api.h"
 
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include <cmath>
 #include <limits>
@@ -32,6 +33,10 @@ nlohmann::json ErrorBody(int status, const std::string& message, const std::stri
 }
 
 nlohmann::json ApiError::Body() const { return ErrorBody(status, what(), param, code, type); }
+
+void SetRetryAfter(httplib::Response& res, int seconds) {
+  res.set_header("Retry-After", std::to_string(std::max(1, seconds)));
+}
 
 namespace {
 

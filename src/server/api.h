@@ -11,6 +11,10 @@
 
 #include "sampling/sampler.h"
 
+namespace httplib {
+struct Response;
+}
+
 namespace origami::server {
 
 // An error the client sees: HTTP status plus OpenAI's {"error":{message,type,param,code}}.
@@ -24,8 +28,11 @@ struct ApiError : std::runtime_error {
         type(std::move(type)) {}
   int status;
   std::string param, code, type;
+  int retry_after_s = 1;  // 503: the Retry-After header's seconds (the engine's estimate)
   nlohmann::json Body() const;
 };
+// The Retry-After header of a 503 (every API answers an overloaded server the same way).
+void SetRetryAfter(httplib::Response& res, int seconds);
 // The error object for a status (type chosen from the status when not given).
 nlohmann::json ErrorBody(int status, const std::string& message, const std::string& param = {},
                          const std::string& code = {}, const std::string& type = {});

@@ -74,7 +74,9 @@ EmbedAnswer RunEmbeddings(ServerState& s, std::vector<std::vector<int32_t>> inpu
   try {
     job = s.engine.SubmitEmbedding(std::move(req));
   } catch (const OverloadedError& e) {
-    throw ApiError(503, e.what());
+    ApiError busy(503, e.what());
+    busy.retry_after_s = e.retry_after_s;
+    throw busy;
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "input", "invalid_value");
   }
@@ -208,7 +210,7 @@ void HandleOpenAiEmbeddings(ServerState& s, const std::string& body, httplib::Re
                {"model", s.opt.model_id},
                {"usage", {{"prompt_tokens", a.n_tokens}, {"total_tokens", a.n_tokens}}}});
   } catch (const ApiError& e) {
-    if (e.status == 503) res.set_header("Retry-After", "1");
+    if (e.status == 503) SetRetryAfter(res, e.retry_after_s);
     send(e.status, e.Body());
   } catch (const std::exception& e) {  // origami::Error from tokenizing: the client's input
     send(400, ErrorBody(400, e.what()));

@@ -139,7 +139,9 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
         c->stream = s.engine.Submit(std::move(g));
       } catch (const OverloadedError& e) {
         job->CancelAll();
-        throw ApiError(503, e.what(), "", "overloaded", "server_error");
+        ApiError busy(503, e.what(), "", "overloaded", "server_error");
+        busy.retry_after_s = e.retry_after_s;
+        throw busy;
       } catch (const Error& e) {
         job->CancelAll();
         throw ApiError(400, e.what(), prompt_param);

@@ -34,8 +34,8 @@ int64_t Ns(Clock::duration d) {
 }
 std::string Now() { return Rfc3339Nano(std::chrono::system_clock::now()); }
 
-void SendError(httplib::Response& res, int status, const std::string& msg) {
-  if (status == 503) res.set_header("Retry-After", "1");
+void SendError(httplib::Response& res, int status, const std::string& msg, int retry_after_s = 1) {
+  if (status == 503) SetRetryAfter(res, retry_after_s);
   res.status = status;
   res.set_content(DumpJson(OllamaErrorBody(msg)), "application/json");
 }
@@ -321,7 +321,7 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
     }
     run->job = StartJob(svc.s, run->tr.body, run->tr.endpoint);
   } catch (const ApiError& e) {
-    SendError(res, e.status, e.what());
+    SendError(res, e.status, e.what(), e.retry_after_s);
     return;
   } catch (const std::exception& e) {  // origami::Error from building the job: the client's input
     SendError(res, 400, e.what());
@@ -403,7 +403,7 @@ void HandleEmbed(OllamaService& svc, const httplib::Request& req, httplib::Respo
                {"load_duration", Ns(loaded - t0)},
                {"prompt_eval_count", a.n_tokens}});
   } catch (const ApiError& e) {
-    SendError(res, e.status, e.what());
+    SendError(res, e.status, e.what(), e.retry_after_s);
   } catch (const std::exception& e) {
     SendError(res, 400, e.what());
   }
@@ -425,7 +425,7 @@ void HandleShow(OllamaService& svc, const httplib::Request& req, httplib::Respon
                {"capabilities", svc.capabilities},
                {"modified_at", c.modified_at}});
   } catch (const ApiError& e) {
-    SendError(res, e.status, e.what());
+    SendError(res, e.status, e.what(), e.retry_after_s);
   }
 }
 

@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 namespace {
 
 void SendError(httplib::Response& res, const ApiError& e) {
-  if (e.status == 503) res.set_header("Retry-After", "1");
+  if (e.status == 503) SetRetryAfter(res, e.retry_after_s);
   res.status = e.status;
   res.set_content(DumpJson(e.Body()), "application/json");
 }

@@ -48,7 +48,7 @@ void SendJson(httplib::Response& res, int status, const json& body) {
 }
 
 void SendError(httplib::Response& res, const ApiError& e) {
-  if (e.status == 503) res.set_header("Retry-After", "1");
+  if (e.status == 503) SetRetryAfter(res, e.retry_after_s);
   SendJson(res, e.status, e.Body());
 }
 

@@ -146,6 +146,45 @@ class Sampled(unittest.TestCase):
         self.assertIn("tokens per target step", err)
 
 
+def plan(*args):
+    return json.loads(origami("info", "--plan", "--json", *args).stdout)
+
+
+class DraftInPlan(unittest.TestCase):
+    """The memory plan counts a draft model: its weights, its own KV cache of the target's context in
+    its own KV types, and its workspaces; run refuses under a budget that fits the target alone."""
+
+    def test_plan_counts_the_draft(self):
+        model = os.path.join(ARGS.shared, "models", "stories260K.gguf")
+        target = plan(model, "-c", "256")
+        alone = plan(model, "-c", "256")
+        both = plan(model, "-c", "256", "-md", model)
+        self.assertEqual(target["draft"], 0)
+        self.assertGreater(both["draft"], alone["weights"] + alone["kv"])
+        self.assertLess(both["draft"], alone["total"])  # the process's fixed overhead is not counted twice
+        self.assertEqual(both["total"], target["total"] + both["draft"])
+        # -ctkd/-ctvd change the draft's KV bytes and nothing else.
+        # (stories260K's 8-value heads take no block types: f32 against the default f16.)
+        f32 = plan(model, "-c", "256", "-md", model, "-ctkd", "f32", "-ctvd", "f32")
+        alone_f32 = plan(model, "-c", "256", "-ctk", "f32", "-ctv", "f32")
+        self.assertEqual(f32["draft"] - both["draft"], alone_f32["kv"] - alone["kv"])
+        self.assertGreater(alone_f32["kv"], alone["kv"])
+
+    def test_run_refuses_when_the_draft_does_not_fit(self):
+        model = os.path.join(ARGS.shared, "models", "stories260K.gguf")
+        both = plan(model, "-c", "256", "-md", model)
+        budget = str(both["total"] - both["draft"] // 2)  # the target fits, target and draft do not
+        base = ("run", "-m", model, "-c", "256", "-p", "Once", "-n", "4", "--temp", "0", "--mem-budget", budget)
+        origami(*base)  # fits without the draft
+        p = origami(*base, "-md", model, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        err = p.stderr.decode()
+        self.assertIn("not enough memory", err)
+        self.assertIn("draft model", err)
+        p = origami(*base, "-md", model, "--fit")
+        self.assertIn("--fit: context", p.stderr.decode())
+
+
 class BadInput(unittest.TestCase):
     def refused(self, *args, want):
         p = origami(*args, check=False)
@@ -168,6 +207,8 @@ class BadInput(unittest.TestCase):
         self.refused(*base, "-md", model, "--spec-draft-p-min", "1.5", want="--spec-draft-p-min")
         self.refused(*base, "--spec-type", "ngram", "--spec-ngram-n", "0", want="--spec-ngram-n")
         self.refused(*base, "-md", model, "-ctkd", "q7", want="-ctkd")
+        # stories260K's 8-value heads cannot be stored in blocks of 32: the draft's flag is named.
+        self.refused(*base, "-md", model, "-ctkd", "q8_0", want="-ctkd/--cache-type-k-draft q8_0 stores heads")
         self.refused("bench", "-m", model, "-p", "0", "-n", "8", "--spec-type", "mtp", want="no MTP heads")
 
     def test_draft_with_another_vocabulary(self):

@@ -267,6 +267,17 @@ TEST(Engine, RejectsBadRequestsAndOverload) {
   for (auto& x : s) Drain(*x);
 }
 
+// Retry-After follows the rate at which requests end: the mean interval of the recent ends,
+// rounded up, within 1..60 s; no rate yet gives 1.
+TEST(Engine, RetryAfterFollowsTheRecentFinishRate) {
+  EXPECT_EQ(RetryAfterSeconds({}), 1);
+  EXPECT_EQ(RetryAfterSeconds({5.0}), 1);
+  EXPECT_EQ(RetryAfterSeconds({10.0, 10.2, 10.4}), 1);        // 0.2 s apart: at least 1
+  EXPECT_EQ(RetryAfterSeconds({100.0, 103.0, 106.0, 109.0}), 3);
+  EXPECT_EQ(RetryAfterSeconds({0.0, 2.5}), 3);                // rounded up
+  EXPECT_EQ(RetryAfterSeconds({0.0, 1000.0}), 60);            // at most a minute
+}
+
 // The pool in bytes (what /metrics and /health report): rows held while a request runs, a peak
 // that stays after it, the full blocks left to the prefix cache, and the limits behind "saturated".
 TEST(Engine, KvBytesInUsePeakAndPrefixCache) {
