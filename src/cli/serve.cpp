@@ -18,8 +18,8 @@
 #include "cli/environment.h"
 #include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
-#include "mpi/engine_pipeline.h"
 #include "model/model.h"
+#include "mpi/engine_pipeline.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
 #include "server/hooks.h"
@@ -101,7 +101,8 @@ EngineOptions EngineOptionsFor(const ServeOptions& o, const DecoderSpec& spec) {
     eo.pooling = -1;
     for (int i = 0; i < 5; ++i)
       if (o.pooling == kNames[i]) eo.pooling = i;
-    if (eo.pooling < 0) Fail("--pooling: '{}' is not one of none, mean, cls, last, rank", o.pooling);
+    if (eo.pooling < 0)
+      Fail("--pooling: '{}' is not one of none, mean, cls, last, rank", o.pooling);
   }
   return eo;
 }
@@ -146,8 +147,8 @@ bool SetModelOptions(server::ServerOptions& so, const ServeOptions& o, const Mod
     so.chat_template = std::string(*t);
   }
   const bool default_template = so.chat_template.empty();
-  so.hooks = server::DefaultHooks(
-      tok, default_template ? server::kDefaultChatTemplate : so.chat_template);
+  so.hooks =
+      server::DefaultHooks(tok, default_template ? server::kDefaultChatTemplate : so.chat_template);
   return default_template;
 }
 
@@ -176,12 +177,15 @@ std::vector<std::pair<std::string, std::string>> ModelFiles(const ServeOptions& 
   if (o.models_dir.empty()) return out;
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(o.models_dir, ec)) Fail("--models-dir '{}' is not a directory", o.models_dir);
+  if (!fs::is_directory(o.models_dir, ec))
+    Fail("--models-dir '{}' is not a directory", o.models_dir);
   std::map<std::string, std::string> aliases;
   const fs::path config = fs::path(o.models_dir) / "aliases.json";
   if (fs::exists(config, ec)) {
-    const nlohmann::json j = nlohmann::json::parse(ReadFile(config.string(), "alias file"), nullptr, false);
-    if (!j.is_object()) Fail("{}: must be a JSON object of file name to model name", config.string());
+    const nlohmann::json j =
+        nlohmann::json::parse(ReadFile(config.string(), "alias file"), nullptr, false);
+    if (!j.is_object())
+      Fail("{}: must be a JSON object of file name to model name", config.string());
     for (const auto& [file, name] : j.items()) {
       if (!name.is_string() || name.get<std::string>().empty())
         Fail("{}: the name for '{}' must be a non-empty string", config.string(), file);
@@ -219,15 +223,17 @@ struct OwnedModel {
 
 int ServeMany(const ServeOptions& o, const std::string& key, const MemoryFlags& mem,
               const sigset_t& sigs) {
-  if (Env().mpi_ranks > 1) Fail("several models (--models-dir, -m more than once) are not supported under mpirun");
+  if (Env().mpi_ranks > 1)
+    Fail("several models (--models-dir, -m more than once) are not supported under mpirun");
   if (!o.loras.empty()) Fail("--lora applies to one model: serve it alone with -m");
   if (!o.alias.empty()) Fail("--alias names one model: with several, use DIR/aliases.json");
   double keep_alive_s = 0;
   try {
     const std::string& k = o.keep_alive;
     const bool number = !k.empty() && k.find_first_not_of("-0123456789.") == std::string::npos;
-    keep_alive_s = server::ParseKeepAlive(number ? nlohmann::json(std::stod(k)) : nlohmann::json(k));
-  } catch (const std::exception& e) {
+    keep_alive_s =
+        server::ParseKeepAlive(number ? nlohmann::json(std::stod(k)) : nlohmann::json(k));
+  } catch (const std::exception&) {
     Fail("--keep-alive '{}': a duration such as 5m, 30s or 1h, 0 or -1 (forever)", o.keep_alive);
   }
   const uint64_t responses_bytes = ResponsesBytes(o, mem);
@@ -243,7 +249,8 @@ int ServeMany(const ServeOptions& o, const std::string& key, const MemoryFlags& 
   ThreadPool plan_pool(1);
   const auto plan_backend = OpenBackend(o.device, plan_pool);
   for (const auto& [path, id] : ModelFiles(o)) {
-    if (prepared.count(id)) Fail("two models are named '{}' ({} and {})", id, prepared[id].path, path);
+    if (prepared.count(id))
+      Fail("two models are named '{}' ({} and {})", id, prepared[id].path, path);
     std::unique_ptr<Model> model;
     try {
       model = Model::Open(path);
@@ -266,7 +273,8 @@ int ServeMany(const ServeOptions& o, const std::string& key, const MemoryFlags& 
       info.planned_bytes = budget.bytes + 1;
     }
     info.max_seq_len = eo.max_seq_len;
-    info.ollama_tag = server::OllamaTagEntry(server::DescribeGguf(model->file(), id, eo.max_seq_len));
+    info.ollama_tag =
+        server::OllamaTagEntry(server::DescribeGguf(model->file(), id, eo.max_seq_len));
     prepared[id] = {path, eo};
     infos.push_back(std::move(info));
   }
@@ -296,8 +304,8 @@ int ServeMany(const ServeOptions& o, const std::string& key, const MemoryFlags& 
   server::RegistryOptions ro;
   ro.budget = budget.bytes;
   ro.max_loaded = o.max_loaded;
-  ro.keep_alive = std::chrono::milliseconds(
-      keep_alive_s < 0 ? -1 : static_cast<int64_t>(keep_alive_s * 1000));
+  ro.keep_alive =
+      std::chrono::milliseconds(keep_alive_s < 0 ? -1 : static_cast<int64_t>(keep_alive_s * 1000));
   ro.responses = common.responses;
   server::ModelRegistry reg(std::move(infos), loader, ro, [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
@@ -307,13 +315,13 @@ int ServeMany(const ServeOptions& o, const std::string& key, const MemoryFlags& 
   so.memory.budget = budget.bytes;
   server::Server srv(reg, so);
   srv.Bind();
-  std::fprintf(stderr,
-               "origami serve: %zu models, loaded on first use (memory budget %.1f MiB, %s, "
-               "keep-alive %s)%s\n",
-               reg.models().size(), budget.bytes / 1048576.0,
-               o.max_loaded > 0 ? fmt::format("at most {} loaded", o.max_loaded).c_str()
-                                : "no count cap",
-               o.keep_alive.c_str(), key.empty() ? "" : ", API key required");
+  std::fprintf(
+      stderr,
+      "origami serve: %zu models, loaded on first use (memory budget %.1f MiB, %s, "
+      "keep-alive %s)%s\n",
+      reg.models().size(), budget.bytes / 1048576.0,
+      o.max_loaded > 0 ? fmt::format("at most {} loaded", o.max_loaded).c_str() : "no count cap",
+      o.keep_alive.c_str(), key.empty() ? "" : ", API key required");
   ServeUntilSignal(srv, sigs, o.host);
   std::fprintf(stderr, "origami serve: stopped\n");
   return 0;

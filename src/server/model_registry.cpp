@@ -93,12 +93,12 @@ struct ModelRegistry::Slot {
   int in_use = 0;                   // live leases
   bool draining = false;            // a load waits for it to go idle: no new leases
   Clock::time_point last_used;
-  milliseconds keep_alive{0};          // the last request's, or the server's default
+  milliseconds keep_alive{0};                // the last request's, or the server's default
   std::optional<Clock::time_point> expires;  // when idle: unload then (none: never)
 };
 
-ModelRegistry::ModelRegistry(std::vector<ModelInfo> models, ModelLoader loader,
-                             RegistryOptions opt, std::function<void(const std::string&)> log)
+ModelRegistry::ModelRegistry(std::vector<ModelInfo> models, ModelLoader loader, RegistryOptions opt,
+                             std::function<void(const std::string&)> log)
     : models_(std::move(models)),
       loader_(std::move(loader)),
       opt_(opt),
@@ -134,7 +134,8 @@ std::shared_ptr<ModelRegistry::Lease> ModelRegistry::Acquire(
   if (i < 0) {
     std::string ids;
     for (const ModelInfo& m : models_) ids += (ids.empty() ? "'" : ", '") + m.id + "'";
-    throw ApiError(404, fmt::format("The model '{}' does not exist; this server serves {}", name, ids),
+    throw ApiError(404,
+                   fmt::format("The model '{}' does not exist; this server serves {}", name, ids),
                    "model", "model_not_found");
   }
   const size_t idx = static_cast<size_t>(i);
@@ -308,8 +309,8 @@ void ModelRegistry::Load(size_t index, bool for_request) {
   const auto t0 = Clock::now();
   try {
     h->parts = loader_(info);
-    h->st = std::make_unique<ServerState>(*h->parts.engine, *h->parts.tok, h->parts.opt,
-                                          responses_);
+    h->st =
+        std::make_unique<ServerState>(*h->parts.engine, *h->parts.tok, h->parts.opt, responses_);
     h->st->ollama = MakeOllamaService(*h->st);
   } catch (const ApiError&) {
     std::lock_guard lock(mu_);
@@ -376,11 +377,11 @@ std::vector<ModelRegistry::Status> ModelRegistry::List() const {
     st.state = s.st;
     if (st.loaded && !opt_.single) {
       std::optional<Clock::time_point> e = s.expires;
-      if (s.in_use > 0) e = s.keep_alive.count() < 0 ? std::nullopt
-                                                     : std::optional(now + s.keep_alive);
+      if (s.in_use > 0)
+        e = s.keep_alive.count() < 0 ? std::nullopt : std::optional(now + s.keep_alive);
       if (e)
-        st.expires_at = wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                   *e - now);
+        st.expires_at =
+            wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(*e - now);
     }
     out.push_back(std::move(st));
   }

@@ -143,7 +143,7 @@ class ModelRegistry {
     bool loaded = false;
     int in_use = 0;
     std::optional<std::chrono::system_clock::time_point> expires_at;  // none: forever
-    std::shared_ptr<ServerState> state;                                // when loaded
+    std::shared_ptr<ServerState> state;                               // when loaded
   };
   std::vector<Status> List() const;
   const std::vector<ModelInfo>& models() const { return models_; }

@@ -473,15 +473,17 @@ Routing RouteOf(const ModelRegistry& reg, const std::string& body, const char* p
   Routing r;
   const json j = json::parse(body, nullptr, false);
   if (!j.is_object()) return r;  // the handler reports the body
-  if (reg.single()) return r;     // the one model; its handler checks the name
+  if (reg.single()) return r;    // the one model; its handler checks the name
   r.model = RouteName(body);
   if (r.model.empty()) OllamaModelOf(j, "");  // its 400s: missing, empty, not a string
   if (auto ka = j.find("keep_alive"); ka != j.end() && !ka->is_null()) {
     const double seconds = ParseKeepAlive(*ka);
-    r.keep_alive = seconds < 0 ? milliseconds(-1) : milliseconds(static_cast<int64_t>(seconds * 1000));
+    r.keep_alive =
+        seconds < 0 ? milliseconds(-1) : milliseconds(static_cast<int64_t>(seconds * 1000));
     if (seconds == 0 && prompt_field) {
       auto p = j.find(prompt_field);
-      r.unload_call = p == j.end() || p->is_null() || (p->is_string() && p->get_ref<const std::string&>().empty()) ||
+      r.unload_call = p == j.end() || p->is_null() ||
+                      (p->is_string() && p->get_ref<const std::string&>().empty()) ||
                       (p->is_array() && p->empty());
     }
   }
@@ -516,8 +518,10 @@ void RegisterOllamaRoutes(httplib::Server& http, ModelRegistry& reg) {
         if (r.unload_call && !reg.IsLoaded(r.model)) {
           // Ollama's unload call for a model that is not loaded: nothing to load first.
           if (!reg.UnloadSoon(r.model))
-            throw ApiError(404, fmt::format("model \"{}\" not found, try pulling it first", r.model));
-          json out = {{"model", r.model}, {"created_at", Now()}, {"done", true}, {"done_reason", "unload"}};
+            throw ApiError(404,
+                           fmt::format("model \"{}\" not found, try pulling it first", r.model));
+          json out = {
+              {"model", r.model}, {"created_at", Now()}, {"done", true}, {"done_reason", "unload"}};
           if (std::string_view(prompt_field) == "messages")
             out["message"] = {{"role", "assistant"}, {"content", ""}};
           else
@@ -528,18 +532,20 @@ void RegisterOllamaRoutes(httplib::Server& http, ModelRegistry& reg) {
         lease = reg.Acquire(r.model, true, r.keep_alive);
       } catch (const ApiError& e) {
         // Ollama's words for a model it does not have.
-        SendError(res, e.status,
-                  e.status == 404 && e.param == "model"
-                      ? fmt::format("model \"{}\" not found, try pulling it first", RouteName(req.body))
-                      : std::string(e.what()));
+        SendError(
+            res, e.status,
+            e.status == 404 && e.param == "model"
+                ? fmt::format("model \"{}\" not found, try pulling it first", RouteName(req.body))
+                : std::string(e.what()));
         return;
       }
       handle(*lease->state().ollama, req, res);
       HoldUntilSent(res, std::move(lease));
     };
   };
-  http.Post("/api/show", routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
-                                            httplib::Response& res) { HandleShow(svc, req, res); }));
+  http.Post("/api/show",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleShow(svc, req, res); }));
   http.Post("/api/chat", routed("messages", [](OllamaService& svc, const httplib::Request& req,
                                                httplib::Response& res) {
               HandleGeneration(svc, req, res, true);
@@ -548,14 +554,12 @@ void RegisterOllamaRoutes(httplib::Server& http, ModelRegistry& reg) {
                                                  httplib::Response& res) {
               HandleGeneration(svc, req, res, false);
             }));
-  http.Post("/api/embed", routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
-                                             httplib::Response& res) {
-              HandleEmbed(svc, req, res, false);
-            }));
-  http.Post("/api/embeddings", routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
-                                                  httplib::Response& res) {
-              HandleEmbed(svc, req, res, true);
-            }));
+  http.Post("/api/embed",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleEmbed(svc, req, res, false); }));
+  http.Post("/api/embeddings",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleEmbed(svc, req, res, true); }));
   // Model management needs a registry and a model store; origami serves the files it was started
   // with. 400 rather than 501: Ollama clients show the message either way, and generic HTTP
   // clients retry 5xx answers, which cannot succeed here.

@@ -94,6 +94,9 @@ void AddStats(EngineStats& into, const EngineStats& s) {
   into.generation_tps += s.generation_tps;
 }
 
+// With several models and none loaded there are no slots at all, and nothing waits: not saturated.
+bool Saturated(const EngineStats& s) { return s.n_parallel > 0 && s.saturated(); }
+
 }  // namespace
 
 struct Server::Impl {
@@ -247,12 +250,12 @@ void Server::Impl::Routes() {
     // would wait for a slot or KV blocks, and queue_full that it would get a 503 now.
     const EngineStats s = TotalStats();
     SendJson(res, 200,
-             {{"status", s.saturated() ? "saturated" : "ok"},
+             {{"status", Saturated(s) ? "saturated" : "ok"},
               {"live", s.live},
               {"waiting", s.waiting},
               {"parallel", s.n_parallel},
               {"max_queue", s.max_queue},
-              {"queue_full", s.queue_full()},
+              {"queue_full", s.n_parallel > 0 && s.queue_full()},
               {"kv_blocks_in_use", s.kv_blocks_in_use},
               {"kv_blocks_total", s.kv_blocks_total},
               {"kv_bytes_in_use", s.kv_bytes_in_use},
@@ -298,11 +301,11 @@ void Server::Impl::Routes() {
     WithModel(req, res, Shape::kAnthropic,
               [&](ServerState& st) { HandleAnthropicMessages(st, req.body, res); });
   });
-  http.Post("/v1/messages/count_tokens", [this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    WithModel(req, res, Shape::kAnthropic,
-              [&](ServerState& st) { HandleAnthropicCountTokens(st, req.body, res); });
-  });
+  http.Post("/v1/messages/count_tokens",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              WithModel(req, res, Shape::kAnthropic,
+                        [&](ServerState& st) { HandleAnthropicCountTokens(st, req.body, res); });
+            });
   http.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
     WithModel(req, res, Shape::kOpenAi,
               [&](ServerState& st) { HandleResponsesCreate(st, req.body, res); });
@@ -392,7 +395,7 @@ void Server::Impl::Metrics(httplib::Response& res) {
          static_cast<double>(streams_open));
   metric("saturated", "gauge",
          "1 while a new request would wait (every slot busy or requests queued).",
-         s.saturated() ? 1 : 0);
+         Saturated(s) ? 1 : 0);
   metric("max_queue", "gauge", "Requests that may wait before new ones get 503 (--max-queue).",
          s.max_queue);
   // Memory (issue 16): the budget and plan serve started with, the KV pool by bytes, and this
@@ -425,7 +428,8 @@ void Server::Impl::Metrics(httplib::Response& res) {
   // Models (issue 17): loads, unloads and what each loaded model's plan holds.
   const ModelRegistry::Counters c = models.counters();
   const auto list = models.List();
-  const auto loaded = std::count_if(list.begin(), list.end(), [](const auto& m) { return m.loaded; });
+  const auto loaded =
+      std::count_if(list.begin(), list.end(), [](const auto& m) { return m.loaded; });
   metric("models_known", "gauge", "Models this server serves (loaded or not).",
          static_cast<double>(list.size()));
   metric("models_loaded", "gauge", "Models loaded now.", static_cast<double>(loaded));

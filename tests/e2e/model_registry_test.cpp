@@ -12,7 +12,10 @@ using Outcome = EvictionPlan::Outcome;
 
 std::vector<ModelInfo> Models(std::initializer_list<const char*> ids) {
   std::vector<ModelInfo> out;
-  for (const char* id : ids) out.push_back({.id = id});
+  for (const char* id : ids) {
+    out.emplace_back();
+    out.back().id = id;
+  }
   return out;
 }
 
