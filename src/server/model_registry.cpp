@@ -165,7 +165,7 @@ std::shared_ptr<ModelRegistry::Lease> ModelRegistry::Acquire(
   }
   if (!loaded_here) ++s.in_use;
   s.last_used = Clock::now();
-  if (keep_alive) s.keep_alive = *keep_alive;
+  s.keep_alive = keep_alive.value_or(opt_.keep_alive);  // as Ollama: each request sets it
   auto lease = std::shared_ptr<Lease>(new Lease());
   lease->reg_ = this;
   lease->index_ = idx;
@@ -180,7 +180,7 @@ void ModelRegistry::Release(size_t index, std::optional<milliseconds> keep_alive
     Slot& s = *slots_[index];
     --s.in_use;
     s.last_used = Clock::now();
-    if (keep_alive) s.keep_alive = *keep_alive;
+    s.keep_alive = keep_alive.value_or(opt_.keep_alive);  // as Ollama: each request sets it
     if (s.in_use == 0) {
       if (s.keep_alive.count() < 0)
         s.expires.reset();

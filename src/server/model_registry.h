@@ -125,8 +125,9 @@ class ModelRegistry {
   };
 
   // Resolves `name`, loads the model if it is not (unloading idle ones as the policy says) or
-  // waits for a load in progress, and leases it. keep_alive: the request's (Ollama's), applied
-  // when this lease ends. Throws ApiError: 404 unknown name, 503 busy models hold the memory, 400
+  // waits for a load in progress, and leases it. keep_alive: the request's (Ollama's), or none
+  // for the server's --keep-alive; as in Ollama, each request sets how long the model stays after
+  // it (the last to end wins). Throws ApiError: 404 unknown name, 503 busy models hold the memory, 400
   // the model never fits, 500 the load failed.
   std::shared_ptr<Lease> Acquire(std::string_view name, bool ollama_names,
                                  std::optional<std::chrono::milliseconds> keep_alive = {});
