@@ -241,7 +241,9 @@ std::shared_ptr<ServerState> ModelRegistry::TakeOut(size_t index, const char*) {
 void ModelRegistry::Destroy(size_t index, std::shared_ptr<ServerState> state, const char* why) {
   if (!state) return;
   const EngineStats stats = state->engine.Stats();
-  state.reset();  // the last reference: the engine stops, weights and KV pool are freed
+  // Usually the last reference: the engine stops, weights and KV pool are freed. A listing
+  // (/api/ps, /metrics) that holds a copy frees them when it is done.
+  state.reset();
   {
     std::lock_guard lock(mu_);
     AddCounters(counters_.retired, stats);
@@ -264,6 +266,9 @@ void ModelRegistry::Load(size_t index, bool for_request) {
     std::unique_lock lock(mu_);
     const auto deadline = Clock::now() + kMaxLoadWait;
     for (;;) {
+      // Each plan names its own models to drain: one an earlier plan chose may be spared now
+      // (another went idle first), and must take requests again.
+      for (auto& s : slots_) s->draining = false;
       if (stop_) throw ApiError(503, "the server is stopping");
       std::vector<ResidentModel> resident;
       for (size_t j = 0; j < slots_.size(); ++j) {
@@ -297,6 +302,7 @@ void ModelRegistry::Load(size_t index, bool for_request) {
     }
     if (!out.empty()) counters_.evictions += static_cast<int64_t>(out.size());
   }
+  changed_.notify_all();  // requests that waited on a drain this plan no longer needs
   for (auto& [v, st] : out)
     Destroy(v, std::move(st), fmt::format("evicted to load {}", info.id).c_str());
 
