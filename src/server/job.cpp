@@ -11,8 +11,9 @@ namespace origami::server {
 
 using nlohmann::json;
 
-ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o)
-    : engine(e), tok(t), opt(o), responses(o.responses) {
+ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o,
+                         ResponseStore& store)
+    : engine(e), tok(t), opt(o), responses(store) {
   chat_template = opt.chat_template.empty() ? kDefaultChatTemplate : opt.chat_template;
   for (const char* marker : {"<think>", "[THINK]", "<|channel|>"})
     if (chat_template.find(marker) != std::string::npos) template_reasons = true;

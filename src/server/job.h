@@ -22,8 +22,10 @@ namespace origami::server {
 
 // What the request handlers need of the server; it outlives every request (the HTTP server is
 // stopped before it goes).
+struct OllamaService;
+
 struct ServerState {
-  ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o);
+  ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o, ResponseStore& store);
 
   Engine& engine;
   const Tokenizer& tok;
@@ -33,7 +35,9 @@ struct ServerState {
   std::atomic<uint64_t> next_id{0};
   uint64_t id_salt = 0;
   std::atomic<int64_t> streams_open{0};
-  ResponseStore responses;  // /v1/responses kept for previous_response_id
+  ResponseStore& responses;  // /v1/responses kept for previous_response_id (the server's, shared)
+  // What the /api/* handlers know of this model (its card, capabilities); made with the state.
+  std::shared_ptr<OllamaService> ollama;
   // The GGUF names a pooling type (<arch>.pooling_type): an embedding model, which answers the
   // embedding endpoints only (as Ollama and vLLM's embed task do), never chat or completions.
   bool embedding_only = false;

@@ -9,9 +9,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "server/embeddings.h"
 #include "server/job.h"
+#include "server/model_registry.h"
 #include "server/ollama_api.h"
 #include "server/ollama_model.h"
 #include "server/stop_filter.h"
@@ -24,34 +27,8 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-namespace {
-
-// The Ollama release whose API this follows; clients gate features on it (tools, think).
-constexpr const char* kOllamaVersion = "0.12.0";
-
-int64_t Ns(Clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
-std::string Now() { return Rfc3339Nano(std::chrono::system_clock::now()); }
-
-void SendError(httplib::Response& res, int status, const std::string& msg, int retry_after_s = 1) {
-  if (status == 503) SetRetryAfter(res, retry_after_s);
-  res.status = status;
-  res.set_content(DumpJson(OllamaErrorBody(msg)), "application/json");
-}
-
-void Send(httplib::Response& res, const json& body) {
-  res.status = 200;
-  res.set_content(DumpJson(body), "application/json; charset=utf-8");
-}
-
-json ParseJsonBody(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw ApiError(400, "invalid JSON in the request body");
-  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
-  return j;
-}
-
+// What the /api/* handlers know of one loaded model: its card and capabilities, computed once
+// when it is loaded.
 struct OllamaService {
   ServerState& s;
   OllamaModelCard card;
@@ -83,6 +60,38 @@ struct OllamaService {
     ctx.fim_middle = card.fim_middle;
   }
 };
+
+std::shared_ptr<OllamaService> MakeOllamaService(ServerState& s) {
+  return std::make_shared<OllamaService>(s);
+}
+
+namespace {
+
+// The Ollama release whose API this follows; clients gate features on it (tools, think).
+constexpr const char* kOllamaVersion = "0.12.0";
+
+int64_t Ns(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+std::string Now() { return Rfc3339Nano(std::chrono::system_clock::now()); }
+
+void SendError(httplib::Response& res, int status, const std::string& msg, int retry_after_s = 1) {
+  if (status == 503) SetRetryAfter(res, retry_after_s);
+  res.status = status;
+  res.set_content(DumpJson(OllamaErrorBody(msg)), "application/json");
+}
+
+void Send(httplib::Response& res, const json& body) {
+  res.status = 200;
+  res.set_content(DumpJson(body), "application/json; charset=utf-8");
+}
+
+json ParseJsonBody(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw ApiError(400, "invalid JSON in the request body");
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  return j;
+}
 
 // One /api/chat or /api/generate request being answered.
 struct OllamaRun {
@@ -307,8 +316,9 @@ void HandleGeneration(OllamaService& svc, const httplib::Request& req, httplib::
       throw ApiError(400, fmt::format("\"{}\" does not support {}", run->tr.model,
                                       chat ? "chat" : "generate"));
     if (run->tr.action != OllamaAction::kGenerate) {
-      // The load call, and keep_alive 0's unload call: the one model stays loaded (it is all
-      // this server serves), and the client is told what it asked for.
+      // The load call, and keep_alive 0's unload call: the model is loaded (the route leased it),
+      // and with keep_alive 0 the registry unloads it once this answer is written (a one-model
+      // server keeps it: it is all it serves).
       json out = {{"model", run->tr.model}, {"created_at", Now()}};
       if (chat)
         out["message"] = {{"role", "assistant"}, {"content", ""}};
@@ -429,48 +439,128 @@ void HandleShow(OllamaService& svc, const httplib::Request& req, httplib::Respon
   }
 }
 
-json PsEntry(OllamaService& svc) {
+json PsEntry(OllamaService& svc, std::optional<std::chrono::system_clock::time_point> expires) {
   json e = OllamaTagEntry(svc.card);
   e.erase("modified_at");
   // Weights and the KV pool; nothing is on a GPU.
   e["size"] = svc.card.size + svc.s.engine.kv_pool_bytes();
   e["size_vram"] = 0;
   e["context_length"] = svc.s.engine.max_seq_len();
-  // The model stays loaded as long as the server runs: a century stands for "forever" (Ollama
-  // writes a far-future time for keep_alive -1 too).
-  e["expires_at"] = Rfc3339Nano(std::chrono::system_clock::now() + std::chrono::hours(24 * 36525));
+  // A model kept forever (keep_alive -1, or the one model of a one-model server): a century
+  // stands for "forever" (Ollama writes a far-future time for keep_alive -1 too).
+  e["expires_at"] = Rfc3339Nano(
+      expires ? *expires : std::chrono::system_clock::now() + std::chrono::hours(24 * 36525));
   return e;
+}
+
+// The model a body names and its keep_alive, read before the model is resolved. Throws ApiError
+// (400) for a missing model or a bad keep_alive.
+struct Routing {
+  std::string model;
+  std::optional<milliseconds> keep_alive;
+  bool unload_call = false;  // keep_alive 0 with nothing to generate
+};
+
+std::string RouteName(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return "";
+  for (const char* f : {"model", "name"})
+    if (auto it = j.find(f); it != j.end() && it->is_string()) return it->get<std::string>();
+  return "";
+}
+
+Routing RouteOf(const ModelRegistry& reg, const std::string& body, const char* prompt_field) {
+  Routing r;
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return r;  // the handler reports the body
+  if (reg.single()) return r;    // the one model; its handler checks the name
+  r.model = RouteName(body);
+  if (r.model.empty()) OllamaModelOf(j, "");  // its 400s: missing, empty, not a string
+  if (auto ka = j.find("keep_alive"); ka != j.end() && !ka->is_null()) {
+    const double seconds = ParseKeepAlive(*ka);
+    r.keep_alive =
+        seconds < 0 ? milliseconds(-1) : milliseconds(static_cast<int64_t>(seconds * 1000));
+    if (seconds == 0 && prompt_field) {
+      auto p = j.find(prompt_field);
+      r.unload_call = p == j.end() || p->is_null() ||
+                      (p->is_string() && p->get_ref<const std::string&>().empty()) ||
+                      (p->is_array() && p->empty());
+    }
+  }
+  return r;
 }
 
 }  // namespace
 
-void RegisterOllamaRoutes(httplib::Server& http, ServerState& s) {
-  auto svc = std::make_shared<OllamaService>(s);
+void RegisterOllamaRoutes(httplib::Server& http, ModelRegistry& reg) {
   http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
     Send(res, {{"version", kOllamaVersion}});
   });
-  http.Get("/api/tags", [svc](const httplib::Request&, httplib::Response& res) {
-    Send(res, {{"models", json::array({OllamaTagEntry(svc->card)})}});
+  http.Get("/api/tags", [&reg](const httplib::Request&, httplib::Response& res) {
+    json models = json::array();
+    for (const auto& m : reg.List())
+      models.push_back(m.state ? OllamaTagEntry(m.state->ollama->card) : m.info->ollama_tag);
+    Send(res, {{"models", models}});
   });
-  http.Get("/api/ps", [svc](const httplib::Request&, httplib::Response& res) {
-    Send(res, {{"models", json::array({PsEntry(*svc)})}});
+  http.Get("/api/ps", [&reg](const httplib::Request&, httplib::Response& res) {
+    json models = json::array();
+    for (const auto& m : reg.List())
+      if (m.state) models.push_back(PsEntry(*m.state->ollama, m.expires_at));
+    Send(res, {{"models", models}});
   });
-  http.Post("/api/show", [svc](const httplib::Request& req, httplib::Response& res) {
-    HandleShow(*svc, req, res);
-  });
-  http.Post("/api/chat", [svc](const httplib::Request& req, httplib::Response& res) {
-    HandleGeneration(*svc, req, res, true);
-  });
-  http.Post("/api/generate", [svc](const httplib::Request& req, httplib::Response& res) {
-    HandleGeneration(*svc, req, res, false);
-  });
-  http.Post("/api/embed", [svc](const httplib::Request& req, httplib::Response& res) {
-    HandleEmbed(*svc, req, res, false);
-  });
-  http.Post("/api/embeddings", [svc](const httplib::Request& req, httplib::Response& res) {
-    HandleEmbed(*svc, req, res, true);
-  });
-  // Model management needs a registry and a model store; origami serves the file it was started
+  // Each model route resolves the body's model (loading it, or waiting for its load) and holds
+  // it until the answer is written.
+  auto routed = [&reg](const char* prompt_field, auto handle) {
+    return [&reg, prompt_field, handle](const httplib::Request& req, httplib::Response& res) {
+      std::shared_ptr<ModelRegistry::Lease> lease;
+      try {
+        const Routing r = RouteOf(reg, req.body, prompt_field);
+        if (r.unload_call && !reg.IsLoaded(r.model)) {
+          // Ollama's unload call for a model that is not loaded: nothing to load first.
+          if (!reg.UnloadSoon(r.model))
+            throw ApiError(404,
+                           fmt::format("model \"{}\" not found, try pulling it first", r.model));
+          json out = {
+              {"model", r.model}, {"created_at", Now()}, {"done", true}, {"done_reason", "unload"}};
+          if (std::string_view(prompt_field) == "messages")
+            out["message"] = {{"role", "assistant"}, {"content", ""}};
+          else
+            out["response"] = "";
+          Send(res, out);
+          return;
+        }
+        lease = reg.Acquire(r.model, true, r.keep_alive);
+      } catch (const ApiError& e) {
+        // Ollama's words for a model it does not have.
+        SendError(
+            res, e.status,
+            e.status == 404 && e.param == "model"
+                ? fmt::format("model \"{}\" not found, try pulling it first", RouteName(req.body))
+                : std::string(e.what()));
+        return;
+      }
+      handle(*lease->state().ollama, req, res);
+      HoldUntilSent(res, std::move(lease));
+    };
+  };
+  http.Post("/api/show",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleShow(svc, req, res); }));
+  http.Post("/api/chat", routed("messages", [](OllamaService& svc, const httplib::Request& req,
+                                               httplib::Response& res) {
+              HandleGeneration(svc, req, res, true);
+            }));
+  http.Post("/api/generate", routed("prompt", [](OllamaService& svc, const httplib::Request& req,
+                                                 httplib::Response& res) {
+              HandleGeneration(svc, req, res, false);
+            }));
+  http.Post("/api/embed",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleEmbed(svc, req, res, false); }));
+  http.Post("/api/embeddings",
+            routed(nullptr, [](OllamaService& svc, const httplib::Request& req,
+                               httplib::Response& res) { HandleEmbed(svc, req, res, true); }));
+  // Model management needs a registry and a model store; origami serves the files it was started
   // with. 400 rather than 501: Ollama clients show the message either way, and generic HTTP
   // clients retry 5xx answers, which cannot succeed here.
   auto unsupported = [](const char* what) {

@@ -198,8 +198,8 @@ void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Res
       [job](bool) { job->CancelAll(); });
 }
 
-void HandleResponsesGet(ServerState& s, const std::string& id, httplib::Response& res) {
-  auto r = s.responses.Get(id);
+void HandleResponsesGet(ResponseStore& store, const std::string& id, httplib::Response& res) {
+  auto r = store.Get(id);
   if (!r) {
     SendError(res, ApiError(404, fmt::format("Response with id '{}' not found.", id), "", "",
                             "invalid_request_error"));
@@ -209,8 +209,8 @@ void HandleResponsesGet(ServerState& s, const std::string& id, httplib::Response
   res.set_content(DumpJson(r->response), "application/json");
 }
 
-void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Response& res) {
-  if (!s.responses.Erase(id)) {
+void HandleResponsesDelete(ResponseStore& store, const std::string& id, httplib::Response& res) {
+  if (!store.Erase(id)) {
     SendError(res, ApiError(404, fmt::format("Response with id '{}' not found.", id), "", "",
                             "invalid_request_error"));
     return;
@@ -220,10 +220,10 @@ void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Respo
                   "application/json");
 }
 
-void HandleResponsesInputItems(ServerState& s, const std::string& id,
+void HandleResponsesInputItems(ResponseStore& store, const std::string& id,
                                const std::multimap<std::string, std::string>& query,
                                httplib::Response& res) {
-  auto r = s.responses.Get(id);
+  auto r = store.Get(id);
   if (!r) {
     SendError(res, ApiError(404, fmt::format("Response with id '{}' not found.", id), "", "",
                             "invalid_request_error"));

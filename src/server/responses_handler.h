@@ -15,11 +15,11 @@ namespace origami::server {
 // POST /v1/responses
 void HandleResponsesCreate(ServerState& s, const std::string& body, httplib::Response& res);
 // GET /v1/responses/{id}
-void HandleResponsesGet(ServerState& s, const std::string& id, httplib::Response& res);
+void HandleResponsesGet(ResponseStore& store, const std::string& id, httplib::Response& res);
 // DELETE /v1/responses/{id}
-void HandleResponsesDelete(ServerState& s, const std::string& id, httplib::Response& res);
+void HandleResponsesDelete(ResponseStore& store, const std::string& id, httplib::Response& res);
 // GET /v1/responses/{id}/input_items?limit=&order=&after=&before=
-void HandleResponsesInputItems(ServerState& s, const std::string& id,
+void HandleResponsesInputItems(ResponseStore& store, const std::string& id,
                                const std::multimap<std::string, std::string>& query,
                                httplib::Response& res);
 

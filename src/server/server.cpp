@@ -14,6 +14,7 @@
 #include "server/api.h"
 #include "server/embeddings.h"
 #include "server/job.h"
+#include "server/model_registry.h"
 #include "server/ollama_api.h"
 #include "server/ollama_handler.h"
 #include "server/responses_handler.h"
@@ -52,23 +53,102 @@ void SendError(httplib::Response& res, const ApiError& e) {
   SendJson(res, e.status, e.Body());
 }
 
+// Which API a route speaks, for the shape of the errors its model resolution may answer.
+enum class Shape { kOpenAi, kAnthropic };
+
+// The body's "model" (empty when absent or not a string: the default model, whose handler then
+// reports what is wrong with the body).
+std::string ModelOf(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return "";
+  auto it = j.find("model");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Adds a loaded model's engine figures to the server's: counters and gauges alike.
+void AddStats(EngineStats& into, const EngineStats& s) {
+  into.requests_total += s.requests_total;
+  into.requests_finished += s.requests_finished;
+  into.requests_cancelled += s.requests_cancelled;
+  into.requests_rejected += s.requests_rejected;
+  into.prompt_tokens_total += s.prompt_tokens_total;
+  into.prompt_tokens_cached += s.prompt_tokens_cached;
+  into.generated_tokens_total += s.generated_tokens_total;
+  into.embedding_requests_total += s.embedding_requests_total;
+  into.embedding_tokens_total += s.embedding_tokens_total;
+  into.steps += s.steps;
+  into.preemptions += s.preemptions;
+  into.busy_seconds += s.busy_seconds;
+  into.waiting += s.waiting;
+  into.live += s.live;
+  into.kv_blocks_total += s.kv_blocks_total;
+  into.kv_blocks_in_use += s.kv_blocks_in_use;
+  into.kv_blocks_cached += s.kv_blocks_cached;
+  into.block_size = s.block_size;
+  into.kv_bytes_total += s.kv_bytes_total;
+  into.kv_bytes_in_use += s.kv_bytes_in_use;
+  into.kv_bytes_in_use_peak += s.kv_bytes_in_use_peak;
+  into.kv_bytes_cached += s.kv_bytes_cached;
+  into.n_parallel += s.n_parallel;
+  into.max_queue += s.max_queue;
+  into.generation_tps += s.generation_tps;
+}
+
+// With several models and none loaded there are no slots at all, and nothing waits: not saturated.
+bool Saturated(const EngineStats& s) { return s.n_parallel > 0 && s.saturated(); }
+
 }  // namespace
 
 struct Server::Impl {
   ServerOptions opt;
-  ServerState st;  // what the generation handlers read (job.h)
+  ModelRegistry& models;  // the served models; handlers read a leased model's ServerState
   httplib::Server http;
   std::mutex metrics_mu;
   std::map<int, int64_t> http_status_counts;
 
-  Impl(Engine& e, const Tokenizer& t, ServerOptions o) : opt(std::move(o)), st(e, t, opt) {
-    Routes();
-  }
+  Impl(ModelRegistry& m, ServerOptions o) : opt(std::move(o)), models(m) { Routes(); }
 
   void Routes();
-  void HandleGenerate(const httplib::Request& req, httplib::Response& res, Endpoint ep);
+  // Resolves the body's model (loading it, or waiting for its load), runs `handle` on its state
+  // and holds the model until the answer is written. Resolution errors go out in `shape`.
+  template <class F>
+  void WithModel(const httplib::Request& req, httplib::Response& res, Shape shape, F&& handle);
+  void HandleGenerate(ServerState& st, const httplib::Request& req, httplib::Response& res,
+                      Endpoint ep);
+  // Every loaded engine's figures summed, plus the counters of engines already unloaded.
+  EngineStats TotalStats(int64_t* streams_open = nullptr) const;
   void Metrics(httplib::Response& res);
 };
+
+template <class F>
+void Server::Impl::WithModel(const httplib::Request& req, httplib::Response& res, Shape shape,
+                             F&& handle) {
+  std::shared_ptr<ModelRegistry::Lease> lease;
+  try {
+    lease = models.Acquire(models.single() ? "" : ModelOf(req.body), false);
+  } catch (const ApiError& e) {
+    if (e.status == 503) SetRetryAfter(res, e.retry_after_s);
+    if (shape == Shape::kAnthropic)
+      SendJson(res, e.status, AnthropicErrorBody(e.status, e.what()));
+    else
+      SendJson(res, e.status, e.Body());
+    return;
+  }
+  handle(lease->state());
+  HoldUntilSent(res, std::move(lease));
+}
+
+EngineStats Server::Impl::TotalStats(int64_t* streams_open) const {
+  const ModelRegistry::Counters c = models.counters();
+  EngineStats total = c.retired;
+  if (streams_open) *streams_open = 0;
+  for (const auto& m : models.List()) {
+    if (!m.state) continue;
+    AddStats(total, m.state->engine.Stats());
+    if (streams_open) *streams_open += m.state->streams_open.load();
+  }
+  return total;
+}
 
 void Server::Impl::Routes() {
   http.set_payload_max_length(opt.max_body_bytes);
@@ -168,76 +248,95 @@ void Server::Impl::Routes() {
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     // 200 while serving either way (load balancers read the code); "saturated" says a new request
     // would wait for a slot or KV blocks, and queue_full that it would get a 503 now.
-    const EngineStats s = st.engine.Stats();
+    const EngineStats s = TotalStats();
     SendJson(res, 200,
-             {{"status", s.saturated() ? "saturated" : "ok"},
+             {{"status", Saturated(s) ? "saturated" : "ok"},
               {"live", s.live},
               {"waiting", s.waiting},
               {"parallel", s.n_parallel},
               {"max_queue", s.max_queue},
-              {"queue_full", s.queue_full()},
+              {"queue_full", s.n_parallel > 0 && s.queue_full()},
               {"kv_blocks_in_use", s.kv_blocks_in_use},
               {"kv_blocks_total", s.kv_blocks_total},
               {"kv_bytes_in_use", s.kv_bytes_in_use},
               {"kv_bytes_total", s.kv_bytes_total}});
   });
-  auto model_obj = [this] {
-    return json{{"id", opt.model_id},
+  // Every model the server knows, loaded or not (a loaded one gives its engine's limit).
+  auto model_obj = [](const ModelRegistry::Status& m) {
+    return json{{"id", m.info->id},
                 {"object", "model"},
                 {"created", 0},
                 {"owned_by", "origami"},
-                {"max_seq_len", st.engine.max_seq_len()}};
+                {"max_seq_len", m.state ? m.state->engine.max_seq_len() : m.info->max_seq_len}};
   };
-  http.Get("/v1/models", [model_obj](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, {{"object", "list"}, {"data", json::array({model_obj()})}});
+  http.Get("/v1/models", [this, model_obj](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& m : models.List()) data.push_back(model_obj(m));
+    SendJson(res, 200, {{"object", "list"}, {"data", data}});
   });
   http.Get(R"(/v1/models/(.+))",
            [this, model_obj](const httplib::Request& req, httplib::Response& res) {
-             try {
-               st.CheckModel(req.matches[1].str());
-               SendJson(res, 200, model_obj());
-             } catch (const ApiError& e) {
-               SendError(res, e);
+             const std::string name = req.matches[1].str();
+             const auto list = models.List();
+             if (models.single()) {
+               try {
+                 list[0].state->CheckModel(name);
+                 SendJson(res, 200, model_obj(list[0]));
+               } catch (const ApiError& e) {
+                 SendError(res, e);
+               }
+               return;
              }
+             for (const auto& m : list)
+               if (m.info->id == name) return SendJson(res, 200, model_obj(m));
+             SendError(res, ApiError(404, fmt::format("The model '{}' does not exist", name),
+                                     "model", "model_not_found"));
            });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { Metrics(res); });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleGenerate(req, res, Endpoint::kChat);
+    WithModel(req, res, Shape::kOpenAi,
+              [&](ServerState& st) { HandleGenerate(st, req, res, Endpoint::kChat); });
   });
   http.Post("/v1/messages", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleAnthropicMessages(st, req.body, res);
+    WithModel(req, res, Shape::kAnthropic,
+              [&](ServerState& st) { HandleAnthropicMessages(st, req.body, res); });
   });
-  http.Post("/v1/messages/count_tokens", [this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    HandleAnthropicCountTokens(st, req.body, res);
-  });
+  http.Post("/v1/messages/count_tokens",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              WithModel(req, res, Shape::kAnthropic,
+                        [&](ServerState& st) { HandleAnthropicCountTokens(st, req.body, res); });
+            });
   http.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleResponsesCreate(st, req.body, res);
+    WithModel(req, res, Shape::kOpenAi,
+              [&](ServerState& st) { HandleResponsesCreate(st, req.body, res); });
   });
+  // Stored responses are the server's, whichever model wrote them.
   http.Get(R"(/v1/responses/([^/]+)/input_items)",
            [this](const httplib::Request& req, httplib::Response& res) {
-             HandleResponsesInputItems(st, req.matches[1].str(), req.params, res);
+             HandleResponsesInputItems(models.responses(), req.matches[1].str(), req.params, res);
            });
   http.Get(R"(/v1/responses/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleResponsesGet(st, req.matches[1].str(), res);
+    HandleResponsesGet(models.responses(), req.matches[1].str(), res);
   });
   http.Delete(R"(/v1/responses/([^/]+))",
               [this](const httplib::Request& req, httplib::Response& res) {
-                HandleResponsesDelete(st, req.matches[1].str(), res);
+                HandleResponsesDelete(models.responses(), req.matches[1].str(), res);
               });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleGenerate(req, res, Endpoint::kCompletions);
+    WithModel(req, res, Shape::kOpenAi,
+              [&](ServerState& st) { HandleGenerate(st, req, res, Endpoint::kCompletions); });
   });
   http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
-    HandleOpenAiEmbeddings(st, req.body, res);
+    WithModel(req, res, Shape::kOpenAi,
+              [&](ServerState& st) { HandleOpenAiEmbeddings(st, req.body, res); });
   });
-  RegisterOllamaRoutes(http, st);
+  RegisterOllamaRoutes(http, models);
 }
 
 // Generation: build the job (validation, template, engine requests), then answer it as one JSON
 // body or as a stream of events.
-void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Response& res,
-                                  Endpoint ep) {
+void Server::Impl::HandleGenerate(ServerState& st, const httplib::Request& http_req,
+                                  httplib::Response& res, Endpoint ep) {
   std::shared_ptr<Job> job;
   try {
     job = StartJob(st, http_req.body, ep,
@@ -256,7 +355,8 @@ void Server::Impl::HandleGenerate(const httplib::Request& http_req, httplib::Res
 }
 
 void Server::Impl::Metrics(httplib::Response& res) {
-  const EngineStats s = st.engine.Stats();
+  int64_t streams_open = 0;
+  const EngineStats s = TotalStats(&streams_open);
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, double v) {
     out += fmt::format("# HELP origami_{0} {1}\n# TYPE origami_{0} {2}\norigami_{0} {3}\n", name,
@@ -292,10 +392,10 @@ void Server::Impl::Metrics(httplib::Response& res) {
   metric("kv_cache_usage_ratio", "gauge", "Share of the KV pool held by sequences.",
          s.kv_blocks_total ? static_cast<double>(s.kv_blocks_in_use) / s.kv_blocks_total : 0.0);
   metric("http_streams_open", "gauge", "SSE streams being written.",
-         static_cast<double>(st.streams_open.load()));
+         static_cast<double>(streams_open));
   metric("saturated", "gauge",
          "1 while a new request would wait (every slot busy or requests queued).",
-         s.saturated() ? 1 : 0);
+         Saturated(s) ? 1 : 0);
   metric("max_queue", "gauge", "Requests that may wait before new ones get 503 (--max-queue).",
          s.max_queue);
   // Memory (issue 16): the budget and plan serve started with, the KV pool by bytes, and this
@@ -325,6 +425,34 @@ void Server::Impl::Metrics(httplib::Response& res) {
          static_cast<double>(rss.rss));
   metric("resident_memory_peak_bytes", "gauge", "High-water mark of the resident set size (VmHWM).",
          static_cast<double>(rss.rss_peak));
+  // Models (issue 17): loads, unloads and what each loaded model's plan holds.
+  const ModelRegistry::Counters c = models.counters();
+  const auto list = models.List();
+  const auto loaded =
+      std::count_if(list.begin(), list.end(), [](const auto& m) { return m.loaded; });
+  metric("models_known", "gauge", "Models this server serves (loaded or not).",
+         static_cast<double>(list.size()));
+  metric("models_loaded", "gauge", "Models loaded now.", static_cast<double>(loaded));
+  metric("model_loads_total", "counter", "Model loads.", static_cast<double>(c.loads));
+  metric("model_unloads_total", "counter", "Model unloads (keep_alive expired or evicted).",
+         static_cast<double>(c.unloads));
+  metric("model_evictions_total", "counter",
+         "Models unloaded to make room for another (memory budget or --max-loaded).",
+         static_cast<double>(c.evictions));
+  metric("model_load_failures_total", "counter", "Loads that failed or were refused.",
+         static_cast<double>(c.load_failures));
+  out +=
+      "# HELP origami_model_bytes Planned bytes of each loaded model (weights, KV pool, scratch).\n"
+      "# TYPE origami_model_bytes gauge\n";
+  for (const auto& m : list) {
+    if (!m.loaded) continue;
+    std::string label;
+    for (char ch : m.info->id) {
+      if (ch == '\\' || ch == '"') label += '\\';
+      label += ch == '\n' ? ' ' : ch;
+    }
+    out += fmt::format("origami_model_bytes{{model=\"{}\"}} {}\n", label, m.info->planned_bytes);
+  }
   out +=
       "# HELP origami_http_responses_total HTTP responses by status.\n# TYPE "
       "origami_http_responses_total counter\n";
@@ -336,8 +464,8 @@ void Server::Impl::Metrics(httplib::Response& res) {
   res.set_content(out, "text/plain; version=0.0.4");
 }
 
-Server::Server(Engine& engine, const Tokenizer& tok, ServerOptions opt)
-    : impl_(std::make_unique<Impl>(engine, tok, std::move(opt))) {}
+Server::Server(ModelRegistry& models, ServerOptions opt)
+    : impl_(std::make_unique<Impl>(models, std::move(opt))) {}
 
 Server::~Server() { Stop(); }
 

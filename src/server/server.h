@@ -69,9 +69,12 @@ extern const char* const kDefaultChatTemplate;
 // The chat page served at "/".
 extern const char* const kWebPage;
 
+class ModelRegistry;
+
 class Server {
  public:
-  Server(Engine& engine, const Tokenizer& tok, ServerOptions opt);
+  // Serves the registry's models (one for serve -m FILE); the registry outlives the server.
+  Server(ModelRegistry& models, ServerOptions opt);
   ~Server();
   // Binds (port 0: any free port) and serves until Stop(). Throws origami::Error if it cannot bind.
   void Bind();

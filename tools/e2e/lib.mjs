@@ -16,11 +16,11 @@ export function env(name, fallback) {
 }
 
 // Starts the server with --port 0 and resolves once it prints its address. model: another GGUF
-// than ORIGAMI_MODEL.
+// than ORIGAMI_MODEL, or null for none (the arguments name the models: --models-dir).
 export async function startServer(extraArgs = [], { timeoutMs = 60000, model = env("ORIGAMI_MODEL") } = {}) {
   const bin = env("ORIGAMI_BIN");
   const threads = extraArgs.includes("-t") ? [] : ["-t", "1"];
-  const args = ["serve", "-m", model, "--port", "0", ...threads, ...extraArgs];
+  const args = ["serve", ...(model === null ? [] : ["-m", model]), "--port", "0", ...threads, ...extraArgs];
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const url = await new Promise((resolve, reject) => {
