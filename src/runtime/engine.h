@@ -48,6 +48,9 @@ struct GenerationRequest {
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the raw logits
   int top_logprobs = -1;  // -1: no logprobs; 0: the chosen token's; k: plus the k likeliest
   std::unique_ptr<TokenConstraint> constraint;
+  // When set, receives the raw logits after the prompt (before logit_bias and the constraint),
+  // written on the engine thread before the first event reaches the stream (`run --logits-out`).
+  std::vector<float>* prompt_logits = nullptr;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -104,7 +107,7 @@ class OverloadedError : public Error {
 };
 
 // Where a step's batch is computed: this process's decoder by default; under mpirun, rank 0 plugs
-// in a pipeline of ranks (src/dist). Called on the engine thread only.
+// in a pipeline of ranks (src/mpi). Called on the engine thread only.
 //
 // A pipeline of n stages is busy only with n batches in flight, so the seam is asynchronous: the
 // engine submits up to depth() batches of disjoint sequences and collects their logits in
