@@ -305,7 +305,7 @@ PipelineStats RunWorker(World& world, const Model& model, ThreadPool& pool,
     world.Send(rank + 1, kTagStage, std::move(msg), opts.timeout_s);
   };
 
-  // No timeouts on receiving: a worker idles for as long as the server has no requests.
+  // No timeouts on receiving: a worker idles for as long as rank 0 has no work (a quiet server).
   int tag = 0;
   std::vector<uint8_t> msg = world.Recv(prev, &tag, 0);
   StepHeader h = ReadStepHeader(msg, prev);
