@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "cli/cluster_flags.h"
 #include "cli/commands.h"
@@ -256,19 +257,22 @@ int GenerateOnEngine(const RunOptions& o, const Prompt& p, int n_ctx, Engine& en
   // -n 0 still evaluates the prompt (--logits-out): one token is generated and not shown.
   req.max_tokens = static_cast<int>(std::clamp<int64_t>(limit, 1, INT32_MAX));
   req.ignore_eos = o.ignore_eos;
+  // The prompt is over when its logits arrive on the engine thread (not when this thread next
+  // wakes); both are read here only after the stream's first event.
+  double t1 = 0;
   std::vector<float> prompt_logits;
-  if (!o.logits_out.empty()) req.prompt_logits = &prompt_logits;
+  req.on_prompt_logits = [&](std::span<const float> row) {
+    t1 = NowSeconds();
+    if (!o.logits_out.empty()) prompt_logits.assign(row.begin(), row.end());
+  };
 
   const double t0 = NowSeconds();
-  double t1 = 0;
   const auto stream = engine.Submit(std::move(req));
   std::string stop_reason;
+  bool first = true;
   for (StreamEvent ev; stop_reason.empty();) {
     if (!stream->Next(ev, std::chrono::milliseconds(100))) continue;
-    if (t1 == 0) {  // the first answer comes once the prompt is evaluated
-      t1 = NowSeconds();
-      if (!o.logits_out.empty()) out.PromptLogits(prompt_logits);
-    }
+    if (std::exchange(first, false)) out.PromptLogits(prompt_logits);
     for (const GeneratedToken& g : ev.tokens)
       if (static_cast<int64_t>(out.n_generated()) < limit) out.Token(g.token);
     switch (ev.finish) {

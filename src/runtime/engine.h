@@ -48,9 +48,10 @@ struct GenerationRequest {
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the raw logits
   int top_logprobs = -1;  // -1: no logprobs; 0: the chosen token's; k: plus the k likeliest
   std::unique_ptr<TokenConstraint> constraint;
-  // When set, receives the raw logits after the prompt (before logit_bias and the constraint),
-  // written on the engine thread before the first event reaches the stream (`run --logits-out`).
-  std::vector<float>* prompt_logits = nullptr;
+  // When set, called once with the raw logits after the prompt (before logit_bias and the
+  // constraint), on the engine thread, before the first event reaches the stream (`run` times the
+  // prompt with it and writes --logits-out).
+  std::function<void(std::span<const float>)> on_prompt_logits;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
