@@ -272,22 +272,15 @@ int GenerateOnEngine(const RunOptions& o, const Prompt& p, int n_ctx, Engine& en
   bool first = true;
   for (StreamEvent ev; stop_reason.empty();) {
     if (!stream->Next(ev, std::chrono::milliseconds(100))) continue;
+    if (ev.finish == FinishReason::kError || ev.finish == FinishReason::kCancelled)
+      Fail("{}", ev.error.empty() ? std::string(FinishReasonName(ev.finish)) : ev.error);
     if (std::exchange(first, false)) out.PromptLogits(prompt_logits);
     for (const GeneratedToken& g : ev.tokens)
       if (static_cast<int64_t>(out.n_generated()) < limit) out.Token(g.token);
-    switch (ev.finish) {
-      case FinishReason::kNone:
-        break;
-      case FinishReason::kStop:
-        stop_reason = "eos";
-        break;
-      case FinishReason::kLength:
-        // The engine's sequence limit is the context plus the token sampled last (see RunDistributed).
-        stop_reason = static_cast<int64_t>(out.n_generated()) < limit ? "context" : "length";
-        break;
-      default:
-        Fail("{}", ev.error.empty() ? std::string(FinishReasonName(ev.finish)) : ev.error);
-    }
+    if (ev.finish == FinishReason::kStop) stop_reason = "eos";
+    // The engine's sequence limit is the context plus the token sampled last (RunDistributed).
+    if (ev.finish == FinishReason::kLength)
+      stop_reason = static_cast<int64_t>(out.n_generated()) < limit ? "context" : "length";
   }
   const double t2 = NowSeconds();
   engine.Shutdown();
