@@ -24,7 +24,8 @@ std::unique_ptr<Cluster> Cluster::Join(Model& model, ThreadPool& pool, EngineOpt
     // Each rank lays out only its own layers (and the head where it runs) for the kernels.
     const Stage& own = plan[static_cast<size_t>(rank)];
     if (opts.repack)
-      model.PrepareWeights(*MakeCpuBackend(pool, opts.isa), own.first_layer, own.last_layer, own.head);
+      model.PrepareWeights(*MakeCpuBackend(pool, opts.isa), own.first_layer, own.last_layer,
+                           own.head);
     if (rank != 0) {
       // serve blocks SIGINT/SIGTERM for its signal thread; a worker has none, so mpirun's
       // SIGTERM (Ctrl-C on the job) must end it.
@@ -89,7 +90,8 @@ PipelineStats Cluster::Finish() {
   for (uint64_t b : s.stage_bytes) stage += b;
   for (uint64_t b : s.result_bytes) result += b;
   const double per_token = s.tokens ? static_cast<double>(stage + result) / s.tokens : 0.0;
-  std::fprintf(stderr, "dist: %d ranks, hidden state %lld bytes (%s) per token per stage boundary\n",
+  std::fprintf(stderr,
+               "dist: %d ranks, hidden state %lld bytes (%s) per token per stage boundary\n",
                world_->size(), static_cast<long long>(n_embd_ * WireBytes(wire_)), WireName(wire_));
   for (size_t r = 0; r < s.rss.size(); ++r)
     std::fprintf(stderr,

@@ -1,6 +1,6 @@
 // A command (`run` or `serve`) under mpirun: every rank joins, agrees on the plan and lays out its
-// own layers; ranks 1..n-1 then run their stages, and rank 0 computes its Engine's steps through the
-// pipeline (mpi/pipeline.h).
+// own layers; ranks 1..n-1 then run their stages, and rank 0 computes its Engine's steps through
+// the pipeline (mpi/pipeline.h).
 #pragma once
 
 #include <memory>

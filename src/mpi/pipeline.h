@@ -1,8 +1,8 @@
 // Pipeline parallelism over MPI ranks, the one protocol `run` and `serve` share: rank r runs layers
-// [plan[r].first_layer, plan[r].last_layer) of the Engine's flat batches and passes one hidden-state
-// row per token to rank r+1. Rank 0's KvPool decides block ids; every worker keeps a mirror pool of
-// the same geometry holding only its own layers, so block tables (and prefix-shared blocks) mean
-// the same on every rank and the workers keep no per-sequence state at all.
+// [plan[r].first_layer, plan[r].last_layer) of the Engine's flat batches and passes one
+// hidden-state row per token to rank r+1. Rank 0's KvPool decides block ids; every worker keeps a
+// mirror pool of the same geometry holding only its own layers, so block tables (and prefix-shared
+// blocks) mean the same on every rank and the workers keep no per-sequence state at all.
 //
 // Protocol (tag kTagStage, rank r -> r+1, one message per micro-batch):
 //   StepHeader{kGeometry, n_blocks, block_size}          once, before the first step
@@ -41,9 +41,10 @@ const char* WireName(Wire w);
 // Everything a pipeline needs from the command line and the environment (parsed in src/cli),
 // the same for `run` and `serve`.
 struct PipelineOptions {
-  std::string split;      // --split: layers (10,6) or fractions (0.6,0.4) per rank; "": by free memory
+  std::string split;  // --split: layers (10,6) or fractions (0.6,0.4) per rank; "": by free memory
   Wire wire = Wire::kF32;  // --wire
-  double timeout_s = 300;  // longest wait for a micro-batch's result before naming the pipeline lost
+  double timeout_s =
+      300;  // longest wait for a micro-batch's result before naming the pipeline lost
   // Each step's batch is cut into this many micro-batches (fewer when it has fewer tokens), so
   // rank 0 computes micro-batch k+1 while rank 1 computes k. 0: automatic, one per rank for
   // steps of many tokens (prompt chunks), none for small decode steps (see Pipeline::Submit).
@@ -51,13 +52,13 @@ struct PipelineOptions {
   // Steps kept in flight across the engine's steps (BatchForward::depth): the engine samples one
   // group of sequences while the next ranks compute the others. 0: one per rank.
   int depth = 0;
-  KvTypes kv_types;     // every rank stores its layers' K/V in these (Cluster::Join: the engine's)
-  std::string isa;      // the CPU backend's kernel table on every rank ("": the best each CPU runs)
-  bool repack = true;   // weights rewritten into the backend's layouts at load
-  int die_rank = -1;    // test hook (ORIGAMI_TEST_DIE_AT_STEP=rank:step): that rank _exit(9)s
-  int die_step = -1;    //   when it receives its step-th micro-batch
-  bool hang = false;    // ORIGAMI_TEST_HANG_AT_STEP=rank:step: it stops answering instead
-                        //   (a partitioned network: the process lives, nothing arrives)
+  KvTypes kv_types;    // every rank stores its layers' K/V in these (Cluster::Join: the engine's)
+  std::string isa;     // the CPU backend's kernel table on every rank ("": the best each CPU runs)
+  bool repack = true;  // weights rewritten into the backend's layouts at load
+  int die_rank = -1;   // test hook (ORIGAMI_TEST_DIE_AT_STEP=rank:step): that rank _exit(9)s
+  int die_step = -1;   //   when it receives its step-th micro-batch
+  bool hang = false;   // ORIGAMI_TEST_HANG_AT_STEP=rank:step: it stops answering instead
+                       //   (a partitioned network: the process lives, nothing arrives)
 };
 // The hook itself: exits (or hangs) when `rank` is the chosen rank and `step` its micro-batch.
 void MaybeDie(const PipelineOptions& o, int rank, int step);
