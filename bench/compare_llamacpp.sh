@@ -10,7 +10,8 @@
 # CTK / CTV (f16: both engines' default KV type), ROUNDS (2), REPS (1), MMAP (both: llama.cpp's
 # better of mmap and no-mmap per test; 1 or 0 to pick one), NICE (0: a negative value needs root and
 # keeps parallel builds from taking the benchmark's cores).
-# llama.cpp runs with flash attention on (-fa 1), which its quantized V cache requires.
+# llama.cpp runs with flash attention on (-fa on), which its quantized V cache requires; MMAP maps to
+# its --load-mode (none, mmap).
 # Wall-clock figures: run on an otherwise idle machine, and say so when it was not.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ bench=$llama/bin/llama-bench
 [[ -x $bench ]] || { echo "compare_llamacpp.sh: $bench not found" >&2; exit 2; }
 threads=${THREADS:-2} pp=${PP:-512} tg=${TG:-128} depth=${DEPTH:-0}
 ctk=${CTK:-f16} ctv=${CTV:-${CTK:-f16}} rounds=${ROUNDS:-2} reps=${REPS:-1} mmap=${MMAP:-both} nice=${NICE:-0}
-mmaps=$([[ $mmap == both ]] && echo "0,1" || echo "$mmap")
+case $mmap in both) loadmode="none,mmap" ;; 1) loadmode=mmap ;; 0) loadmode=none ;; *) echo "MMAP must be both, 1 or 0" >&2; exit 2 ;; esac
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -37,7 +38,7 @@ for m in "$@"; do
       -ctk "$ctk" -ctv "$ctv" --json | sed "s/^{/{\"engine\":\"origami\",\"label\":\"$label\",/" >>"$out"
     echo "compare_llamacpp.sh: $label, round $r/$rounds: llama.cpp" >&2
     nice -n "$nice" "$bench" -m "$m" -t "$threads" -p "$pp" -n "$tg" -d "$depth" -r "$reps" -ctk "$ctk" \
-      -ctv "$ctv" -fa 1 -mmp "$mmaps" -o jsonl 2>/dev/null | sed "s/^{/{\"engine\":\"llama.cpp\",\"label\":\"$label\",/" >>"$out"
+      -ctv "$ctv" -fa on -lm "$loadmode" -o jsonl 2>/dev/null | sed "s/^{/{\"engine\":\"llama.cpp\",\"label\":\"$label\",/" >>"$out"
   done
 done
 
@@ -50,7 +51,7 @@ def test_name(r):
         return r["test"].split("@")[0]
     return f"pp{r['n_prompt']}" if r["n_prompt"] > 0 else f"tg{r['n_gen']}"
 # Per (model, test, engine): the samples of every round; for llama.cpp each round's better of its
-# mmap settings.
+# load modes.
 samples = {}
 for r in rows:
     key = (r["label"], test_name(r), r["engine"])
@@ -67,7 +68,7 @@ for (label, test, engine), v in sorted(samples.items()):
     if engine != "origami":
         continue
     ll = llama_rounds.get((label, test), [])
-    # llama-bench prints one row per mmap setting, in order, each round: keep the better of each pair.
+    # llama-bench prints one row per load mode, in order, each round: keep the better of each pair.
     n = 2 if len(ll) >= 2 * len(v) else 1
     best = [max(ll[i:i + n]) for i in range(0, len(ll), n)]
     o = statistics.median(v)

@@ -9,7 +9,7 @@ namespace origami::cli {
 struct Environment {
   bool repack = true;       // ORIGAMI_REPACK=0|off|false keeps the file's weight layout
   std::string isa;          // ORIGAMI_ISA=scalar|avx2|avx512|neon forces a lower kernel table
-  double dist_timeout = 0;  // ORIGAMI_DIST_TIMEOUT: seconds serve's rank 0 waits for a micro-batch (0: default)
+  double dist_timeout = 0;  // ORIGAMI_DIST_TIMEOUT: seconds rank 0 of a pipeline waits for a micro-batch (0: default)
   int micro_batches = 0;    // ORIGAMI_MICRO_BATCHES: micro-batches per pipelined step (0: automatic)
   int pipeline_depth = 0;   // ORIGAMI_PIPELINE_DEPTH: steps in flight in the pipeline (0: one per rank)
   // Ranks the MPI launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE, MPI_LOCALNRANKS):

@@ -1,19 +1,23 @@
 // `origami run`: generate text from a prompt, streaming it to stdout, timings to stderr.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
+#include "cli/cluster_flags.h"
 #include "cli/commands.h"
 #include "cli/environment.h"
 #include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "cli/speculation.h"
-#include "mpi/pipeline.h"
-#include "mpi/world.h"
 #include "model/model.h"
+#include "mpi/cluster.h"
+#include "runtime/engine.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -43,10 +47,7 @@ struct RunOptions {
   MemoryFlags mem;
   SamplerParams sampling;
   SpecFlags spec;
-  // Under mpirun: how the layers are split, how hidden states travel, how long to wait.
-  std::string split;
-  std::string wire = "f32";
-  double dist_timeout = 300;
+  ClusterFlags cluster;  // under mpirun: how the layers are split, how hidden states travel
 };
 
 std::vector<int32_t> ParseIds(const std::string& s) {
@@ -101,58 +102,111 @@ Prompt PreparePrompt(const RunOptions& o, const Model& model, int n_ctx) {
   return p;
 }
 
-// Prompt evaluation, sampling and output; the same for one process (Session) and for rank 0 of a
-// pipeline (mpi::PipelineSession). `finish` runs once generation is over (the pipeline's closing
-// statistics); what it returns is merged into the --json object.
-// With `spec`, tokens after the first come from speculative steps (drafted, verified in one target
-// step each); the output is the same at temperature 0 and has the same distribution otherwise.
-template <class SessionT>
-int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
-             const std::function<nlohmann::json()>& finish = {}, Speculation* spec = nullptr) {
-  const Tokenizer* tok = p.tok.get();
-  const std::vector<int32_t>& ids = p.ids;
-  Sampler sampler(o.sampling);
-  std::unique_ptr<StreamDecoder> stream;
-  if (tok) stream = std::make_unique<StreamDecoder>(*tok);
-  if (stream) {
-    for (int32_t id : ids) stream->Push(id);  // prime the decoder's state (leading-space rule)
-  }
-  if (!o.json && !o.no_display_prompt) {
-    std::fputs(p.text.c_str(), stdout);
-    std::fflush(stdout);
+// What a generation shows as it goes (the prompt, then each token's text) and its closing report;
+// the same for one process and for rank 0 of a pipeline.
+class Output {
+ public:
+  Output(const RunOptions& o, const Prompt& p) : o_(o), p_(p) {
+    if (p.tok) {
+      stream_ = std::make_unique<StreamDecoder>(*p.tok);
+      for (int32_t id : p.ids) stream_->Push(id);  // prime the decoder's state (leading-space rule)
+    }
+    if (!o.json && !o.no_display_prompt) {
+      std::fputs(p.text.c_str(), stdout);
+      std::fflush(stdout);
+    }
   }
 
-  const double t0 = NowSeconds();
-  std::span<float> logits = session.Eval(ids);
-  const double t1 = NowSeconds();
-  if (!o.logits_out.empty()) {
-    std::ofstream out(o.logits_out, std::ios::binary);
+  // The logits after the prompt, written to --logits-out when it is given.
+  void PromptLogits(std::span<const float> logits) const {
+    if (o_.logits_out.empty()) return;
+    std::ofstream out(o_.logits_out, std::ios::binary);
     out.write(reinterpret_cast<const char*>(logits.data()),
               static_cast<std::streamsize>(logits.size() * sizeof(float)));
-    if (!out) FailKind(ErrorKind::kIo, "cannot write '{}'", o.logits_out);
+    if (!out) FailKind(ErrorKind::kIo, "cannot write '{}'", o_.logits_out);
   }
 
-  std::vector<int32_t> generated;
-  std::string text;
+  void Token(int32_t id) {
+    generated_.push_back(id);
+    if (!stream_) return;
+    const std::string piece = stream_->Push(id);
+    text_ += piece;
+    if (!o_.json) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  size_t n_generated() const { return generated_.size(); }
+
+  // The rest of the text, the --json object (with `extra` merged in) and the timing lines. t0:
+  // start, t1: prompt evaluated, t2: generation over.
+  void Finish(double t0, double t1, double t2, const std::string& stop_reason,
+              const nlohmann::json& extra) {
+    if (stream_) {
+      const std::string rest = stream_->Flush();
+      text_ += rest;
+      if (!o_.json) std::fwrite(rest.data(), 1, rest.size(), stdout);
+    }
+    const std::vector<int32_t>& ids = p_.ids;
+    const double pp_tps = ids.size() / std::max(t1 - t0, 1e-9);
+    const double tg_tps = generated_.size() / std::max(t2 - t1, 1e-9);
+    if (o_.json) {
+      nlohmann::json j = {{"prompt_ids", ids},
+                          {"generated_ids", generated_},
+                          {"text", text_},
+                          {"n_prompt", ids.size()},
+                          {"n_generated", generated_.size()},
+                          {"stop_reason", stop_reason},
+                          {"prompt_tokens_per_second", pp_tps},
+                          {"generation_tokens_per_second", tg_tps}};
+      if (extra.is_object()) j.update(extra);
+      std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+      std::fputc('\n', stdout);
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "\nprompt:     %6zu tokens in %8.3f s, %10.2f tokens/s\n", ids.size(),
+                 t1 - t0, pp_tps);
+    std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n",
+                 generated_.size(), t2 - t1, tg_tps, stop_reason.c_str());
+  }
+
+ private:
+  const RunOptions& o_;
+  const Prompt& p_;
+  std::unique_ptr<StreamDecoder> stream_;
+  std::vector<int32_t> generated_;
+  std::string text_;
+};
+
+// Tokens to generate at most: -n, or up to the context.
+int64_t GenerationLimit(const RunOptions& o, const Prompt& p, int n_ctx) {
+  return o.n_predict < 0 ? n_ctx - static_cast<int64_t>(p.ids.size()) : o.n_predict;
+}
+
+// One process: prompt evaluation, sampling and output over a Session. With `spec`, tokens after
+// the first come from speculative steps (drafted, verified in one target step each); the output
+// is the same at temperature 0 and has the same distribution otherwise.
+int Generate(const RunOptions& o, const Prompt& p, int n_ctx, Session& session,
+             Speculation* spec) {
+  Output out(o, p);
+  Sampler sampler(o.sampling);
+  const double t0 = NowSeconds();
+  std::span<float> logits = session.Eval(p.ids);
+  const double t1 = NowSeconds();
+  out.PromptLogits(logits);
+
   std::string stop_reason = "length";
-  const int64_t limit = o.n_predict < 0 ? n_ctx - static_cast<int64_t>(ids.size()) : o.n_predict;
+  const int64_t limit = GenerationLimit(o, p, n_ctx);
   std::vector<int32_t> ready;  // tokens a speculative step produced, not yet emitted
   size_t next_ready = 0;
   for (int64_t i = 0; i < limit; ++i) {
     const int32_t id = next_ready < ready.size() ? ready[next_ready++] : sampler.Sample(logits, session.tokens());
-    if (tok && !o.ignore_eos && tok->IsEog(id)) {
+    if (p.tok && !o.ignore_eos && p.tok->IsEog(id)) {
       stop_reason = "eos";
       break;
     }
-    generated.push_back(id);
-    if (stream) {
-      const std::string piece = stream->Push(id);
-      text += piece;
-      if (!o.json) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-      }
-    }
+    out.Token(id);
     if (i + 1 == limit) break;
     if (next_ready < ready.size()) continue;  // already evaluated by the target
     if (session.n_past() >= n_ctx) {
@@ -169,40 +223,15 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
     logits = session.Eval(next);
   }
   const double t2 = NowSeconds();
-  if (stream) {
-    const std::string rest = stream->Flush();
-    text += rest;
-    if (!o.json) std::fwrite(rest.data(), 1, rest.size(), stdout);
-  }
 
-  const double pp_tps = ids.size() / std::max(t1 - t0, 1e-9);
-  const double tg_tps = generated.size() / std::max(t2 - t1, 1e-9);
-  nlohmann::json extra = finish ? finish() : nlohmann::json{};
+  nlohmann::json extra;
   if (spec) {
     const SpecStats& st = spec->decoder->stats();
     extra["speculative"] = {{"type", SpecTypeName(spec->params.type)}, {"drafted", st.drafted},
                             {"accepted", st.accepted},           {"acceptance_rate", st.acceptance()},
                             {"target_steps", st.target_steps},   {"tokens_per_step", st.tokens_per_step()}};
   }
-  if (o.json) {
-    nlohmann::json j = {{"prompt_ids", ids},
-                        {"generated_ids", generated},
-                        {"text", text},
-                        {"n_prompt", ids.size()},
-                        {"n_generated", generated.size()},
-                        {"stop_reason", stop_reason},
-                        {"prompt_tokens_per_second", pp_tps},
-                        {"generation_tokens_per_second", tg_tps}};
-    if (extra.is_object()) j.update(extra);
-    std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  } else {
-    std::fputc('\n', stdout);
-  }
-  std::fflush(stdout);
-  std::fprintf(stderr, "\nprompt:     %6zu tokens in %8.3f s, %10.2f tokens/s\n", ids.size(),
-               t1 - t0, pp_tps);
-  std::fprintf(stderr, "generation: %6zu tokens in %8.3f s, %10.2f tokens/s (%s)\n",
-               generated.size(), t2 - t1, tg_tps, stop_reason.c_str());
+  out.Finish(t0, t1, t2, stop_reason, extra);
   if (spec) {
     const SpecStats& st = spec->decoder->stats();
     std::fprintf(stderr,
@@ -214,90 +243,100 @@ int Generate(const RunOptions& o, const Prompt& p, int n_ctx, SessionT& session,
   return 0;
 }
 
-// The stderr summary of a pipeline run: the plan's memory per rank and the bytes on the wire.
-nlohmann::json ReportPipeline(const mpi::PipelineStats& s, const mpi::Pipeline& pipeline,
-                              mpi::Wire wire) {
-  const int n = static_cast<int>(s.stage_bytes.size());
-  uint64_t stage = 0, result = 0;
-  for (int r = 0; r < n; ++r) {
-    stage += s.stage_bytes[r];
-    result += s.result_bytes[r];
+// Under mpirun: one sequence through an Engine whose steps run on the pipeline of ranks, as
+// `serve` runs many. The engine chunks the prompt as Session does (kMaxBatch tokens) and samples
+// from the same history with the same sampler, so tokens and logits equal one process's (with the
+// f32 wire). `finish` (the pipeline's closing statistics) runs once the engine has stopped.
+int GenerateOnEngine(const RunOptions& o, const Prompt& p, int n_ctx, Engine& engine,
+                     const std::function<nlohmann::json()>& finish) {
+  Output out(o, p);
+  const int64_t limit = GenerationLimit(o, p, n_ctx);
+  GenerationRequest req;
+  req.prompt = p.ids;
+  req.sampling = o.sampling;
+  // -n 0 still evaluates the prompt (--logits-out): one token is generated and not shown.
+  req.max_tokens = static_cast<int>(std::clamp<int64_t>(limit, 1, INT32_MAX));
+  req.ignore_eos = o.ignore_eos;
+  // The prompt is over when its logits arrive on the engine thread (not when this thread next
+  // wakes); both are read here only after the stream's first event.
+  double t1 = 0;
+  std::vector<float> prompt_logits;
+  req.on_prompt_logits = [&](std::span<const float> row) {
+    t1 = NowSeconds();
+    if (!o.logits_out.empty()) prompt_logits.assign(row.begin(), row.end());
+  };
+
+  const double t0 = NowSeconds();
+  const auto stream = engine.Submit(std::move(req));
+  std::string stop_reason;
+  bool first = true;
+  for (StreamEvent ev; stop_reason.empty();) {
+    if (!stream->Next(ev, std::chrono::milliseconds(100))) continue;
+    if (ev.finish == FinishReason::kError || ev.finish == FinishReason::kCancelled)
+      Fail("{}", ev.error.empty() ? std::string(FinishReasonName(ev.finish)) : ev.error);
+    if (std::exchange(first, false)) out.PromptLogits(prompt_logits);
+    for (const GeneratedToken& g : ev.tokens)
+      if (static_cast<int64_t>(out.n_generated()) < limit) out.Token(g.token);
+    if (ev.finish == FinishReason::kStop) stop_reason = "eos";
+    // The engine's sequence limit is the context plus the token sampled last (RunDistributed).
+    if (ev.finish == FinishReason::kLength)
+      stop_reason = static_cast<int64_t>(out.n_generated()) < limit ? "context" : "length";
   }
-  const double per_token = s.tokens ? static_cast<double>(stage + result) / s.tokens : 0;
-  const size_t row = pipeline.spec().n_embd * (wire == mpi::Wire::kBf16 ? 2 : 4);
-  std::fprintf(stderr,
-               "dist:       %d ranks, hidden state %zu bytes (%s) per token per stage boundary\n",
-               n, row, wire == mpi::Wire::kBf16 ? "bf16" : "f32");
+  const double t2 = NowSeconds();
+  engine.Shutdown();
+  out.Finish(t0, t1, t2, stop_reason, finish());
+  return 0;
+}
+
+// The pipeline's figures for --json: each rank's plan, bytes sent and resident memory.
+nlohmann::json DistJson(const mpi::PipelineStats& s, const std::vector<mpi::Stage>& plan) {
   nlohmann::json ranks = nlohmann::json::array();
-  for (int r = 0; r < n; ++r) {
-    const mpi::Stage& st = pipeline.plan()[r];
-    std::fprintf(stderr,
-                 "dist:       rank %d: layers %d-%d, sent %llu B activations + %llu B logits, RSS "
-                 "%.1f MiB (model "
-                 "pages %.1f MiB)\n",
-                 r, st.first_layer, st.last_layer - 1,
-                 static_cast<unsigned long long>(s.stage_bytes[r]),
-                 static_cast<unsigned long long>(s.result_bytes[r]), s.rss[r] / 1048576.0,
-                 s.rss_file[r] / 1048576.0);
-    ranks.push_back({{"first_layer", st.first_layer},
-                     {"last_layer", st.last_layer},
-                     {"weight_bytes", st.weight_bytes},
-                     {"kv_bytes", st.kv_bytes},
+  uint64_t bytes = 0;
+  for (size_t r = 0; r < s.rss.size(); ++r) {
+    bytes += s.stage_bytes[r] + s.result_bytes[r];
+    ranks.push_back({{"first_layer", plan[r].first_layer},
+                     {"last_layer", plan[r].last_layer},
+                     {"weight_bytes", plan[r].weight_bytes},
+                     {"kv_bytes", plan[r].kv_bytes},
                      {"stage_bytes_sent", s.stage_bytes[r]},
                      {"result_bytes_sent", s.result_bytes[r]},
                      {"rss", s.rss[r]},
                      {"rss_file", s.rss_file[r]}});
   }
-  std::fprintf(
-      stderr,
-      "dist:       %llu tokens, %.1f bytes on the wire per token (%.1f activations, %.1f logits)\n",
-      static_cast<unsigned long long>(s.tokens), per_token,
-      s.tokens ? static_cast<double>(stage) / s.tokens : 0.0,
-      s.tokens ? static_cast<double>(result) / s.tokens : 0.0);
+  const double per_token = s.tokens ? static_cast<double>(bytes) / s.tokens : 0;
   return {{"dist", {{"ranks", ranks}, {"tokens", s.tokens}, {"bytes_per_token", per_token}}}};
 }
 
 // Under mpirun: every rank opens the model (mapping is free; only touched pages become resident),
-// all agree on the plan, rank 0 runs `run` on a pipeline and the others serve their stages.
+// all agree on the plan, rank 0 runs `run` on the pipeline and the others serve their stages.
 int RunDistributed(const RunOptions& o) {
-  auto world = mpi::World::Init();
-  const int rank = world->rank();
+  const mpi::PipelineOptions po = o.cluster.Resolve();  // bad flags fail before MPI starts
+  auto model = Model::Open(o.model);
+  const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
+  EngineOptions eo;
+  eo.n_parallel = 1;
+  eo.max_queue = 1;
+  // One position more than the context: a single process samples the token after the last
+  // position it evaluates, and the engine counts that token in the sequence.
+  eo.kv_tokens = eo.max_seq_len = n_ctx + 1;
+  eo.max_batch_tokens = eo.prefill_chunk = Decoder::kMaxBatch;  // Session's chunks
+  eo.prefix_cache = false;
+  eo.kv_types = o.kv.Resolve();
+  ThreadPool pool(o.threads);
+  const auto cluster = mpi::Cluster::Join(*model, pool, eo, po);
+  if (!cluster) return 0;  // a worker rank: its stages ran until rank 0 shut the pipeline down
   try {
-    auto model = Model::Open(o.model);
-    const int n_ctx = ResolveContextSize(model->spec(), o.ctx_size);
-    mpi::PipelineOptions po;
-    if (o.wire == "bf16")
-      po.wire = mpi::Wire::kBf16;
-    else if (o.wire != "f32")
-      Fail("--wire must be f32 or bf16, got '{}'", o.wire);
-    po.timeout_s = o.dist_timeout;
-    po.kv_types = o.kv.Resolve();
-    po.die_rank = Env().die_rank, po.die_step = Env().die_step, po.hang = Env().hang;
-    po.isa = Env().isa;
-    po.repack = Env().repack;
-    std::vector<uint64_t> free_memory;
-    const auto plan =
-        mpi::PlanForWorld(*world, *model, mpi::ParseSplit(o.split), n_ctx, &free_memory, mpi::HeadAt::kLastRank,
-                           po.kv_types);
-    // Each rank lays out only its own layers (and the head where it runs) for the kernels.
-    const mpi::Stage& own = plan[static_cast<size_t>(rank)];
-    ThreadPool pool(o.threads);
-    if (po.repack) model->PrepareWeights(*OpenBackend(o.device, pool), own.first_layer, own.last_layer, own.head);
-    if (rank != 0) {
-      mpi::RunWorker(*world, *model, pool, plan, n_ctx, po);
-      return 0;
-    }
-    std::fprintf(stderr, "dist: %d ranks, pipeline plan (context %d):\n%s", world->size(), n_ctx,
-                 mpi::FormatPlan(plan, free_memory).c_str());
     const Prompt p = PreparePrompt(o, *model, n_ctx);
-    mpi::Pipeline pipeline(*world, *model, pool, plan, n_ctx, po);
-    mpi::PipelineSession session(pipeline, n_ctx);
-    return Generate(o, p, n_ctx, session,
-                    [&] { return ReportPipeline(pipeline.Shutdown(), pipeline, po.wire); });
+    if (const Tokenizer* tok = p.tok.get()) eo.is_eog = [tok](int32_t id) { return tok->IsEog(id); };
+    eo.on_fatal = nullptr;  // the request's stream carries the error; it is reported below
+    const auto backend = OpenBackend(o.device, pool);
+    Engine engine(*model, *backend, eo);
+    cluster->Start(engine);
+    return GenerateOnEngine(o, p, n_ctx, engine,
+                            [&] { return DistJson(cluster->Finish(), cluster->plan()); });
   } catch (const Error& e) {
-    // Other ranks may be blocked in a collective or waiting for our messages: end the whole job.
-    std::fprintf(stderr, "error: rank %d: %s\n", rank, e.what());
-    world->Abort(1);
+    // The workers wait for our messages: end the whole job.
+    cluster->Abort(e.what());
   }
 }
 
@@ -315,7 +354,7 @@ int Run(const RunOptions& o) {
   LoadAdapters(*model, o.loras);
   ThreadPool pool(o.threads);
   const auto backend = OpenBackend(o.device, pool);
-  if (!o.split.empty())
+  if (!o.cluster.split.empty())
     Fail("--split only applies under mpirun (e.g. mpirun -np 2 origami run ...)");
   // The memory plan comes before any weight page is touched or the KV cache is mapped.
   auto draft = OpenDraftModel(o.spec, spec_params, *model);  // counted by the plan
@@ -331,7 +370,7 @@ int Run(const RunOptions& o) {
                  static_cast<double>(prep.bytes) / (1 << 20), prep.seconds);
   else
     std::fprintf(stderr, "load:       %.3f s (%s)\n", NowSeconds() - t_open, prep.Summary().c_str());
-  return Generate(o, p, n_ctx, session, {}, spec.get());
+  return Generate(o, p, n_ctx, session, spec.get());
 }
 
 }  // namespace
@@ -379,15 +418,7 @@ void AddRunCommand(CLI::App& app, Action& action) {
   AddLoraOption(*sub, o->loras);
   sub->add_option("--logits-out", o->logits_out,
                   "write the logits after the prompt (float32) to this file");
-  sub->add_option("--split", o->split,
-                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each "
-                  "rank's free memory");
-  sub->add_option("--wire", o->wire,
-                  "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
-      ->capture_default_str();
-  sub->add_option("--dist-timeout", o->dist_timeout,
-                  "under mpirun: seconds to wait for a stage before giving up")
-      ->capture_default_str();
+  AddClusterOptions(*sub, o->cluster);
   sub->callback([o, &action] { action = [o] { return Run(*o); }; });
 }
 

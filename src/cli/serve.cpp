@@ -14,12 +14,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/cluster_flags.h"
 #include "cli/commands.h"
 #include "cli/environment.h"
 #include "cli/lora_flags.h"
 #include "cli/memory_flags.h"
 #include "model/model.h"
-#include "mpi/engine_pipeline.h"
+#include "mpi/cluster.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
 #include "server/hooks.h"
@@ -66,7 +67,7 @@ struct ServeOptions {
   KvTypeFlags kv;
   MemoryFlags mem;
   std::vector<std::string> loras;    // --lora FILE[:SCALE]: applied to every request
-  mpi::ServeClusterOptions cluster;  // under mpirun
+  ClusterFlags cluster;              // under mpirun
 };
 
 std::string ReadFile(const std::string& path, const char* what) {
@@ -366,13 +367,8 @@ int Serve(const ServeOptions& o) {
     figures = {m.budget.bytes, m.plan.Total(), m.plan.weights};
   }
   // Under mpirun, rank 0 serves through a pipeline of ranks; the others only run their stages.
-  std::unique_ptr<mpi::ServeCluster> cluster;
-  mpi::ServeClusterOptions co = o.cluster;
-  if (co.timeout_s <= 0) co.timeout_s = Env().dist_timeout;
-  co.micro_batches = Env().micro_batches, co.depth = Env().pipeline_depth;
-  co.isa = Env().isa, co.repack = Env().repack;
-  co.die_rank = Env().die_rank, co.die_step = Env().die_step, co.hang = Env().hang;
-  if (Env().mpi_ranks > 1 && !(cluster = mpi::ServeCluster::Join(*model, pool, eo, co)))
+  std::unique_ptr<mpi::Cluster> cluster;
+  if (Env().mpi_ranks > 1 && !(cluster = mpi::Cluster::Join(*model, pool, eo, o.cluster.Resolve())))
     return 0;
   const auto backend = OpenBackend(o.device, pool);
   if (!cluster) PrepareWeights(*model, *backend);  // a cluster prepared each rank's own layers
@@ -493,15 +489,7 @@ void AddServeCommand(CLI::App& app, Action& action) {
                   "(default: the file's, mean when it names none)");
   sub->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "do not reuse KV blocks of earlier prompts");
-  sub->add_option("--split", o->cluster.split,
-                  "under mpirun: layers per rank (10,6) or fractions (0.6,0.4); default: by each "
-                  "rank's free memory");
-  sub->add_option("--wire", o->cluster.wire,
-                  "under mpirun: hidden states as f32 (bit-identical) or bf16 (half the bytes)")
-      ->capture_default_str();
-  sub->add_option("--dist-timeout", o->cluster.timeout_s,
-                  "under mpirun: seconds to wait for a stage before giving up (default 300, or "
-                  "ORIGAMI_DIST_TIMEOUT)");
+  AddClusterOptions(*sub, o->cluster);
   AddThreadsOption(*sub, o->threads);
   AddDeviceOption(*sub, o->device);
   AddKvTypeOptions(*sub, o->kv);

@@ -54,7 +54,7 @@ ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec, KvTypes kv_type
       has_output |= t.name == "output.weight";
     }
   }
-  if (!has_output) c.head_bytes += c.embd_bytes;  // tied: the last rank reads all of token_embd
+  if (!has_output) c.head_bytes += c.embd_bytes;  // tied: the classifier reads all of token_embd
   return c;
 }
 
@@ -87,8 +87,7 @@ std::vector<int> BoundariesByWeight(const std::vector<uint64_t>& layer_bytes,
 }  // namespace
 
 std::vector<Stage> PlanStages(const ModelCosts& costs, int n_ranks, const SplitRequest& req,
-                              const std::vector<uint64_t>& free_memory, int n_ctx,
-                              HeadAt head_at) {
+                              const std::vector<uint64_t>& free_memory, int n_ctx) {
   const int n_layer = static_cast<int>(costs.layer_bytes.size());
   if (n_ranks < 1) Fail("a plan needs at least one rank, got {}", n_ranks);
   if (n_ranks > n_layer)
@@ -129,7 +128,7 @@ std::vector<Stage> PlanStages(const ModelCosts& costs, int n_ranks, const SplitR
       s.weight_bytes += costs.layer_bytes[l];
       s.kv_bytes += costs.layer_kv_per_pos[l] * static_cast<uint64_t>(n_ctx);
     }
-    s.head = r == (head_at == HeadAt::kLastRank ? n_ranks - 1 : 0);
+    s.head = r == 0;
     if (s.head) s.weight_bytes += costs.head_bytes;
   }
   return plan;

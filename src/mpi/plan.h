@@ -28,7 +28,7 @@ struct ModelCosts {
   std::vector<uint64_t> layer_bytes;       // [n_layer] weights of each block
   std::vector<uint64_t> layer_kv_per_pos;  // [n_layer] K+V bytes one position costs (in the KV types)
   uint64_t embd_bytes = 0;                 // token_embd: rank 0 only reads the rows it looks up
-  uint64_t head_bytes = 0;  // output_norm + output (the last rank; token_embd when tied)
+  uint64_t head_bytes = 0;  // output_norm + output (rank 0; all of token_embd when tied)
 };
 ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec, KvTypes kv_types = {});
 
@@ -36,22 +36,18 @@ ModelCosts CostsOf(const gguf::File& f, const DecoderSpec& spec, KvTypes kv_type
 struct Stage {
   int first_layer = 0;  // runs layers [first_layer, last_layer)
   int last_layer = 0;
-  uint64_t weight_bytes = 0;  // layer weights, plus the output matrix on the last stage
+  uint64_t weight_bytes = 0;  // layer weights, plus the output head on rank 0
   uint64_t kv_bytes = 0;      // K and V of its layers for one sequence of n_ctx positions
   bool head = false;          // holds the output head (output_norm + output)
 };
 
-// Where the output head runs: on the last rank (`run`: it returns logits) or on rank 0 (`serve`:
-// the last rank returns one hidden state per logits row, n_embd floats instead of n_vocab).
-enum class HeadAt { kLastRank, kFirstRank };
-
 // Splits the layers into n_ranks contiguous, non-empty stages. kAuto weighs each rank by
 // free_memory[rank] (bytes of MemAvailable); kFractions by the given fractions; both place the
 // boundaries where the running sum of layer bytes comes closest to the target. kLayers takes
-// the counts as given (they must add up to n_layer).
+// the counts as given (they must add up to n_layer). The output head runs on rank 0: the last rank
+// returns one hidden state per logits row, n_embd floats instead of n_vocab.
 std::vector<Stage> PlanStages(const ModelCosts& costs, int n_ranks, const SplitRequest& req,
-                              const std::vector<uint64_t>& free_memory, int n_ctx,
-                              HeadAt head_at = HeadAt::kLastRank);
+                              const std::vector<uint64_t>& free_memory, int n_ctx);
 
 // One line per rank: layers, weight bytes, KV bytes (and free memory when known).
 std::string FormatPlan(const std::vector<Stage>& plan, const std::vector<uint64_t>& free_memory);

@@ -592,6 +592,7 @@ void Engine::Land() {
 
 void Engine::SampleRow(Sequence& s, float* logits) {
   std::span<float> row(logits, static_cast<size_t>(n_vocab_));
+  if (s.req.on_prompt_logits && s.n_generated == 0) s.req.on_prompt_logits(row);
   for (const auto& [id, bias] : s.req.logit_bias) row[id] += bias;
   if (s.req.constraint) s.req.constraint->Mask(row);
   const bool want_logprobs = s.req.top_logprobs >= 0;

@@ -48,6 +48,10 @@ struct GenerationRequest {
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the raw logits
   int top_logprobs = -1;  // -1: no logprobs; 0: the chosen token's; k: plus the k likeliest
   std::unique_ptr<TokenConstraint> constraint;
+  // When set, called once with the raw logits after the prompt (before logit_bias and the
+  // constraint), on the engine thread, before the first event reaches the stream (`run` times the
+  // prompt with it and writes --logits-out).
+  std::function<void(std::span<const float>)> on_prompt_logits;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -111,7 +115,7 @@ class OverloadedError : public Error {
 int RetryAfterSeconds(const std::deque<double>& finish_times);
 
 // Where a step's batch is computed: this process's decoder by default; under mpirun, rank 0 plugs
-// in a pipeline of ranks (src/dist). Called on the engine thread only.
+// in a pipeline of ranks (src/mpi). Called on the engine thread only.
 //
 // A pipeline of n stages is busy only with n batches in flight, so the seam is asynchronous: the
 // engine submits up to depth() batches of disjoint sequences and collects their logits in

@@ -2,42 +2,16 @@
 """End-to-end tests of `mpirun -np N origami run`: pipeline stages give the same tokens and logits
 as one process, each rank keeps only its share of the model resident, and a rank that dies ends
 the whole job with an error naming it (never a hang). Python standard library only."""
-import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 
+import harness
+from harness import check
+
 ARGS = None
-FAILURES = []
 PROMPT = "Once upon a time"
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def mpirun(n):
-    return [ARGS.mpirun, "--allow-run-as-root", "--oversubscribe", "-np", str(n)]
-
-
-def run(cmd, timeout=180, env=None):
-    e = dict(os.environ)
-    # Containers often forbid the cross-process memory attach Open MPI's shared memory path tries.
-    e.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-    if env:
-        e.update(env)
-    t0 = time.time()
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
-    except subprocess.TimeoutExpired as ex:
-        return None, (ex.stdout or b"").decode(errors="replace") if isinstance(ex.stdout, bytes) else (ex.stdout or ""), \
-            "TIMEOUT after %.0f s" % (time.time() - t0)
-    return p.returncode, p.stdout, p.stderr
 
 
 def generate(model, ranks, tag, extra=(), ctx=256):
@@ -46,8 +20,8 @@ def generate(model, ranks, tag, extra=(), ctx=256):
     cmd = [ARGS.origami, "run", "-m", model, "-p", PROMPT, "-n", "24", "--temp", "0", "-t", "1", "-c", str(ctx),
            "--ignore-eos", "--json", "--logits-out", logits] + list(extra)
     if ranks > 0:
-        cmd = mpirun(ranks) + cmd
-    rc, out, err = run(cmd)
+        cmd = harness.mpirun(ARGS.mpirun, ranks) + cmd
+    rc, out, err = harness.run(cmd)
     if rc != 0:
         print("command failed (%s): %s\n%s\n%s" % (rc, " ".join(cmd), out[-2000:], err[-3000:]))
         return None, None, err
@@ -68,12 +42,13 @@ def test_identical(model, name):
         check(logits == ref_logits, label + ": bit-identical logits after the prompt")
         check(j is not None and "dist" in j and j["dist"]["bytes_per_token"] > 0 and "bytes on the wire per token" in err,
               label + ": reports bytes on the wire per token")
-    # A prompt longer than one micro-batch (Decoder::kMaxBatch = 512): its chunks are pipelined.
+    # A prompt longer than one engine step (Decoder::kMaxBatch = 512): each step's tokens are cut
+    # into micro-batches that are in flight at once.
     long_ids = ["--prompt-ids", ",".join(str(1 + (i * 7) % 500) for i in range(700))]
     ref, ref_logits, _ = generate(model, 0, name + "_long_single", long_ids, ctx=1024)
     j, logits, _ = generate(model, 3, name + "_long_3", long_ids, ctx=1024)
     check(ref is not None and j is not None and j["generated_ids"] == ref["generated_ids"] and logits == ref_logits,
-          name + ": 700-token prompt (two micro-batches in flight), 3 ranks: same tokens and logits")
+          name + ": 700-token prompt (micro-batches in flight), 3 ranks: same tokens and logits")
     # bf16 on the wire: half the activation bytes, same shape of output (tokens may differ).
     j, _, err = generate(model, 2, name + "_bf16", ["--wire", "bf16"])
     check(j is not None and len(j["generated_ids"]) == 24 and "(bf16)" in err, name + ": 2 ranks --wire bf16 runs")
@@ -97,29 +72,26 @@ def test_resident_share(model):
 
 
 def test_rank_death(model, ranks, victim, step):
-    cmd = mpirun(ranks) + [ARGS.origami, "run", "-m", model, "-p", PROMPT, "-n", "200", "--temp", "0", "-t", "1",
-                           "-c", "256", "--ignore-eos", "--json"]
+    cmd = harness.mpirun(ARGS.mpirun, ranks) + [ARGS.origami, "run", "-m", model, "-p", PROMPT, "-n", "200", "--temp",
+                                                "0", "-t", "1", "-c", "256", "--ignore-eos", "--json"]
     t0 = time.time()
-    rc, out, err = run(cmd, timeout=120, env={"ORIGAMI_TEST_DIE_AT_STEP": "%d:%d" % (victim, step)})
+    rc, out, err = harness.run(cmd, timeout=120, extra_env={"ORIGAMI_TEST_DIE_AT_STEP": "%d:%d" % (victim, step)})
     took = time.time() - t0
     label = "%d ranks, rank %d dies at micro-batch %d" % (ranks, victim, step)
     check(rc is not None, label + ": the job ends (no hang; took %.1f s)" % took)
     check(rc is not None and rc != 0, label + ": non-zero exit (%s)" % rc)
     text = (out or "") + (err or "")
-    # The report must come from the survivors or the launcher, not from the dying rank's own line.
-    named = re.search(r"Process name: \[\[\d+,\d+\],%d\]" % victim, text) or \
-        re.search(r"lost rank %d\b" % victim, text) or re.search(r"rank %d .*(exited|killed|signal)" % victim, text)
-    check(bool(named), label + ": the error names rank %d" % victim)
-    if not named:
+    check(harness.named(text, victim), label + ": the error names rank %d" % victim)
+    if not harness.named(text, victim):
         print(text[-3000:])
 
 
 def test_rank_hang(model):
     """A rank that stops answering (a dropped network: the process lives) ends the job after --dist-timeout."""
-    cmd = mpirun(3) + [ARGS.origami, "run", "-m", model, "-p", PROMPT, "-n", "200", "--temp", "0", "-t", "1",
-                       "-c", "256", "--ignore-eos", "--json", "--dist-timeout", "3"]
+    cmd = harness.mpirun(ARGS.mpirun, 3) + [ARGS.origami, "run", "-m", model, "-p", PROMPT, "-n", "200", "--temp", "0",
+                                            "-t", "1", "-c", "256", "--ignore-eos", "--json", "--dist-timeout", "3"]
     t0 = time.time()
-    rc, out, err = run(cmd, timeout=120, env={"ORIGAMI_TEST_HANG_AT_STEP": "1:5"})
+    rc, out, err = harness.run(cmd, timeout=120, extra_env={"ORIGAMI_TEST_HANG_AT_STEP": "1:5"})
     took = time.time() - t0
     label = "3 ranks, rank 1 stops answering at micro-batch 5"
     check(rc is not None and rc != 0, label + ": the job ends with an error (rc %s, %.1f s)" % (rc, took))
@@ -129,27 +101,21 @@ def test_rank_hang(model):
 
 def test_cli():
     m = ARGS.stories
-    rc, out, err = run([ARGS.origami, "info", m, "--split", "3,2"])
+    rc, out, err = harness.run([ARGS.origami, "info", m, "--split", "3,2"])
     check(rc == 0 and "rank 0: layers   0-2" in out and "rank 1: layers   3-4" in out and "KV" in out,
           "info --split 3,2 prints the plan")
-    rc, out, err = run([ARGS.origami, "info", m, "--split", "0.5,0.3,0.2", "--json"])
+    rc, out, err = harness.run([ARGS.origami, "info", m, "--split", "0.5,0.3,0.2", "--json"])
     ok = rc == 0 and len(json.loads(out)["ranks"]) == 3
     check(ok, "info --split fractions --json")
-    rc, out, err = run([ARGS.origami, "info", m, "--ranks", "5"])
+    rc, out, err = harness.run([ARGS.origami, "info", m, "--ranks", "5"])
     check(rc == 0 and "rank 4: layers   4-4" in out, "info --ranks 5 (automatic)")
-    rc, out, err = run([ARGS.origami, "info", m, "--split", "3,3"])
+    rc, out, err = harness.run([ARGS.origami, "info", m, "--split", "3,3"])
     check(rc == 1 and "add up to 6" in err, "info --split with the wrong layer count is an error")
-    rc, out, err = run([ARGS.origami, "run", "-m", m, "-p", "x", "-n", "1", "--split", "3,2"])
+    rc, out, err = harness.run([ARGS.origami, "run", "-m", m, "-p", "x", "-n", "1", "--split", "3,2"])
     check(rc == 1 and "mpirun" in err, "run --split without mpirun is an error")
-    rc, out, err = run(mpirun(2) + [ARGS.origami, "run", "-m", m, "-p", "x", "-n", "1", "--split", "4,4"], timeout=120)
+    rc, out, err = harness.run(harness.mpirun(ARGS.mpirun, 2) + [ARGS.origami, "run", "-m", m, "-p", "x", "-n", "1",
+                                                                 "--split", "4,4"], timeout=120)
     check(rc is not None and rc != 0 and "add up to 8" in (out + err), "mpirun with a bad --split ends the job")
-
-
-def synth(path, *shape):
-    if not os.path.exists(path):
-        subprocess.run([ARGS.python, ARGS.synth, "-q", "--preset", "tiny", "--vocab-name", "llama-spm", "--type", "F32",
-                        "-o", path] + list(shape), check=True)
-    return path
 
 
 N_LAYER = {"stories260K": 5, "synthetic": 4}
@@ -157,19 +123,8 @@ N_LAYER = {"stories260K": 5, "synthetic": 4}
 
 def main():
     global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--origami", required=True)
-    ap.add_argument("--mpirun", required=True)
-    ap.add_argument("--shared", required=True)
-    ap.add_argument("--tmp", required=True)
-    ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--only", default="", help="identical|rss|death|cli")
-    ARGS = ap.parse_args()
-    ARGS.stories = os.path.join(ARGS.shared, "models", "stories260K.gguf")
-    ARGS.synth = os.path.join(ARGS.shared, "tools", "make_synthetic_gguf.py")
-    os.makedirs(ARGS.tmp, exist_ok=True)
-    tiny = synth(os.path.join(ARGS.tmp, "synthetic_tiny.gguf"), "--n-layer", "4", "--n-embd", "64", "--n-ff", "128",
-                 "--n-head", "4", "--n-head-kv", "2")
+    ARGS = harness.parse_args(__doc__, "identical|rss|death|cli")
+    tiny = harness.synth(ARGS, os.path.join(ARGS.tmp, "synthetic_tiny.gguf"), *harness.TINY_SHAPE)
     only = ARGS.only
     if only in ("", "cli"):
         test_cli()
@@ -177,19 +132,15 @@ def main():
         test_identical(ARGS.stories, "stories260K")
         test_identical(tiny, "synthetic")
     if only in ("", "rss"):
-        big = synth(os.path.join(ARGS.tmp, "synthetic_rss.gguf"), "--n-layer", "8", "--n-embd", "512", "--n-ff",
-                    "2048", "--n-head", "8", "--n-head-kv", "4")
+        big = harness.synth(ARGS, os.path.join(ARGS.tmp, "synthetic_rss.gguf"), "--n-layer", "8", "--n-embd", "512",
+                            "--n-ff", "2048", "--n-head", "8", "--n-head-kv", "4")
         test_resident_share(big)
     if only in ("", "death"):
         test_rank_death(ARGS.stories, 2, 1, 5)
         test_rank_death(ARGS.stories, 3, 1, 5)
         test_rank_death(ARGS.stories, 3, 0, 5)
         test_rank_hang(ARGS.stories)
-    if FAILURES:
-        print("\n%d failure(s):\n  %s" % (len(FAILURES), "\n  ".join(FAILURES)))
-        return 1
-    print("\nall dist tests passed")
-    return 0
+    return harness.finish("dist tests")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ TEST(PlanTest, LayerCountsAreTakenAsGiven) {
   EXPECT_EQ(plan[0].last_layer, 10);
   EXPECT_EQ(plan[1].first_layer, 10);
   EXPECT_EQ(plan[1].last_layer, 16);
-  EXPECT_EQ(plan[0].weight_bytes, 1000u);
-  EXPECT_EQ(plan[1].weight_bytes, 600u + 50u);  // the last stage also holds the output head
+  EXPECT_EQ(plan[0].weight_bytes, 1000u + 50u);  // rank 0 also holds the output head
+  EXPECT_TRUE(plan[0].head);
+  EXPECT_EQ(plan[1].weight_bytes, 600u);
+  EXPECT_FALSE(plan[1].head);
   EXPECT_EQ(plan[0].kv_bytes, 10u * 8 * 4);
 }
 

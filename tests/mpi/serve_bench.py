@@ -13,15 +13,15 @@ import threading
 import time
 import urllib.request
 
+import harness
+
 
 def start(args, ranks, threads):
     cmd = [args.origami, "serve", "-m", args.model, "--port", "0", "-t", str(threads), "--parallel", "8",
            "-c", "4096"]
     if ranks > 1:
-        cmd = [args.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", str(ranks)] + cmd
-    env = dict(os.environ)
-    env.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        cmd = harness.mpirun(args.mpirun, ranks, "--bind-to", "none") + cmd
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=harness.env())
     lines, port = [], [None]
     ready = threading.Event()
 
@@ -38,20 +38,6 @@ def start(args, ranks, threads):
     if port[0] is None:
         sys.exit("server did not start:\n" + "".join(lines))
     return p, port[0], lines
-
-
-def rank0_pid(mpirun_pid):
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/stat" % pid) as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) != mpirun_pid:
-                    continue
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                if b"OMPI_COMM_WORLD_RANK=0" in f.read().split(b"\0"):
-                    return int(pid)
-        except (OSError, IndexError, ValueError):
-            pass
-    return mpirun_pid
 
 
 def complete(port, prompt, n):
@@ -96,7 +82,7 @@ def main():
                 print("run %d: %d rank(s) x %d thread(s), %d stream(s): %.2f tokens/s (load average %.2f)"
                       % (rep + 1, ranks, threads, k, tps, load), flush=True)
             # SIGTERM to rank 0 alone: it shuts the workers down and prints the bytes on the wire.
-            os.kill(rank0_pid(p.pid) if ranks > 1 else p.pid, 15)
+            os.kill((harness.rank_pid(p.pid, 0) or p.pid) if ranks > 1 else p.pid, 15)
             p.wait(120)
             for line in lines:
                 if line.startswith("dist:") and "per token" in line:

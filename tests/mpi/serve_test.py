@@ -3,7 +3,6 @@
 as from one process, prefix-shared KV blocks stay valid on every rank, SIGTERM to rank 0 ends every
 rank cleanly, and a worker rank that dies ends the whole job with an error naming it (never a
 server left hanging). Python standard library only."""
-import argparse
 import json
 import os
 import re
@@ -15,25 +14,14 @@ import time
 import urllib.error
 import urllib.request
 
+import harness
+from harness import check
+
 ARGS = None
-FAILURES = []
 # A long shared opening (more than one 16-token KV block) so the second round hits the prefix cache.
 OPENING = "Once upon a time, there was a little girl named Lily who lived in a small house near the woods. "
 PROMPTS = [OPENING + s for s in ["She liked", "One day", "Her mom", "The sun", "A big dog", "Tim and"]] + \
     ["The cat sat", "Tom had a red ball"]
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def env():
-    e = dict(os.environ)
-    # Containers often forbid the cross-process memory attach Open MPI's shared memory path tries.
-    e.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-    return e
 
 
 class Server:
@@ -43,10 +31,9 @@ class Server:
         cmd = [ARGS.origami, "serve", "-m", model, "--port", "0", "-t", "1", "--parallel", "4", "-c", "2048"]
         cmd += list(extra_args)
         if ranks > 0:
-            cmd = [ARGS.mpirun, "--allow-run-as-root", "--oversubscribe", "-np", str(ranks)] + cmd
-        e = env()
-        e.update(extra_env or {})
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=e)
+            cmd = harness.mpirun(ARGS.mpirun, ranks) + cmd
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env=harness.env(extra_env))
         self.lines = []
         self.port = None
         self.ready = threading.Event()
@@ -97,21 +84,7 @@ class Server:
         return out
 
     def rank_pid(self, rank):
-        """The pid of one rank: a child of mpirun whose environment says OMPI_COMM_WORLD_RANK=rank."""
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % pid) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                if ppid != self.p.pid:
-                    continue
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    if ("OMPI_COMM_WORLD_RANK=%d" % rank).encode() in f.read().split(b"\0"):
-                        return int(pid)
-            except (OSError, IndexError, ValueError):
-                continue
-        return None
+        return harness.rank_pid(self.p.pid, rank)
 
     def wait(self, timeout):
         try:
@@ -189,11 +162,6 @@ def test_identical(model, name, ranks, ref, split=None):
             s.wait(30)
 
 
-def named(text, rank):
-    return re.search(r"Process name: \[\[\d+,\d+\],%d\]" % rank, text) or \
-        re.search(r"lost rank %d\b" % rank, text) or re.search(r"rank %d .*(exited|killed|signal)" % rank, text)
-
-
 def test_worker_killed(model, ranks, victim):
     """kill -9 of a worker while requests are in flight ends the job (non-zero), naming the rank."""
     label = "%d ranks, rank %d killed (SIGKILL) during requests" % (ranks, victim)
@@ -214,9 +182,9 @@ def test_worker_killed(model, ranks, victim):
     client.join(200)
     check(rc is not None, label + ": the job ends (no hang; took %.1f s)" % took)
     check(rc is not None and rc != 0, label + ": non-zero exit (%s)" % rc)
-    check(bool(named(s.text(), victim)), label + ": the error names rank %d" % victim)
+    check(harness.named(s.text(), victim), label + ": the error names rank %d" % victim)
     check(not client.is_alive(), label + ": no client is left waiting")
-    if not named(s.text(), victim):
+    if not harness.named(s.text(), victim):
         print(s.text()[-3000:])
 
 
@@ -232,8 +200,8 @@ def test_worker_dies(model, ranks, victim, step):
     check(rc is not None and rc != 0, label + ": non-zero exit (%s)" % rc)
     check(all(not isinstance(r, dict) or r["choices"][0].get("finish_reason") != "length" for r in got),
           label + ": no request claims a complete answer")
-    check(bool(named(s.text(), victim)), label + ": the error names rank %d" % victim)
-    if not named(s.text(), victim):
+    check(harness.named(s.text(), victim), label + ": the error names rank %d" % victim)
+    if not harness.named(s.text(), victim):
         print(s.text()[-3000:])
 
 
@@ -259,29 +227,11 @@ def test_worker_hangs(model):
         print(s.text()[-3000:])
 
 
-def synth(path, *shape):
-    if not os.path.exists(path):
-        subprocess.run([ARGS.python, ARGS.synth, "-q", "--preset", "tiny", "--vocab-name", "llama-spm", "--type", "F32",
-                        "-o", path] + list(shape), check=True)
-    return path
-
-
 def main():
     global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--origami", required=True)
-    ap.add_argument("--mpirun", required=True)
-    ap.add_argument("--shared", required=True)
-    ap.add_argument("--tmp", required=True)
-    ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--only", default="", help="identical|death")
-    ARGS = ap.parse_args()
-    ARGS.stories = os.path.join(ARGS.shared, "models", "stories260K.gguf")
-    ARGS.synth = os.path.join(ARGS.shared, "tools", "make_synthetic_gguf.py")
-    os.makedirs(ARGS.tmp, exist_ok=True)
+    ARGS = harness.parse_args(__doc__, "identical|death")
     if ARGS.only in ("", "identical"):
-        tiny = synth(os.path.join(ARGS.tmp, "synthetic_tiny.gguf"), "--n-layer", "4", "--n-embd", "64", "--n-ff",
-                     "128", "--n-head", "4", "--n-head-kv", "2")
+        tiny = harness.synth(ARGS, os.path.join(ARGS.tmp, "synthetic_tiny.gguf"), *harness.TINY_SHAPE)
         for model, name in ((ARGS.stories, "stories260K"), (tiny, "synthetic")):
             ref = reference(model)
             check(all(len(t) > 0 for t in texts(ref)), name + ": one process answers every prompt")
@@ -293,11 +243,7 @@ def main():
         test_worker_dies(ARGS.stories, 3, 2, 6)
         test_worker_dies(ARGS.stories, 3, 1, 6)
         test_worker_hangs(ARGS.stories)
-    if FAILURES:
-        print("\n%d failure(s):\n  %s" % (len(FAILURES), "\n  ".join(FAILURES)))
-        return 1
-    print("\nall serve dist tests passed")
-    return 0
+    return harness.finish("serve dist tests")
 
 
 if __name__ == "__main__":

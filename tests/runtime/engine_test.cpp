@@ -141,6 +141,38 @@ TEST(Engine, AloneEqualsSessionAndEqualsAmongEight) {
   EXPECT_EQ(s.live, 0);
 }
 
+TEST(Engine, PromptLogitsHookSeesTheRawLogitsOnce) {
+  // `run` under mpirun writes --logits-out from this hook and is held bit-identical to one
+  // process, so the hook must see exactly Session's logits after the prompt: unbiased, once.
+  const std::vector<int32_t> prompt = Prompt(3, 40);
+  ThreadPool session_pool(1);
+  Session session(*SharedModel(), session_pool, 512);
+  const std::span<float> s_logits = session.Eval(prompt);
+  const std::vector<float> expected(s_logits.begin(), s_logits.end());
+
+  ThreadPool pool(1);
+  EngineOptions opt;
+  opt.n_parallel = 1;
+  opt.kv_tokens = 512;
+  opt.prefill_chunk = Decoder::kMaxBatch;  // the prompt in one step, as Session::Eval runs it
+  Engine engine(*SharedModel(), pool, opt);
+  GenerationRequest req = Greedy(prompt, 6);
+  const int32_t top = Sampler::Argmax(expected);
+  req.logit_bias = {{top, -1000.0f}};  // changes the first token, not what the hook sees
+  int calls = 0;
+  std::vector<float> seen;
+  req.on_prompt_logits = [&](std::span<const float> row) {
+    ++calls;
+    seen.assign(row.begin(), row.end());
+  };
+  Result r = Drain(*engine.Submit(std::move(req)));
+  EXPECT_EQ(r.final.finish, FinishReason::kLength);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, expected) << "the engine's logits after the prompt differ from Session's";
+  ASSERT_FALSE(r.tokens.empty());
+  EXPECT_NE(r.tokens[0], top) << "the bias should have applied after the hook";
+}
+
 TEST(Engine, CancelFreesBlocks) {
   ThreadPool pool(1);
   EngineOptions opt;
