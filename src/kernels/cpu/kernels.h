@@ -44,7 +44,8 @@ using AttnValuesFn = void (*)(const float* p, const void* const* v, int64_t n, i
 // Block converters for the online-softmax (flash) prefill path: n rows of hd elements of the KV
 // type, read once per tile and reused by every query row of it. keys writes them transposed,
 // dst[i * ld + j] (element i of row j; ld >= n), the layout the score tile reads; values writes
-// them row by row, dst[j * hd + i]. Values equal the dtype table's to_float exactly.
+// them row by row, dst[j * hd + i]. Values equal the dtype table's to_float exactly. keys may also
+// fill columns n up to the next multiple of 8 (copies of row n - 1), so ld leaves room for them.
 using AttnConvertFn = void (*)(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld);
 struct AttnKernels {
   AttnScoresFn scores = nullptr;
@@ -55,7 +56,8 @@ struct AttnKernels {
 
 // The type-independent kernels of the flash path, on float blocks.
 // tile_scores: s[r * ld_s + j] = scale * sum_i q[r * hd + i] * kt[i * ld + j] for r < rows, j < m
-// (kt as AttnKernels::keys writes it; q rows consecutive).
+// (kt as AttnKernels::keys writes it; q rows consecutive). Columns m up to the next multiple of 8
+// may be computed and written too (ld and ld_s leave room); callers ignore them.
 // exp_step: one online-softmax step over one row's scores of a block: m' = max(*m, max_j s[j])
 // (NaN scores ignored for the max, as std::fmax), s[j] = exp(s[j] - m'), *m = m'; returns the sum
 // of the new s[j]. A NaN score stays NaN (its query row becomes NaN, as in the exact softmax).
