@@ -421,7 +421,9 @@ TEST_P(BackendOps, PagedAttentionOverEveryKvType) {
 
 TEST_P(BackendOps, AttentionConfinesANaNToItsSequence) {
   const int n_kv = 1, n_head = 4, hd = 32;
-  TestKv kv({DType::kF32, DType::kF32}, n_kv, hd, 8);
+  for (DType type : {DType::kF32, DType::kF16, DType::kQ8_0}) {  // the exact path and the flash path
+  SCOPED_TRACE(TypeName(type));
+  TestKv kv({type, type}, n_kv, hd, 8);
   TestBatch tb;
   tb.AddSequence(&kv.layout, {0, 1});
   tb.AddSequence(&kv.layout, {2, 3});
@@ -436,8 +438,55 @@ TEST_P(BackendOps, AttentionConfinesANaNToItsSequence) {
   const Tensor q = Put(qs, 2, n_head * hd), out = Put(std::vector<float>(2 * n_head * hd), 2, n_head * hd);
   be_->Attention(op, 0, q, b, out);
   const std::vector<float> got = Get(out);
-  const std::vector<double> want = AttentionRef(op, b, qs, DType::kF32, DType::kF32);
+  const std::vector<double> want = AttentionRef(op, b, qs, type, type);
+  // The NaN row reaches every output of its own sequence (for Q8_0 the quantizer decides what a
+  // NaN element stores, so only the other sequence is checked).
+  if (type != DType::kQ8_0) {
+    for (int i = 0; i < n_head * hd; ++i) ASSERT_TRUE(std::isnan(got[i])) << i;
+  }
   for (int i = n_head * hd; i < 2 * n_head * hd; ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+  }
+}
+
+// Contexts of many cache blocks (the CPU backend walks them in blocks of 64 rows, and splits a
+// decoded token's rows across threads): a prompt chunk and a decoded token at depth ~700, plain,
+// with a sliding window that starts mid-block, and with sinks; head sizes on and off the 8-float
+// grid. Tolerance as for the short contexts (2e-5 relative to 1 + |want|): the float sums of 700
+// weights stay within a few eps of the float64 reference.
+TEST_P(BackendOps, AttentionAtDepthOverManyBlocks) {
+  const int n_kv = 1, n_head = 2;
+  const int64_t depth = 700;
+  const int slots = 180;  // blocks of 4 positions
+  for (DType type : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    for (int hd : {64, 36}) {
+      if (type == DType::kQ8_0 && hd % 32 != 0) continue;
+      for (int variant = 0; variant < 3; ++variant) {  // plain; window 150; sinks
+        SCOPED_TRACE(std::string(TypeName(type)) + " hd " + std::to_string(hd) + " variant " + std::to_string(variant));
+        TestKv kv({type, type}, n_kv, hd, slots);
+        std::vector<int32_t> blocks(slots);
+        for (int i = 0; i < slots; ++i) blocks[i] = (i * 37) % slots;  // scattered (37 is prime to 180)
+        TestBatch tb;
+        tb.AddSequence(&kv.layout, blocks);
+        for (int64_t p = depth - 40; p < depth; ++p) tb.AddToken(0, p);  // a prompt chunk
+        const PagedBatch chunk = tb.tables.View();
+        FillRows(chunk, 0, depth + 1, n_kv * hd, 600);
+        TestBatch td;
+        td.AddSequence(&kv.layout, blocks);
+        td.AddToken(0, depth);  // one decoded token
+        AttentionOp op;
+        op.n_head = n_head, op.n_head_kv = n_kv, op.head_dim = hd, op.scale = 1 / std::sqrt(float(hd));
+        op.window = variant == 1 ? 150 : 0;
+        const std::vector<float> sinks = Random(n_head, 22, -1, 3);
+        op.sinks = variant == 2 ? sinks.data() : nullptr;
+        for (const PagedBatch& b : {chunk, td.tables.View()}) {
+          const std::vector<float> qs = Random(b.n * n_head * hd, 23, -3, 3);
+          const Tensor q = Put(qs, b.n, n_head * hd), out = Put(std::vector<float>(b.n * n_head * hd), b.n, n_head * hd);
+          be_->Attention(op, 0, q, b, out);
+          ExpectClose(Get(out), AttentionRef(op, b, qs, type, type), 2e-5, "attention at depth");
+        }
+      }
+    }
+  }
 }
 
 TEST_P(BackendOps, SlidingLayersReadWindowParts) {

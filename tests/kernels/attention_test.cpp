@@ -183,6 +183,39 @@ TEST_P(AttentionTest, BlockedCallsEqualOneCall) {
   }
 }
 
+// The flash path's block converters: keys transposed (element i of row j at i * ld + j) and value
+// rows row by row, both exactly the stored values (a conversion, no arithmetic but the scale
+// multiply the dtype table's to_float does too), for block tails of 1..64 rows.
+TEST_P(AttentionTest, BlockConvertersEqualToFloat) {
+  const auto [isa, type] = GetParam();
+  const KernelTable* k = KernelsFor(isa);
+  if (!k) GTEST_SKIP() << IsaName(isa) << " not available on this CPU/build";
+  const AttnKernels& a = k->Attn(type);
+  ASSERT_NE(a.keys, nullptr);
+  ASSERT_NE(a.rows, nullptr);
+  std::mt19937 rng(17);
+  const std::vector<int64_t> sizes =
+      Quantized(type) ? std::vector<int64_t>{32, 64, 96, 128, 576} : std::vector<int64_t>{8, 64, 72, 128, 3, 66};
+  for (int64_t hd : sizes) {
+    for (int64_t n : {1, 5, 8, 13, 63, 64}) {
+      Rows rows(type, n, hd, rng);
+      const int64_t ld = 64;
+      std::vector<float> kt(hd * ld + 1, -7.0f), vf(n * hd + 1, -7.0f);
+      a.keys(rows.ptr.data(), n, hd, kt.data(), ld);
+      a.rows(rows.ptr.data(), n, hd, vf.data(), ld);
+      const std::string ctx = std::string(IsaName(k->isa)) + " " + TypeName(type) + " hd=" + std::to_string(hd) +
+                              " n=" + std::to_string(n);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < hd; ++i) {
+          ASSERT_EQ(kt[i * ld + j], rows.vals[j][i]) << ctx << " key row " << j << " element " << i;
+          ASSERT_EQ(vf[j * hd + i], rows.vals[j][i]) << ctx << " value row " << j << " element " << i;
+        }
+      EXPECT_EQ(kt[hd * ld], -7.0f) << ctx << ": keys written past the block";
+      EXPECT_EQ(vf[n * hd], -7.0f) << ctx << ": values written past the block";
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, AttentionTest,
                          ::testing::Combine(::testing::Values(Isa::kScalar, Isa::kAvx2,
                                                               Isa::kAvx512, Isa::kNeon),
@@ -191,6 +224,136 @@ INSTANTIATE_TEST_SUITE_P(AllIsas, AttentionTest,
                            return std::string(IsaName(std::get<0>(info.param))) + "_" +
                                   TypeName(std::get<1>(info.param));
                          });
+
+}  // namespace
+}  // namespace origami::cpu
+
+namespace origami::cpu {
+namespace {
+
+class AttnTileTest : public ::testing::TestWithParam<Isa> {};
+
+// The score tile against a double-precision sum: query rows in groups of 4 and a tail, key blocks
+// in vectors of 16 and 8 and a tail, odd head sizes. Bound as for the per-row scores: 2 * hd * eps
+// * sum |q k| * scale (float sums of hd products). The SIMD form must also equal the scalar twin
+// bit for bit where both run (same fused multiply-adds, same order).
+TEST_P(AttnTileTest, ScoresMatchDoubleReferenceAndTwin) {
+  const KernelTable* k = KernelsFor(GetParam());
+  if (!k) GTEST_SKIP() << IsaName(GetParam()) << " not available on this CPU/build";
+  const AttnTileKernels& t = k->attn_tile;
+  const AttnTileKernels& twin = KernelsFor(Isa::kScalar)->attn_tile;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  const int64_t ld = 64;
+  for (int64_t hd : {64, 128, 5, 72}) {
+    for (int rows : {1, 3, 4, 7, 32}) {
+      for (int64_t m : {1, 7, 8, 16, 23, 64}) {
+        std::vector<float> q(rows * hd), kt(hd * ld);
+        for (auto& x : q) x = u(rng);
+        for (auto& x : kt) x = u(rng);
+        std::vector<float> s(rows * ld, -7.0f), s_twin(rows * ld, -7.0f);
+        t.scores(q.data(), rows, kt.data(), ld, m, hd, 0.125f, s.data(), ld);
+        twin.scores(q.data(), rows, kt.data(), ld, m, hd, 0.125f, s_twin.data(), ld);
+        for (int r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < m; ++j) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < hd; ++i) {
+              ref += static_cast<double>(q[r * hd + i]) * kt[i * ld + j];
+              mag += std::fabs(static_cast<double>(q[r * hd + i]) * kt[i * ld + j]);
+            }
+            const double bound = 2.0 * hd * std::numeric_limits<float>::epsilon() * mag * 0.125 + 1e-30;
+            ASSERT_NEAR(s[r * ld + j], ref * 0.125, bound) << IsaName(k->isa) << " hd=" << hd << " rows=" << rows
+                                                          << " m=" << m << " r=" << r << " j=" << j;
+            ASSERT_EQ(s[r * ld + j], s_twin[r * ld + j]) << IsaName(k->isa) << " hd=" << hd << " r=" << r;
+          }
+      }
+    }
+  }
+}
+
+// The online-softmax step: the new max ignores NaN scores (as std::fmax), each score becomes
+// e^(s - max) within 4 ulp of std::exp (the vectorized exp's stated accuracy), scores far below the
+// max become 0 or denormal-small, a NaN stays NaN in its place only, and the returned sum is the
+// sum of what was written (float summation: bound n * eps * sum).
+TEST_P(AttnTileTest, ExpStepMatchesStdExp) {
+  const KernelTable* k = KernelsFor(GetParam());
+  if (!k) GTEST_SKIP() << IsaName(GetParam()) << " not available on this CPU/build";
+  const AttnTileKernels& t = k->attn_tile;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-30.0f, 10.0f);
+  for (int64_t n : {1, 5, 8, 9, 64}) {
+    for (float start : {-INFINITY, 0.0f, 50.0f}) {
+      std::vector<float> s(n + 1, -7.0f);
+      for (int64_t j = 0; j < n; ++j) s[j] = u(rng);
+      if (n >= 5) s[2] = -200.0f, s[4] = std::numeric_limits<float>::quiet_NaN();
+      const std::vector<float> in = s;
+      float m = start;
+      const float sum = t.exp_step(s.data(), n, &m);
+      float want_m = start;
+      for (int64_t j = 0; j < n; ++j) want_m = std::fmax(want_m, in[j]);
+      EXPECT_EQ(m, want_m);
+      double want_sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        if (std::isnan(in[j])) {
+          EXPECT_TRUE(std::isnan(s[j])) << j;
+          continue;
+        }
+        const float want = std::exp(in[j] - m);
+        if (want < std::numeric_limits<float>::min()) {
+          EXPECT_LE(s[j], std::numeric_limits<float>::min()) << IsaName(k->isa) << " j=" << j;
+        } else {
+          EXPECT_NEAR(s[j], want, 4 * std::numeric_limits<float>::epsilon() * want)
+              << IsaName(k->isa) << " n=" << n << " j=" << j << " x=" << in[j] - m;
+        }
+        want_sum += s[j];
+      }
+      EXPECT_EQ(s[n], -7.0f) << "written past n";
+      if (n >= 5)
+        EXPECT_TRUE(std::isnan(sum));
+      else
+        EXPECT_NEAR(sum, want_sum, n * std::numeric_limits<float>::epsilon() * want_sum + 1e-30);
+    }
+  }
+}
+
+// The value rows of a block summed into one query row's output: equal to the scalar twin bit for
+// bit (one fused multiply-add per element, rows in order), for head sizes on and off the 8-float
+// grid and one-pass remainders.
+TEST_P(AttnTileTest, RowValuesEqualTwin) {
+  const KernelTable* k = KernelsFor(GetParam());
+  if (!k) GTEST_SKIP() << IsaName(GetParam()) << " not available on this CPU/build";
+  const AttnTileKernels& t = k->attn_tile;
+  const AttnTileKernels& twin = KernelsFor(Isa::kScalar)->attn_tile;
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (int64_t hd : {64, 128, 72, 512, 3, 66}) {
+    for (int64_t n : {0, 1, 7, 64}) {
+      std::vector<float> p(n), v(n * hd), out(hd + 1), out_twin(hd + 1);
+      for (auto& x : p) x = std::fabs(u(rng));
+      for (auto& x : v) x = u(rng);
+      for (int64_t i = 0; i < hd; ++i) out[i] = out_twin[i] = u(rng);
+      out[hd] = out_twin[hd] = -7.0f;
+      const std::vector<float> start = out;
+      t.values(p.data(), v.data(), n, hd, out.data());
+      twin.values(p.data(), v.data(), n, hd, out_twin.data());
+      EXPECT_EQ(out, out_twin) << IsaName(k->isa) << " hd=" << hd << " n=" << n;
+      // And both against double sums: bound 2 * (n + 1) * eps * sum |term| (n + 1 float additions).
+      for (int64_t i = 0; i < hd; ++i) {
+        double ref = start[i], mag = std::fabs(start[i]);
+        for (int64_t j = 0; j < n; ++j) {
+          ref += static_cast<double>(p[j]) * v[j * hd + i];
+          mag += std::fabs(static_cast<double>(p[j]) * v[j * hd + i]);
+        }
+        EXPECT_NEAR(out[i], ref, 2.0 * (n + 1) * std::numeric_limits<float>::epsilon() * mag)
+            << IsaName(k->isa) << " hd=" << hd << " n=" << n << " column " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, AttnTileTest,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
+                         [](const auto& info) { return std::string(IsaName(info.param)); });
 
 }  // namespace
 }  // namespace origami::cpu

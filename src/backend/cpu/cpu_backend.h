@@ -61,6 +61,13 @@ class CpuBackend final : public Backend {
   std::vector<Tile> tiles_;
   std::vector<float> scores_;      // [threads, tile rows, span]: one tile's scores, then weights
   std::vector<const void*> rows_;  // [threads, 2 (K, V), span]: the cache rows one tile reads
+  // The flash path's scratch: per thread the tile's queries, a float K and V block, the block's
+  // scores and the rows' softmax states; partial_ holds the states of split contexts (decode).
+  std::vector<float> flash_, partial_;
+  void AttentionExact(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out,
+                      int tile_tokens, int split);
+  void AttentionFlash(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out,
+                      int tile_tokens, int split);
 
   // The routed experts' scratch (cpu_moe.cpp).
   struct MoeScratch {

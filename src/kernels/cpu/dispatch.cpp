@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/ref/attn_tile_ref.h"
 #include "kernels/cpu/ref/vec_dot_mxfp4.h"
 #include "kernels/cpu/ref/vec_dot_nvfp4.h"
 #include "kernels/cpu/ref/vec_dot_ref.h"
@@ -100,8 +101,12 @@ KernelTable ScalarTable() {
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = ref::QuantizeActQ8_0;
   t.quantize[static_cast<uint32_t>(DType::kQ8_1)] = ref::QuantizeActQ8_1;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = ref::QuantizeActQ8_K;
-  for (DType kv : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0})
+  for (DType kv : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
     t.attn[static_cast<uint32_t>(kv)] = AttnRef(kv);
+    t.attn[static_cast<uint32_t>(kv)].keys = ref::AttnKeysRef(kv);
+    t.attn[static_cast<uint32_t>(kv)].rows = ref::AttnRowsRef(kv);
+  }
+  t.attn_tile = {ref::AttnTileScores, ref::AttnExpStep, ref::AttnRowValues};
   return t;
 }
 
@@ -121,11 +126,17 @@ KernelTable Avx2Table() {
   Set(t, DType::kNVFP4, DType::kQ8_0, x86::VecDotNvfp4Avx2, x86::VecDotRowsNvfp4Avx2, x86::VecDotTileNvfp4Avx2);
   t.quantize[static_cast<uint32_t>(DType::kQ8_0)] = x86::QuantizeQ8_0Avx2;
   t.quantize[static_cast<uint32_t>(DType::kQ8_K)] = x86::QuantizeQ8_KAvx2;
-  t.attn[static_cast<uint32_t>(DType::kF32)] = {x86::AttnScoresAvx2, x86::AttnValuesAvx2};
-  t.attn[static_cast<uint32_t>(DType::kF16)] = {x86::AttnScoresF16Avx2, x86::AttnValuesF16Avx2};
-  t.attn[static_cast<uint32_t>(DType::kBF16)] = {x86::AttnScoresBF16Avx2, x86::AttnValuesBF16Avx2};
-  t.attn[static_cast<uint32_t>(DType::kQ8_0)] = {x86::AttnScoresQ8_0Avx2, x86::AttnValuesQ8_0Avx2};
-  t.attn[static_cast<uint32_t>(DType::kQ4_0)] = {x86::AttnScoresQ4_0Avx2, x86::AttnValuesQ4_0Avx2};
+  t.attn[static_cast<uint32_t>(DType::kF32)] = {x86::AttnScoresAvx2, x86::AttnValuesAvx2, x86::AttnKeysF32Avx2,
+                                                 x86::AttnRowsF32Avx2};
+  t.attn[static_cast<uint32_t>(DType::kF16)] = {x86::AttnScoresF16Avx2, x86::AttnValuesF16Avx2, x86::AttnKeysF16Avx2,
+                                                 x86::AttnRowsF16Avx2};
+  t.attn[static_cast<uint32_t>(DType::kBF16)] = {x86::AttnScoresBF16Avx2, x86::AttnValuesBF16Avx2,
+                                                  x86::AttnKeysBF16Avx2, x86::AttnRowsBF16Avx2};
+  t.attn[static_cast<uint32_t>(DType::kQ8_0)] = {x86::AttnScoresQ8_0Avx2, x86::AttnValuesQ8_0Avx2,
+                                                  x86::AttnKeysQ8_0Avx2, x86::AttnRowsQ8_0Avx2};
+  t.attn[static_cast<uint32_t>(DType::kQ4_0)] = {x86::AttnScoresQ4_0Avx2, x86::AttnValuesQ4_0Avx2,
+                                                  x86::AttnKeysQ4_0Avx2, x86::AttnRowsQ4_0Avx2};
+  t.attn_tile = {x86::AttnTileScoresAvx2, x86::AttnExpStepAvx2, x86::AttnRowValuesAvx2};
   // Q4_0 and Q8_0 matrices are repacked at load for these (Model::PrepareWeights).
   t.q4_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ4_0x8Avx2, x86::VecDotTileQ4_0x8Avx2};
   t.q8_0x8 = TypeKernels{DType::kQ8_0, nullptr, x86::VecDotRowsQ8_0x8Avx2, x86::VecDotTileQ8_0x8Avx2};
@@ -153,11 +164,17 @@ KernelTable NeonTable() {
   Set(t, DType::kQ4_0, DType::kQ8_0, arm::VecDotQ4_0Neon, arm::VecDotRowsQ4_0Neon);
   Set(t, DType::kQ8_0, DType::kQ8_0, arm::VecDotQ8_0Neon, arm::VecDotRowsQ8_0Neon);
   Set(t, DType::kMXFP4, DType::kQ8_0, arm::VecDotMxfp4Neon, arm::VecDotRowsMxfp4Neon);
-  t.attn[static_cast<uint32_t>(DType::kF32)] = {arm::AttnScoresF32Neon, arm::AttnValuesF32Neon};
-  t.attn[static_cast<uint32_t>(DType::kF16)] = {arm::AttnScoresF16Neon, arm::AttnValuesF16Neon};
-  t.attn[static_cast<uint32_t>(DType::kBF16)] = {arm::AttnScoresBF16Neon, arm::AttnValuesBF16Neon};
-  t.attn[static_cast<uint32_t>(DType::kQ8_0)] = {arm::AttnScoresQ8_0Neon, arm::AttnValuesQ8_0Neon};
-  t.attn[static_cast<uint32_t>(DType::kQ4_0)] = {arm::AttnScoresQ4_0Neon, arm::AttnValuesQ4_0Neon};
+  // The flash path's converters and tile kernels stay the portable ones (ScalarTable) on ARM.
+  auto neon_attn = [&t](DType kv, AttnScoresFn scores, AttnValuesFn values) {
+    AttnKernels& a = t.attn[static_cast<uint32_t>(kv)];
+    a.scores = scores;
+    a.values = values;
+  };
+  neon_attn(DType::kF32, arm::AttnScoresF32Neon, arm::AttnValuesF32Neon);
+  neon_attn(DType::kF16, arm::AttnScoresF16Neon, arm::AttnValuesF16Neon);
+  neon_attn(DType::kBF16, arm::AttnScoresBF16Neon, arm::AttnValuesBF16Neon);
+  neon_attn(DType::kQ8_0, arm::AttnScoresQ8_0Neon, arm::AttnValuesQ8_0Neon);
+  neon_attn(DType::kQ4_0, arm::AttnScoresQ4_0Neon, arm::AttnValuesQ4_0Neon);
   return t;
 }
 #endif

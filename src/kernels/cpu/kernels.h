@@ -41,9 +41,35 @@ using VecDotTileFn = void (*)(int64_t n, float* out, size_t out_stride, const vo
 // Quantized types need hd to be a multiple of their block size (the KV pool checks it).
 using AttnScoresFn = void (*)(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
 using AttnValuesFn = void (*)(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
+// Block converters for the online-softmax (flash) prefill path: n rows of hd elements of the KV
+// type, read once per tile and reused by every query row of it. keys writes them transposed,
+// dst[i * ld + j] (element i of row j; ld >= n), the layout the score tile reads; values writes
+// them row by row, dst[j * hd + i]. Values equal the dtype table's to_float exactly. keys may also
+// fill columns n up to the next multiple of 8 (copies of row n - 1), so ld leaves room for them.
+using AttnConvertFn = void (*)(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld);
 struct AttnKernels {
   AttnScoresFn scores = nullptr;
   AttnValuesFn values = nullptr;
+  AttnConvertFn keys = nullptr;     // transposed float block of K rows
+  AttnConvertFn rows = nullptr;     // row-major float block of V rows (ld unused)
+};
+
+// The type-independent kernels of the flash path, on float blocks.
+// tile_scores: s[r * ld_s + j] = scale * sum_i q[r * hd + i] * kt[i * ld + j] for r < rows, j < m
+// (kt as AttnKernels::keys writes it; q rows consecutive). Columns m up to the next multiple of 8
+// may be computed and written too (ld and ld_s leave room); callers ignore them.
+// exp_step: one online-softmax step over one row's scores of a block: m' = max(*m, max_j s[j])
+// (NaN scores ignored for the max, as std::fmax), s[j] = exp(s[j] - m'), *m = m'; returns the sum
+// of the new s[j]. A NaN score stays NaN (its query row becomes NaN, as in the exact softmax).
+// row_values: out[c] += sum_j p[j] * v[j * hd + c] for j < n, c < hd, j in order.
+using AttnTileScoresFn = void (*)(const float* q, int rows, const float* kt, int64_t ld, int64_t m,
+                                  int64_t hd, float scale, float* s, int64_t ld_s);
+using AttnExpStepFn = float (*)(float* s, int64_t n, float* m);
+using AttnRowValuesFn = void (*)(const float* p, const float* v, int64_t n, int64_t hd, float* out);
+struct AttnTileKernels {
+  AttnTileScoresFn scores = nullptr;
+  AttnExpStepFn exp_step = nullptr;
+  AttnRowValuesFn values = nullptr;
 };
 
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
@@ -69,6 +95,7 @@ struct KernelTable {
   // Attention over one head, per KV cache storage type (F32, F16, BF16, Q8_0, Q4_0; unset: not a KV
   // type), rows given by pointers because the cache is paged. See AttnKernels.
   AttnKernels attn[64];
+  AttnTileKernels attn_tile;       // the flash path's float kernels (see AttnTileKernels)
   const TypeKernels& For(DType t) const { return weights[static_cast<uint32_t>(t)]; }
   const AttnKernels& Attn(DType t) const { return attn[static_cast<uint32_t>(t)]; }
 };

@@ -27,6 +27,19 @@ void AttnScoresBF16(const float* q, const void* const* k, int64_t n, int64_t hd,
 void AttnValuesBF16(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
 }  // namespace origami::cpu
 
+namespace origami::cpu::ref {
+// The converters' scalar twins (ref/attn_tile_ref.cpp), for the shapes the AVX2 forms pass on.
+#define ORIGAMI_ATTN_REF(Name)                                                                   \
+  void AttnKeys##Name(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld); \
+  void AttnRows##Name(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld);
+ORIGAMI_ATTN_REF(F32)
+ORIGAMI_ATTN_REF(F16)
+ORIGAMI_ATTN_REF(BF16)
+ORIGAMI_ATTN_REF(Q8_0)
+ORIGAMI_ATTN_REF(Q4_0)
+#undef ORIGAMI_ATTN_REF
+}  // namespace origami::cpu::ref
+
 namespace origami::cpu::x86 {
 namespace {
 
@@ -129,7 +142,72 @@ void Values(const float* p, const void* const* v, int64_t n, int64_t hd, float* 
   }
 }
 
+// The flash path's block converters (kernels.h, AttnConvertFn): 8 rows x 8 elements are loaded
+// in their stored type and transposed in registers, so each key block is written with whole-vector
+// stores. The last group of 8 repeats the last row (its columns up to the next multiple of 8 of n
+// are written; the score tile ignores them).
+template <class L>
+void KeysT(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld) {
+  for (int64_t j0 = 0; j0 < n; j0 += 8) {
+    const void* r[8];
+    for (int k = 0; k < 8; ++k) r[k] = rows[j0 + k < n ? j0 + k : n - 1];
+    for (int64_t i = 0; i < hd; i += 8) {
+      const __m256 t0 = _mm256_unpacklo_ps(L::Load(r[0], i), L::Load(r[1], i));
+      const __m256 t1 = _mm256_unpackhi_ps(L::Load(r[0], i), L::Load(r[1], i));
+      const __m256 t2 = _mm256_unpacklo_ps(L::Load(r[2], i), L::Load(r[3], i));
+      const __m256 t3 = _mm256_unpackhi_ps(L::Load(r[2], i), L::Load(r[3], i));
+      const __m256 t4 = _mm256_unpacklo_ps(L::Load(r[4], i), L::Load(r[5], i));
+      const __m256 t5 = _mm256_unpackhi_ps(L::Load(r[4], i), L::Load(r[5], i));
+      const __m256 t6 = _mm256_unpacklo_ps(L::Load(r[6], i), L::Load(r[7], i));
+      const __m256 t7 = _mm256_unpackhi_ps(L::Load(r[6], i), L::Load(r[7], i));
+      // Columns c and c + 4 of rows 0..3 (u0..u3) and of rows 4..7 (u4..u7).
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+      float* d = dst + i * ld + j0;
+      _mm256_storeu_ps(d + 0 * ld, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 1 * ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+}
+
+template <class L>
+void RowsF(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t) {
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < hd; i += 8) _mm256_storeu_ps(dst + j * hd + i, L::Load(rows[j], i));
+}
+
 }  // namespace
+
+// Head sizes off the 8-float grid (float types only), or a key block whose padded width does not
+// fit ld, take the scalar twins.
+#define ORIGAMI_ATTN_CONVERT(Name, L)                                                           \
+  void AttnKeys##Name##Avx2(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld) { \
+    if (hd % 8 != 0 || ld % 8 != 0 || (n + 7) / 8 * 8 > ld)                                     \
+      return ref::AttnKeys##Name(rows, n, hd, dst, ld);                                     \
+    KeysT<L>(rows, n, hd, dst, ld);                                                              \
+  }                                                                                              \
+  void AttnRows##Name##Avx2(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld) { \
+    if (hd % 8 != 0) return ref::AttnRows##Name(rows, n, hd, dst, ld);                      \
+    RowsF<L>(rows, n, hd, dst, ld);                                                              \
+  }
+ORIGAMI_ATTN_CONVERT(F32, LoadF32)
+ORIGAMI_ATTN_CONVERT(F16, LoadF16)
+ORIGAMI_ATTN_CONVERT(BF16, LoadBF16)
+ORIGAMI_ATTN_CONVERT(Q8_0, LoadQ8_0)
+ORIGAMI_ATTN_CONVERT(Q4_0, LoadQ4_0)
+#undef ORIGAMI_ATTN_CONVERT
 
 void AttnScoresAvx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale,
                     float* s) {

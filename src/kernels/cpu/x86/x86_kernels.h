@@ -9,6 +9,21 @@
 namespace origami::cpu::x86 {
 
 // AVX2 + FMA + F16C.
+// The flash attention path (attn_tile_avx2.cpp, KernelTable::attn_tile; the block converters per
+// KV type in ops_avx2.cpp, KernelTable::attn[type].keys / rows).
+void AttnTileScoresAvx2(const float* q, int rows, const float* kt, int64_t ld, int64_t m, int64_t hd,
+                        float scale, float* s, int64_t ld_s);
+float AttnExpStepAvx2(float* s, int64_t n, float* m);
+void AttnRowValuesAvx2(const float* p, const float* v, int64_t n, int64_t hd, float* out);
+#define ORIGAMI_ATTN_CONVERT_DECL(Name)                                                              \
+  void AttnKeys##Name##Avx2(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld); \
+  void AttnRows##Name##Avx2(const void* const* rows, int64_t n, int64_t hd, float* dst, int64_t ld);
+ORIGAMI_ATTN_CONVERT_DECL(F32)
+ORIGAMI_ATTN_CONVERT_DECL(F16)
+ORIGAMI_ATTN_CONVERT_DECL(BF16)
+ORIGAMI_ATTN_CONVERT_DECL(Q8_0)
+ORIGAMI_ATTN_CONVERT_DECL(Q4_0)
+#undef ORIGAMI_ATTN_CONVERT_DECL
 // Attention over one head (ops_avx2.cpp; KernelTable::attn, per KV type).
 void AttnScoresAvx2(const float* q, const void* const* k, int64_t n, int64_t hd, float scale, float* s);
 void AttnValuesAvx2(const float* p, const void* const* v, int64_t n, int64_t hd, float* out);
