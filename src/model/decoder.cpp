@@ -167,6 +167,9 @@ void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
 }
 
 PagedBatch Decoder::Flatten(const BatchToken* batch, int n) {
+  if (spec_.encoder)
+    FailKind(ErrorKind::kUnsupported, "'{}' is an encoder (embeddings and reranking only); it does not generate",
+             spec_.arch);
   if (n <= 0 || n > kMaxBatch) Fail("batch of {} tokens (1 to {} allowed)", n, kMaxBatch);
   tables_.Clear();
   caches_.clear();

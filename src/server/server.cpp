@@ -13,6 +13,7 @@
 #include "server/anthropic_handler.h"
 #include "server/api.h"
 #include "server/embeddings.h"
+#include "server/rerank.h"
 #include "server/job.h"
 #include "server/ollama_api.h"
 #include "server/ollama_handler.h"
@@ -231,6 +232,9 @@ void Server::Impl::Routes() {
   http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
     HandleOpenAiEmbeddings(st, req.body, res);
   });
+  // llama-server answers reranking under all three paths.
+  for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking"})
+    http.Post(path, [this](const httplib::Request& req, httplib::Response& res) { HandleRerank(st, req.body, res); });
   RegisterOllamaRoutes(http, st);
 }
 
