@@ -91,6 +91,9 @@ class Backend {
   virtual void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) = 0;
   // out[t] = attention of q[t] over its sequence's rows [.., pos] of layer il (causal, windowed).
   virtual void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) = 0;
+  // Rotates q ([n, n_head * hd]) and k ([n, n_head_kv * hd]) at the positions pos[t], without
+  // storing anything (encoders with rotary positions: nomic-bert).
+  virtual void Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) = 0;
   // out[t] = attention of q[t] over k and v of every token of its own sequence (non-causal; the
   // batch holds whole sequences, see EncoderAttentionOp). q, k, v, out: [n, n_head * head_dim].
   virtual void EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v, Tensor out) = 0;

@@ -1,4 +1,4 @@
-// The encoder's forward pass (bert): whole sequences, bidirectional attention, post-norm
+// The encoder's forward pass (bert, nomic-bert): whole sequences, bidirectional attention, post-norm
 // LayerNorms, op by op through the backend as the decoder's is. Numerics follow the Hugging Face
 // BertModel: exact (erf) GELU, LayerNorm with the file's epsilon, the rank head on the [CLS] row.
 #include <algorithm>
@@ -39,20 +39,39 @@ void Decoder::Encode(const EncoderBatch& b, float* out) {
   be.Embed(spec_.tok_embd, b.tokens, 1.0f, x);
   be.Embed(spec_.type_embd, b.types, 1.0f, tmp);
   be.Add(x, tmp);
-  be.Embed(spec_.pos_embd, enc_pos_, 1.0f, tmp);
-  be.Add(x, tmp);
+  if (spec_.pos_embd.data) {  // absolute positions (bert); nomic-bert rotates Q and K instead
+    be.Embed(spec_.pos_embd, enc_pos_, 1.0f, tmp);
+    be.Add(x, tmp);
+  }
   be.LayerNorm(x, spec_.embd_norm.data(), spec_.embd_norm_b.data(), eps, x);
 
   for (const LayerSpec& l : spec_.layers) {
     const int64_t qd = static_cast<int64_t>(l.n_head) * l.head_dim;
     const Tensor q{q_->data(), n, qd}, k{k_->data(), n, qd}, v{v_->data(), n, qd}, att{att_->data(), n, qd};
-    // Attention: Q, K, V with biases, every token over its whole sequence, output projection,
-    // then LayerNorm(x + attention).
-    const MatMulOp qkv[] = {{&l.wq, x, q}, {&l.wk, x, k}, {&l.wv, x, v}};
-    be.MatMul(qkv);
-    be.AddBias(q, l.bq.data());
-    be.AddBias(k, l.bk.data());
-    be.AddBias(v, l.bv.data());
+    // Attention: Q, K, V (one fused product in nomic-bert, split by columns) with their biases
+    // where the family has them, rope where it has rotary positions, every token over its whole
+    // sequence, output projection, then LayerNorm(x + attention).
+    if (l.wqkv.data) {
+      const Tensor qkv{gate_->data(), n, 3 * qd};  // gate_ is free until the FFN
+      const MatMulOp f[] = {{&l.wqkv, x, qkv}};
+      be.MatMul(f);
+      for (int part = 0; part < 3; ++part) {
+        CopyOp c;
+        c.src_col = part * qd;
+        c.width = qd;
+        be.CopyColumns(c, qkv, part == 0 ? q : part == 1 ? k : v);
+      }
+    } else {
+      const MatMulOp qkv[] = {{&l.wq, x, q}, {&l.wk, x, k}, {&l.wv, x, v}};
+      be.MatMul(qkv);
+    }
+    if (!l.bq.empty()) be.AddBias(q, l.bq.data());
+    if (!l.bk.empty()) be.AddBias(k, l.bk.data());
+    if (!l.bv.empty()) be.AddBias(v, l.bv.data());
+    if (!spec_.ropes.empty()) {
+      const RopeOp rope{spec_.ropes[l.rope_index].Table(), l.n_head, l.n_head_kv, l.head_dim};
+      be.Rope(rope, enc_pos_, q, k);
+    }
     EncoderAttentionOp op;
     op.n_head = l.n_head;
     op.head_dim = l.head_dim;
@@ -61,18 +80,28 @@ void Decoder::Encode(const EncoderBatch& b, float* out) {
     be.EncoderAttention(op, q, k, v, att);
     const MatMulOp o[] = {{&l.wo, att, tmp}};
     be.MatMul(o);
-    be.AddBias(tmp, l.bo.data());
+    if (!l.bo.empty()) be.AddBias(tmp, l.bo.data());
     be.Add(x, tmp);
     be.LayerNorm(x, l.attn_out_norm.data(), l.attn_out_norm_b.data(), eps, x);
-    // FFN: up, GELU, down, each with its bias, then LayerNorm(x + FFN).
+    // FFN, then LayerNorm(x + FFN): up, GELU, down with biases (bert), or silu(gate) * up, down
+    // (nomic-bert's SwiGLU, no biases).
     const Tensor up{up_->data(), n, l.n_ff};
-    const MatMulOp u[] = {{&l.w_up, x, up}};
-    be.MatMul(u);
-    be.AddBias(up, l.b_up.data());
-    be.Unary(UnaryKind::kGelu, up);
-    const MatMulOp d[] = {{&l.w_down, up, tmp}};
-    be.MatMul(d);
-    be.AddBias(tmp, l.b_down.data());
+    if (l.w_gate.data) {
+      const Tensor gate{gate_->data(), n, l.n_ff};
+      const MatMulOp gu[] = {{&l.w_gate, x, gate}, {&l.w_up, x, up}};
+      be.MatMul(gu);
+      be.Activation(ActivationOp{FfnKind::kSwiGlu}, gate, up);
+      const MatMulOp d[] = {{&l.w_down, gate, tmp}};
+      be.MatMul(d);
+    } else {
+      const MatMulOp u[] = {{&l.w_up, x, up}};
+      be.MatMul(u);
+      if (!l.b_up.empty()) be.AddBias(up, l.b_up.data());
+      be.Unary(UnaryKind::kGelu, up);
+      const MatMulOp d[] = {{&l.w_down, up, tmp}};
+      be.MatMul(d);
+    }
+    if (!l.b_down.empty()) be.AddBias(tmp, l.b_down.data());
     be.Add(x, tmp);
     be.LayerNorm(x, l.layer_out_norm.data(), l.layer_out_norm_b.data(), eps, x);
   }

@@ -39,6 +39,7 @@ struct LayerSpec {
 
   // Weights. Matrices are [out rows, in cols] as stored in GGUF (ne[0] = in).
   Vec attn_norm;                      // [n_embd]
+  MatrixView wqkv;                    // [3 * n_head * head_dim, n_embd]: Q, K, V fused (nomic-bert)
   MatrixView wq, wk, wv, wo;     // [n_head*head_dim, n_embd], [n_head_kv*head_dim, n_embd] x2, [n_embd, n_head*head_dim]
   Vec bq, bk, bv, bo;                 // optional biases
   Vec q_norm, k_norm;                 // [head_dim]: per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3)

@@ -23,6 +23,7 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
   dense(-1, WeightRole::kEmbedding, "position_embd", spec.pos_embd);
   for (int il = 0; il < static_cast<int>(spec.layers.size()); ++il) {
     auto& l = spec.layers[il];
+    dense(il, WeightRole::kAttention, "attn_qkv", l.wqkv);
     dense(il, WeightRole::kAttention, "attn_q", l.wq);
     dense(il, WeightRole::kAttention, "attn_k", l.wk);
     dense(il, WeightRole::kAttention, "attn_v", l.wv);

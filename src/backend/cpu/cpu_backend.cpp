@@ -248,6 +248,13 @@ void CpuBackend::RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tens
   }
 }
 
+void CpuBackend::Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) {
+  for (size_t t = 0; t < pos.size(); ++t) {
+    cpu::Rope(q.data + t * q.cols + op.rot_offset, op.n_head, op.head_dim, pos[t], op.table);
+    cpu::Rope(k.data + t * k.cols + op.rot_offset, op.n_head_kv, op.head_dim, pos[t], op.table);
+  }
+}
+
 void CpuBackend::Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
                         float* host_logits) {
   const int64_t e = x.cols;

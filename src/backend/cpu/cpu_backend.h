@@ -40,6 +40,7 @@ class CpuBackend final : public Backend {
   void Activation(const ActivationOp& op, Tensor gate, Tensor up) override;
   void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) override;
   void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) override;
+  void Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) override;
   void EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v, Tensor out) override;
   void Moe(const MoeOp& op, Tensor xn, Tensor out) override;
   void Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
