@@ -1,6 +1,7 @@
-// The encoder's forward pass (bert, nomic-bert): whole sequences, bidirectional attention, post-norm
-// LayerNorms, op by op through the backend as the decoder's is. Numerics follow the Hugging Face
-// BertModel: exact (erf) GELU, LayerNorm with the file's epsilon, the rank head on the [CLS] row.
+// The encoder's forward pass (bert, nomic-bert): whole sequences, bidirectional attention,
+// post-norm LayerNorms, op by op through the backend as the decoder's is. Numerics follow the
+// Hugging Face BertModel: exact (erf) GELU, LayerNorm with the file's epsilon, the rank head on the
+// [CLS] row.
 #include <algorithm>
 #include <cmath>
 
@@ -13,9 +14,10 @@ void Decoder::Encode(const EncoderBatch& b, float* out) {
   if (!spec_.encoder) Fail("'{}' is not an encoder", spec_.arch);
   const int64_t n = static_cast<int64_t>(b.tokens.size());
   const int64_t n_seq = static_cast<int64_t>(b.seq_start.size()) - 1;
-  if (n <= 0 || n_seq <= 0 || static_cast<int64_t>(b.types.size()) != n || b.seq_start.front() != 0 ||
-      b.seq_start.back() != n)
-    Fail("encoder batch: {} tokens, {} types, {} sequence starts do not match", n, b.types.size(), n_seq + 1);
+  if (n <= 0 || n_seq <= 0 || static_cast<int64_t>(b.types.size()) != n ||
+      b.seq_start.front() != 0 || b.seq_start.back() != n)
+    Fail("encoder batch: {} tokens, {} types, {} sequence starts do not match", n, b.types.size(),
+         n_seq + 1);
   enc_pos_.resize(n);
   for (int64_t s = 0; s < n_seq; ++s) {
     const int64_t len = b.seq_start[s + 1] - b.seq_start[s];
@@ -27,7 +29,8 @@ void Decoder::Encode(const EncoderBatch& b, float* out) {
     if (b.tokens[t] < 0 || b.tokens[t] >= spec_.n_vocab)
       Fail("token id {} is out of range (vocabulary has {} tokens)", b.tokens[t], spec_.n_vocab);
     if (b.types[t] < 0 || b.types[t] >= spec_.type_embd.rows)
-      Fail("token type {} is out of range (the model has {} types)", b.types[t], spec_.type_embd.rows);
+      Fail("token type {} is out of range (the model has {} types)", b.types[t],
+           spec_.type_embd.rows);
   }
   Reserve(static_cast<int>(n));
   Backend& be = backend_;
@@ -47,7 +50,8 @@ void Decoder::Encode(const EncoderBatch& b, float* out) {
 
   for (const LayerSpec& l : spec_.layers) {
     const int64_t qd = static_cast<int64_t>(l.n_head) * l.head_dim;
-    const Tensor q{q_->data(), n, qd}, k{k_->data(), n, qd}, v{v_->data(), n, qd}, att{att_->data(), n, qd};
+    const Tensor q{q_->data(), n, qd}, k{k_->data(), n, qd}, v{v_->data(), n, qd},
+        att{att_->data(), n, qd};
     // Attention: Q, K, V (one fused product in nomic-bert, split by columns) with their biases
     // where the family has them, rope where it has rotary positions, every token over its whole
     // sequence, output projection, then LayerNorm(x + attention).

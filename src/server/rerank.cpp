@@ -36,7 +36,8 @@ RerankRequest ParseRerank(ServerState& s, const json& j) {
   }
   s.CheckModel(model);
   auto q = j.find("query");
-  if (q == j.end() || q->is_null()) throw ApiError(400, "query: required", "query", "missing_required_parameter");
+  if (q == j.end() || q->is_null())
+    throw ApiError(400, "query: required", "query", "missing_required_parameter");
   if (!q->is_string()) throw ApiError(400, "query: must be a string", "query", "invalid_type");
   r.query = q->get<std::string>();
   if (r.query.empty()) throw ApiError(400, "query: must not be empty", "query", "invalid_value");
@@ -45,12 +46,13 @@ RerankRequest ParseRerank(ServerState& s, const json& j) {
   if (d == j.end() || d->is_null()) d = j.find("texts");
   if (d == j.end() || d->is_null())
     throw ApiError(400, "documents: required", "documents", "missing_required_parameter");
-  if (!d->is_array()) throw ApiError(400, "documents: must be an array of strings", "documents", "invalid_type");
+  if (!d->is_array())
+    throw ApiError(400, "documents: must be an array of strings", "documents", "invalid_type");
   if (d->empty()) throw ApiError(400, "documents: must not be empty", "documents", "invalid_value");
   if (d->size() > static_cast<size_t>(Engine::kMaxEmbeddingInputs))
     throw ApiError(400,
-                   fmt::format("documents: {} documents in one request; at most {} are allowed", d->size(),
-                               Engine::kMaxEmbeddingInputs),
+                   fmt::format("documents: {} documents in one request; at most {} are allowed",
+                               d->size(), Engine::kMaxEmbeddingInputs),
                    "documents", "invalid_value");
   for (size_t i = 0; i < d->size(); ++i) {
     const json& x = (*d)[i];
@@ -60,7 +62,8 @@ RerankRequest ParseRerank(ServerState& s, const json& j) {
     } else if (x.is_string()) {
       r.documents.push_back(x.get<std::string>());
     } else {
-      throw ApiError(400, fmt::format("documents[{}]: must be a string", i), "documents", "invalid_type");
+      throw ApiError(400, fmt::format("documents[{}]: must be a string", i), "documents",
+                     "invalid_type");
     }
   }
   r.top_n = r.documents.size();
@@ -70,7 +73,9 @@ RerankRequest ParseRerank(ServerState& s, const json& j) {
     r.top_n = std::min<size_t>(r.top_n, t->get<uint64_t>());
   }
   if (auto rd = j.find("return_documents"); rd != j.end() && !rd->is_null()) {
-    if (!rd->is_boolean()) throw ApiError(400, "return_documents: must be a boolean", "return_documents", "invalid_type");
+    if (!rd->is_boolean())
+      throw ApiError(400, "return_documents: must be a boolean", "return_documents",
+                     "invalid_type");
     r.return_documents = rd->get<bool>();
   }
   return r;
@@ -87,14 +92,16 @@ void HandleRerank(ServerState& s, const std::string& body, httplib::Response& re
     const json j = json::parse(body, nullptr, false);
     if (j.is_discarded())
       throw ApiError(400, "We could not parse the JSON body of your request.", "", "invalid_json");
-    if (!j.is_object()) throw ApiError(400, "The request body must be a JSON object.", "", "invalid_json");
+    if (!j.is_object())
+      throw ApiError(400, "The request body must be a JSON object.", "", "invalid_json");
     const RerankRequest r = ParseRerank(s, j);
     if (!s.engine.reranker())
-      throw ApiError(400,
-                     fmt::format("The model '{}' is not a reranker (its pooling type is not rank): it cannot "
-                                 "answer /v1/rerank",
-                                 s.opt.model_id),
-                     "model", "model_not_supported");
+      throw ApiError(
+          400,
+          fmt::format("The model '{}' is not a reranker (its pooling type is not rank): it cannot "
+                      "answer /v1/rerank",
+                      s.opt.model_id),
+          "model", "model_not_supported");
 
     // Each pair is [CLS] query [SEP] document [SEP]: the query's ids as the vocabulary adds its
     // specials, then the document's without its leading [CLS]; the document is token type 1.
@@ -109,11 +116,13 @@ void HandleRerank(ServerState& s, const std::string& body, httplib::Response& re
       std::vector<int32_t> pair = q;
       pair.insert(pair.end(), d.begin(), d.end());
       if (pair.size() > limit)
-        throw ApiError(400,
-                       fmt::format("documents[{}]: the query and document have {} tokens together, more than the "
-                                   "model's context of {} tokens",
-                                   i, pair.size(), limit),
-                       "documents", "context_length_exceeded");
+        throw ApiError(
+            400,
+            fmt::format(
+                "documents[{}]: the query and document have {} tokens together, more than the "
+                "model's context of {} tokens",
+                i, pair.size(), limit),
+            "documents", "context_length_exceeded");
       req.segment_b.push_back(static_cast<int>(q.size()));
       req.inputs.push_back(std::move(pair));
     }
@@ -134,7 +143,8 @@ void HandleRerank(ServerState& s, const std::string& body, httplib::Response& re
     // Highest score first; equal scores keep the documents' order.
     std::vector<size_t> order(scores.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a][0] > scores[b][0]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return scores[a][0] > scores[b][0]; });
     json results = json::array();
     for (size_t k = 0; k < r.top_n; ++k) {
       const size_t i = order[k];

@@ -149,6 +149,35 @@ TEST_P(BackendOps, UnaryGeluAndTanh) {
   }
 }
 
+// Rope without a store (encoders): NeoX pairs (i, i + hd/2) of every head of Q and K turned by
+// pos * theta_i, at each token's own position.
+TEST_P(BackendOps, RopeRotatesAtTheGivenPositions) {
+  const int n_head = 3, n_head_kv = 1, hd = 8;
+  const std::vector<int32_t> pos = {0, 3, 17};
+  const int64_t n = static_cast<int64_t>(pos.size());
+  std::vector<float> inv(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv[i] = std::pow(1000.0f, -2.0f * i / hd);
+  RopeOp op{{hd, RopeLayout::kNeox, 1.0f, inv.data()}, n_head, n_head_kv, hd};
+  const std::vector<float> qs = Random(n * n_head * hd, 28), ks = Random(n * n_head_kv * hd, 29);
+  const Tensor q = Put(qs, n, n_head * hd), k = Put(ks, n, n_head_kv * hd);
+  be_->Rope(op, pos, q, k);
+  auto rotated = [&](const std::vector<float>& x, int heads) {
+    std::vector<double> y(x.size());
+    for (int64_t t = 0; t < n; ++t)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < hd / 2; ++i) {
+          const size_t a = (t * heads + h) * hd + i, b = a + hd / 2;
+          const double th = double(pos[t]) * inv[i];
+          y[a] = x[a] * std::cos(th) - x[b] * std::sin(th);
+          y[b] = x[a] * std::sin(th) + x[b] * std::cos(th);
+        }
+    return y;
+  };
+  // float32 angles of up to 17 radians: a few ulps of the angle.
+  ExpectClose(Get(q), rotated(qs, n_head), 1e-5, "rope q");
+  ExpectClose(Get(k), rotated(ks, n_head_kv), 1e-5, "rope k");
+}
+
 // Three sequences of 1, 5 and 9 tokens in one batch: each token's output is the softmax-weighted
 // sum over its own sequence only, every position (no causal mask); a NaN in one sequence's values
 // stays there.

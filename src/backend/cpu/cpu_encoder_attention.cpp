@@ -11,13 +11,16 @@ namespace origami {
 // sequences an encoder sees are short (512 tokens at most for BERT), so a row of scores fits in
 // L1 and the products, not this loop, set the speed; plain loops the compiler vectorises suffice.
 // The softmax subtracts the row's maximum and sums in float, as the decoder's attention does.
-void CpuBackend::EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v, Tensor out) {
+void CpuBackend::EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v,
+                                  Tensor out) {
   const int hd = op.head_dim;
   const int64_t n_seq = static_cast<int64_t>(op.seq_start.size()) - 1;
   if (n_seq <= 0) return;
   int64_t max_len = 0;
-  for (int64_t s = 0; s < n_seq; ++s) max_len = std::max(max_len, op.seq_start[s + 1] - op.seq_start[s]);
-  if (enc_scores_.size() < static_cast<size_t>(pool_.size() * max_len)) enc_scores_.resize(pool_.size() * max_len);
+  for (int64_t s = 0; s < n_seq; ++s)
+    max_len = std::max(max_len, op.seq_start[s + 1] - op.seq_start[s]);
+  if (enc_scores_.size() < static_cast<size_t>(pool_.size() * max_len))
+    enc_scores_.resize(pool_.size() * max_len);
 
   pool_.Run(n_seq * op.n_head, [&](int64_t task, int thread) {
     const int64_t s = task / op.n_head;

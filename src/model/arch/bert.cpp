@@ -13,25 +13,31 @@ namespace origami {
 namespace {
 
 // Hyper-parameters, pooling and the embedding tensors both families share; sizes the layers.
-void ReadEncoderCommon(const gguf::File& f, const MetaReader& meta, const TensorLoader& t, DecoderSpec& spec) {
+void ReadEncoderCommon(const gguf::File& f, const MetaReader& meta, const TensorLoader& t,
+                       DecoderSpec& spec) {
   spec.encoder = true;
   spec.name = std::string(f.GetString("general.name").value_or(""));
   spec.n_embd = static_cast<int>(meta.U32("embedding_length"));
   const int n_layer = static_cast<int>(meta.U32("block_count"));
   const int n_head = static_cast<int>(meta.U32("attention.head_count"));
   const int n_ff = static_cast<int>(meta.U32("feed_forward_length"));
-  if (spec.n_embd <= 0 || n_layer <= 0 || n_head <= 0 || n_ff <= 0 || n_layer > 4096 || n_head > 4096 ||
-      spec.n_embd > (1 << 20) || n_ff > (1 << 22) || spec.n_embd % n_head != 0)
-    Fail("{}: bad hyper-parameters (embedding_length {}, block_count {}, head_count {}, feed_forward_length {})",
-         f.path(), spec.n_embd, n_layer, n_head, n_ff);
+  if (spec.n_embd <= 0 || n_layer <= 0 || n_head <= 0 || n_ff <= 0 || n_layer > 4096 ||
+      n_head > 4096 || spec.n_embd > (1 << 20) || n_ff > (1 << 22) || spec.n_embd % n_head != 0)
+    Fail(
+        "{}: bad hyper-parameters (embedding_length {}, block_count {}, head_count {}, "
+        "feed_forward_length {})",
+        f.path(), spec.n_embd, n_layer, n_head, n_ff);
   spec.n_ctx_train = static_cast<int>(meta.U32Or("context_length", 512));
-  if (spec.n_ctx_train <= 0 || spec.n_ctx_train > (1 << 20)) Fail("{}: bad context_length {}", f.path(), spec.n_ctx_train);
+  if (spec.n_ctx_train <= 0 || spec.n_ctx_train > (1 << 20))
+    Fail("{}: bad context_length {}", f.path(), spec.n_ctx_train);
   spec.norm_eps = meta.F32Or("attention.layer_norm_epsilon", 1e-12f);
-  if (!(spec.norm_eps > 0) || spec.norm_eps > 1) Fail("{}: bad layer_norm_epsilon {}", f.path(), spec.norm_eps);
+  if (!(spec.norm_eps > 0) || spec.norm_eps > 1)
+    Fail("{}: bad layer_norm_epsilon {}", f.path(), spec.norm_eps);
   // An encoder that says it is causal is not one this forward pass computes.
   if (f.GetBool(meta.arch() + ".attention.causal").value_or(false))
-    FailKind(ErrorKind::kUnsupported, "{}: {}.attention.causal is true; only bidirectional encoders are supported",
-             f.path(), meta.arch());
+    FailKind(ErrorKind::kUnsupported,
+             "{}: {}.attention.causal is true; only bidirectional encoders are supported", f.path(),
+             meta.arch());
   ReadPooling(f, meta, spec);
 
   const int64_t e = spec.n_embd;
