@@ -63,6 +63,11 @@ class Backend {
   // y = RMSNorm(x) * w over each run of w_len values (w_len = x.cols, or the head size for a
   // per-head norm); y may alias x.
   virtual void RmsNorm(Tensor x, const float* w, int64_t w_len, float eps, Tensor y) = 0;
+  // y = LayerNorm(x) * w + b over each row (mean and variance of the row; b may be null); y may
+  // alias x. Encoders (bert).
+  virtual void LayerNorm(Tensor x, const float* w, const float* b, float eps, Tensor y) = 0;
+  // x = f(x), element-wise (encoders: GELU, tanh).
+  virtual void Unary(UnaryKind kind, Tensor x) = 0;
   // y[t] += b (b has y.cols values).
   virtual void AddBias(Tensor y, const float* b) = 0;
   // x += y.
@@ -86,6 +91,12 @@ class Backend {
   virtual void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) = 0;
   // out[t] = attention of q[t] over its sequence's rows [.., pos] of layer il (causal, windowed).
   virtual void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) = 0;
+  // Rotates q ([n, n_head * hd]) and k ([n, n_head_kv * hd]) at the positions pos[t], without
+  // storing anything (encoders with rotary positions: nomic-bert).
+  virtual void Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) = 0;
+  // out[t] = attention of q[t] over k and v of every token of its own sequence (non-causal; the
+  // batch holds whole sequences, see EncoderAttentionOp). q, k, v, out: [n, n_head * head_dim].
+  virtual void EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v, Tensor out) = 0;
   // out = sum over each token's routed experts of weight * expert FFN(xn).
   virtual void Moe(const MoeOp& op, Tensor xn, Tensor out) = 0;
   // The output head for the rows of x that want logits (want[t] != 0; want null: every row):

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "tensor/view.h"
 
@@ -98,6 +99,21 @@ struct AttentionOp {
   float scale = 0.0f;            // multiplies q.k
   int64_t window = 0;            // > 0: sliding window of that many positions
   const float* sinks = nullptr;  // [n_head]: a learned logit per head joining the softmax (gpt-oss)
+};
+
+// Non-causal attention of an encoder layer (bert): every token attends to every token of its own
+// sequence. The batch holds whole sequences, one after the other: sequence s is the tokens
+// [seq_start[s], seq_start[s + 1]). Q, K and V have n_head heads of head_dim values each.
+struct EncoderAttentionOp {
+  int n_head = 0, head_dim = 0;
+  float scale = 0.0f;  // multiplies q.k
+  std::span<const int64_t> seq_start;  // n_seq + 1 values, from 0 to the batch's token count
+};
+
+// An element-wise function of an encoder: x = f(x).
+enum class UnaryKind {
+  kGelu,  // x * Phi(x) with the exact normal CDF (erf), as BERT's "gelu" is defined
+  kTanh,  // the reranker head's pooler
 };
 
 // The routed-experts FFN of one layer: router, top-k, each routed expert's gated FFN, weighted sum.

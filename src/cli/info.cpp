@@ -253,10 +253,13 @@ int Info(const InfoOptions& o) {
       j["hparams"] = {{"architecture", s.arch}, {"n_vocab", s.n_vocab}, {"n_embd", s.n_embd},
                       {"n_layer", s.n_layer()}, {"n_head", l.n_head}, {"n_head_kv", l.n_head_kv},
                       {"head_dim", l.head_dim}, {"n_ff", l.n_ff}, {"n_ctx_train", s.n_ctx_train},
-                      {"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot},
                       {"norm_eps", s.norm_eps}, {"tied_output", s.tied_output},
                       {"weight_bytes_per_token", s.WeightBytesPerToken()},
                       {"kv_bytes_per_token", KvBytesByType(s)}, {"layer_kinds", s.LayerKinds()}};
+      // Encoders (bert) have absolute positions, no rope.
+      if (!s.ropes.empty())
+        j["hparams"].update({{"rope_freq_base", s.ropes.front().freq_base}, {"n_rot", s.ropes.front().n_rot}});
+      if (s.encoder) j["hparams"].update({{"encoder", true}, {"pooling", PoolingName(s.pooling)}});
       const Model::Prepared plan = (Env().repack ? model->PlanWeights(*backend) : Model::Prepared{});
       nlohmann::json layouts = nlohmann::json::object();  // layout name -> matrices repacked to it
       for (const auto& [layout, count] : plan.layouts) layouts[LayoutName(layout)] = count;
@@ -293,11 +296,15 @@ int Info(const InfoOptions& o) {
                  l.v_dim(), s.n_ctx_train);
     else
       fmt::print("  heads {} (kv {}, size {}), context (training) {}\n", l.n_head, l.n_head_kv, l.head_dim, s.n_ctx_train);
-    fmt::print("  rope: {} dims, base {}, {} layout{}; rms eps {}; output {}\n", s.ropes.front().n_rot,
-               s.ropes.front().freq_base,
-               s.ropes.front().layout == RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
-               model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
-               s.tied_output ? "tied to token_embd" : "separate");
+    if (s.encoder)
+      fmt::print("  encoder: bidirectional, absolute positions, LayerNorm eps {}; pooling {}{}\n", s.norm_eps,
+                 PoolingName(s.pooling), s.cls_out.data ? " (cls head)" : "");
+    else
+      fmt::print("  rope: {} dims, base {}, {} layout{}; rms eps {}; output {}\n", s.ropes.front().n_rot,
+                 s.ropes.front().freq_base,
+                 s.ropes.front().layout == RopeLayout::kAdjacent ? "adjacent-pair" : "neox",
+                 model->file().FindTensor("rope_freqs.weight") ? ", per-pair frequency factors" : "", s.norm_eps,
+                 s.tied_output ? "tied to token_embd" : "separate");
     fmt::print("  weight bytes read per decoded token: {}\n", HumanBytes(static_cast<double>(s.WeightBytesPerToken())));
     fmt::print("  KV bytes per token (-ctk/-ctv):");
     const nlohmann::json kv = KvBytesByType(s);

@@ -188,7 +188,7 @@ int WriteByteVocab(gguf::Writer& w) {
 }  // namespace
 
 std::vector<std::string> SynthArchs() {
-  return {"llama", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt-oss", "deepseek2"};
+  return {"llama", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma3", "gpt-oss", "deepseek2", "bert", "nomic-bert"};
 }
 
 namespace {
@@ -259,14 +259,107 @@ void WriteDeepseek2Layer(Builder& b, const Shape& s, int i) {
   }
 }
 
+// The tokenizer: the vocabulary file's tokenizer.* keys, or the built-in byte vocabulary. `vocab`
+// keeps the file open until the writer has copied its values. Returns the vocabulary size.
+int WriteVocab(const SynthOptions& o, gguf::Writer& w, std::unique_ptr<gguf::File>& vocab) {
+  if (o.vocab.empty()) return WriteByteVocab(w);
+  vocab = gguf::File::Open(o.vocab);
+  for (const auto& [k, v] : vocab->metadata())
+    if (k.rfind("tokenizer.", 0) == 0) w.CopyValue(k, v);
+  const gguf::Value* toks = vocab->Find("tokenizer.ggml.tokens");
+  if (!toks || toks->type != gguf::ValueType::kArray) Fail("synth: {} has no tokenizer.ggml.tokens", o.vocab);
+  return static_cast<int>(toks->count);
+}
+
+// A BERT encoder as llama.cpp's converter writes it: `bert` (BertModel: absolute positions,
+// biases, GELU) or `nomic-bert` (no position table, no biases, fused attn_qkv with NeoX rope,
+// SwiGLU). Presets: tiny (64 wide, 2 layers of 4 heads, FFN 128, 64 positions) for tests,
+// bert-base (768 wide, 12 layers of 12 heads, FFN 3072, 512 positions) for benchmarks.
+// --pooling-type 4 adds a cross-encoder's rank head (cls.*).
+void WriteBert(const SynthOptions& o) {
+  int n_layer, n_embd, n_head, n_ff, n_ctx;
+  if (o.preset == "tiny") {
+    n_layer = 2, n_embd = 64, n_head = 4, n_ff = 128, n_ctx = 64;
+  } else if (o.preset == "bert-base") {
+    n_layer = 12, n_embd = 768, n_head = 12, n_ff = 3072, n_ctx = 512;
+  } else {
+    Fail("synth: unknown preset '{}' for {} (tiny, bert-base)", o.preset, o.arch);
+  }
+  if (o.pooling_type > 4) Fail("--pooling-type must be 0 to 4, got {}", o.pooling_type);
+  const bool nomic = o.arch == "nomic-bert";
+  gguf::Writer w;
+  const std::string p = o.arch + ".";
+  w.SetString("general.architecture", o.arch);
+  w.SetString("general.name", "origami-synth-" + o.arch + "-" + o.preset);
+  w.SetU32(p + "context_length", n_ctx);
+  w.SetU32(p + "embedding_length", n_embd);
+  w.SetU32(p + "feed_forward_length", n_ff);
+  w.SetU32(p + "block_count", n_layer);
+  w.SetU32(p + "attention.head_count", n_head);
+  w.SetF32(p + "attention.layer_norm_epsilon", 1e-12f);
+  w.SetBool(p + "attention.causal", false);
+  // nomic-embed-text's base; a short test sequence still turns the fast pairs through several cycles.
+  if (nomic) w.SetF32(p + "rope.freq_base", 1000.0f);
+  if (o.pooling_type >= 0) w.SetU32(p + "pooling_type", static_cast<uint32_t>(o.pooling_type));
+  std::unique_ptr<gguf::File> vocab;
+  const int n_vocab = WriteVocab(o, w, vocab);
+
+  Builder b(o, w);
+  const int64_t e = n_embd;
+  // Embedding rows of std ~0.5 and a LayerNorm after them: the scale only sets how far the norm
+  // has to pull, as in a trained model.
+  b.Matrix("token_embd.weight", n_vocab, e, 0.5f * std::sqrt(static_cast<float>(e)));
+  b.Matrix("token_types.weight", 2, e, 0.5f * std::sqrt(static_cast<float>(e)), /*f32=*/true);
+  if (!nomic) b.Matrix("position_embd.weight", n_ctx, e, 0.5f * std::sqrt(static_cast<float>(e)), /*f32=*/true);
+  b.Vector("token_embd_norm.weight", e, 1.0f, 0.1f);
+  b.Vector("token_embd_norm.bias", e, 0.0f, 0.1f);
+  for (int i = 0; i < n_layer; ++i) {
+    const std::string l = "blk." + std::to_string(i) + ".";
+    if (nomic) {
+      b.Matrix(l + "attn_qkv.weight", 3 * e, e);
+    } else {
+      for (const char* m : {"attn_q", "attn_k", "attn_v"}) {
+        b.Matrix(l + m + ".weight", e, e);
+        b.Vector(l + m + ".bias", e, 0.0f, 0.1f);
+      }
+    }
+    b.Matrix(l + "attn_output.weight", e, e);
+    if (!nomic) b.Vector(l + "attn_output.bias", e, 0.0f, 0.1f);
+    b.Vector(l + "attn_output_norm.weight", e, 1.0f, 0.1f);
+    b.Vector(l + "attn_output_norm.bias", e, 0.0f, 0.1f);
+    if (nomic) {
+      b.Matrix(l + "ffn_up.weight", n_ff, e);
+      b.Matrix(l + "ffn_gate.weight", n_ff, e);
+      b.Matrix(l + "ffn_down.weight", e, n_ff);
+    } else {
+      b.Matrix(l + "ffn_up.weight", n_ff, e);
+      b.Vector(l + "ffn_up.bias", n_ff, 0.0f, 0.1f);
+      b.Matrix(l + "ffn_down.weight", e, n_ff);
+      b.Vector(l + "ffn_down.bias", e, 0.0f, 0.1f);
+    }
+    b.Vector(l + "layer_output_norm.weight", e, 1.0f, 0.1f);
+    b.Vector(l + "layer_output_norm.bias", e, 0.0f, 0.1f);
+  }
+  if (o.pooling_type == 4) {
+    // The classification head: a dense + tanh pooler and one logit, kept in F32 (tiny next to
+    // the layers, and the score is read straight from them).
+    b.Matrix("cls.weight", e, e, 0.8f, /*f32=*/true);
+    b.Vector("cls.bias", e, 0.0f, 0.1f);
+    b.Matrix("cls.output.weight", 1, e, 2.0f, /*f32=*/true);
+    b.Vector("cls.output.bias", 1, 0.0f, 0.1f);
+  }
+  w.Write(o.output);
+}
+
 }  // namespace
 
 void WriteSynthModel(const SynthOptions& o) {
   bool known = false;
   for (const auto& a : SynthArchs()) known |= a == o.arch;
   if (!known)
-    Fail("synth: unknown architecture '{}' (llama, mixtral, qwen2, qwen3, qwen3moe, gemma3, gpt-oss, deepseek2)", o.arch);
+    Fail("synth: unknown architecture '{}' (llama, mixtral, qwen2, qwen3, qwen3moe, gemma3, gpt-oss, deepseek2, bert, nomic-bert)", o.arch);
   if (o.output.empty()) Fail("synth: give an output file (-o FILE.gguf)");
+  if (o.arch == "bert" || o.arch == "nomic-bert") return WriteBert(o);
   const Shape s = PresetShape(o.arch, o.preset);
   const std::string arch = o.arch == "mixtral" ? "llama" : o.arch;  // Mixtral files say "llama"
   const bool moe = s.n_expert > 0;
@@ -316,19 +409,8 @@ void WriteSynthModel(const SynthOptions& o) {
     w.SetU32(p + "rope.scaling.original_context_length", 4096);
   }
 
-  // Tokenizer.
   std::unique_ptr<gguf::File> vocab;
-  int n_vocab = 0;
-  if (o.vocab.empty()) {
-    n_vocab = WriteByteVocab(w);
-  } else {
-    vocab = gguf::File::Open(o.vocab);
-    for (const auto& [k, v] : vocab->metadata())
-      if (k.rfind("tokenizer.", 0) == 0) w.CopyValue(k, v);
-    const gguf::Value* toks = vocab->Find("tokenizer.ggml.tokens");
-    if (!toks || toks->type != gguf::ValueType::kArray) Fail("synth: {} has no tokenizer.ggml.tokens", o.vocab);
-    n_vocab = static_cast<int>(toks->count);
-  }
+  const int n_vocab = WriteVocab(o, w, vocab);
   if (arch == "llama") w.SetU32(p + "vocab_size", n_vocab);
 
   // Tensors, in the converters' order.

@@ -53,6 +53,8 @@ void Decoder::Reserve(int n) {
     v_dim = std::max<int64_t>(v_dim, static_cast<int64_t>(l.n_head_kv) * l.v_dim());
     att_dim = std::max<int64_t>(att_dim, static_cast<int64_t>(l.n_head) * l.v_dim());
     ff = std::max<int64_t>({ff, l.n_ff, l.n_ff_shexp});
+    // An encoder's fused Q/K/V product lands in gate_ before the FFN uses it (model/encoder.cpp).
+    if (l.wqkv.data) ff = std::max<int64_t>(ff, l.wqkv.rows);
     if (l.mla()) {
       mq = std::max<int64_t>(mq, static_cast<int64_t>(l.n_head) * (l.mla_nope + l.rope_dim));
       qa = std::max<int64_t>(qa, l.q_lora_rank);
@@ -167,6 +169,9 @@ void Decoder::ForwardBatch(const BatchToken* batch, int n, float* logits) {
 }
 
 PagedBatch Decoder::Flatten(const BatchToken* batch, int n) {
+  if (spec_.encoder)
+    FailKind(ErrorKind::kUnsupported, "'{}' is an encoder (embeddings and reranking only); it does not generate",
+             spec_.arch);
   if (n <= 0 || n > kMaxBatch) Fail("batch of {} tokens (1 to {} allowed)", n, kMaxBatch);
   tables_.Clear();
   caches_.clear();

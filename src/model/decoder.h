@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -22,6 +23,14 @@ struct BatchToken {
   int64_t pos = 0;
   KvCache* cache = nullptr;
   bool logits = false;  // write this token's logits to the output
+};
+
+// A batch of whole sequences for an encoder (DecoderSpec::encoder): token ids, their token types
+// (0 or 1: the first or second segment of a pair) and where each sequence starts. Positions count
+// from 0 in each sequence.
+struct EncoderBatch {
+  std::span<const int32_t> tokens, types;
+  std::span<const int64_t> seq_start;  // n_seq + 1 values: sequence s is tokens [seq_start[s], seq_start[s + 1])
 };
 
 class Decoder {
@@ -48,6 +57,12 @@ class Decoder {
   // the output norm (no classifier) of the tokens that ask for logits are written to `hidden`, one
   // row (n_embd floats) each, in batch order. Attention is causal, as for generation.
   void ForwardHidden(const BatchToken* batch, int n, float* hidden);
+
+  // Runs whole sequences through an encoder (bidirectional attention, no cache; encoder.cpp).
+  // With rank pooling it writes each sequence's score (n_seq floats), otherwise the final hidden
+  // state of every token (tokens.size() * n_embd floats), to host memory. Throws origami::Error on
+  // a bad batch or when the model is not an encoder.
+  void Encode(const EncoderBatch& batch, float* out);
 
   // One pipeline stage (multi-process execution): runs layers [first_layer, last_layer) only.
   // hidden_in: [n, n_embd] from the previous stage, or null to start from the token embeddings.
@@ -90,6 +105,8 @@ class Decoder {
   std::unique_ptr<Buffer> mq_, qa_, kva_, lat_, kvb_, mo_, shared_;
   PagedBatchTables tables_;
   std::vector<const KvCache*> caches_;
+  std::vector<int32_t> enc_pos_;    // Encode: each token's position in its sequence
+  std::vector<float> enc_scores_;   // Encode: the rank head's score of every token
   std::vector<LoraOp> lora_ops_;  // one product group's LoRA terms (kept to avoid allocating per layer)  // the batch's sequences, in order of first appearance
 };
 

@@ -39,6 +39,7 @@ struct LayerSpec {
 
   // Weights. Matrices are [out rows, in cols] as stored in GGUF (ne[0] = in).
   Vec attn_norm;                      // [n_embd]
+  MatrixView wqkv;                    // [3 * n_head * head_dim, n_embd]: Q, K, V fused (nomic-bert)
   MatrixView wq, wk, wv, wo;     // [n_head*head_dim, n_embd], [n_head_kv*head_dim, n_embd] x2, [n_embd, n_head*head_dim]
   Vec bq, bk, bv, bo;                 // optional biases
   Vec q_norm, k_norm;                 // [head_dim]: per-head RMSNorm of Q and K before rope (Qwen3, Gemma 3)
@@ -95,6 +96,12 @@ struct LayerSpec {
   MatrixView gate_shexp, up_shexp;   // [n_ff_shexp, n_embd]
   MatrixView down_shexp;             // [n_embd, n_ff_shexp]
 
+  // Encoders (bert): LayerNorms with bias after each residual add (post-norm) and the biases of a
+  // plain (ungated) FFN, up then GELU then down.
+  Vec attn_out_norm, attn_out_norm_b;    // [n_embd]: LayerNorm(x + attention)
+  Vec layer_out_norm, layer_out_norm_b;  // [n_embd]: LayerNorm(x + FFN)
+  Vec b_up, b_down;                      // [n_ff], [n_embd]
+
   int v_dim() const { return head_dim_v > 0 ? head_dim_v : head_dim; }
   bool mla() const { return kv_lora_rank > 0; }
 
@@ -132,6 +139,20 @@ struct DecoderSpec {
   // Ollama pools any model's /api/embed; has_pooling says the file named one (an embedding model).
   Pooling pooling = Pooling::kMean;
   bool has_pooling = false;
+
+  // Encoders (bert): every token attends to its whole sequence; the embedding is the sum of the
+  // token's, its token type's and its absolute position's rows, then a LayerNorm. The decoder
+  // runs such a model only through Decoder::Encode.
+  bool encoder = false;
+  MatrixView type_embd;             // [n_types, n_embd]: token_types (segment A = 0, B = 1)
+  MatrixView pos_embd;              // [n_ctx_train, n_embd]: position_embd
+  Vec embd_norm, embd_norm_b;       // [n_embd]: token_embd_norm
+  // A cross-encoder's head (pooling kRank): score = cls_out tanh(cls h + cls_b) + cls_out_b of
+  // the first ([CLS]) token's final hidden state h.
+  MatrixView cls;                   // [n_embd, n_embd]
+  Vec cls_b;                        // [n_embd]
+  MatrixView cls_out;               // [1, n_embd]
+  Vec cls_out_b;                    // [1]
 
   MatrixView tok_embd;  // [n_vocab, n_embd]
   Vec output_norm;           // [n_embd]

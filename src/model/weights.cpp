@@ -19,8 +19,11 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
     if (x.data) fn(MatrixRef{layer, WeightRole::kExperts, name, nullptr, const_cast<ExpertsView*>(&x)});
   };
   dense(-1, WeightRole::kEmbedding, "token_embd", spec.tok_embd);
+  dense(-1, WeightRole::kEmbedding, "token_types", spec.type_embd);
+  dense(-1, WeightRole::kEmbedding, "position_embd", spec.pos_embd);
   for (int il = 0; il < static_cast<int>(spec.layers.size()); ++il) {
     auto& l = spec.layers[il];
+    dense(il, WeightRole::kAttention, "attn_qkv", l.wqkv);
     dense(il, WeightRole::kAttention, "attn_q", l.wq);
     dense(il, WeightRole::kAttention, "attn_k", l.wk);
     dense(il, WeightRole::kAttention, "attn_v", l.wv);
@@ -43,6 +46,8 @@ void WalkMatrices(Spec& spec, Fn&& fn) {
     dense(il, WeightRole::kFfn, "ffn_down_shexp", l.down_shexp);
   }
   if (!spec.tied_output) dense(-1, WeightRole::kOutput, "output", spec.output);
+  dense(-1, WeightRole::kOutput, "cls", spec.cls);
+  dense(-1, WeightRole::kOutput, "cls.output", spec.cls_out);
 }
 
 uint64_t Bytes(const MatrixView& m) { return RowBytes(m.type, m.cols) * static_cast<uint64_t>(m.rows); }
@@ -94,8 +99,18 @@ void ForEachVector(const DecoderSpec& spec, FunctionRef<void(const VectorRef&)> 
     vec(il, WeightRole::kBias, "ffn_up_exps.bias", l.up_exps_b, l.n_expert);
     vec(il, WeightRole::kBias, "ffn_down_exps.bias", l.down_exps_b, l.n_expert);
     vec(il, WeightRole::kBias, "exp_probs_b", l.expert_select_bias);
+    vec(il, WeightRole::kNorm, "attn_output_norm", l.attn_out_norm);
+    vec(il, WeightRole::kBias, "attn_output_norm.bias", l.attn_out_norm_b);
+    vec(il, WeightRole::kBias, "ffn_up.bias", l.b_up);
+    vec(il, WeightRole::kBias, "ffn_down.bias", l.b_down);
+    vec(il, WeightRole::kNorm, "layer_output_norm", l.layer_out_norm);
+    vec(il, WeightRole::kBias, "layer_output_norm.bias", l.layer_out_norm_b);
   }
   vec(-1, WeightRole::kNorm, "output_norm", spec.output_norm);
+  vec(-1, WeightRole::kNorm, "token_embd_norm", spec.embd_norm);
+  vec(-1, WeightRole::kBias, "token_embd_norm.bias", spec.embd_norm_b);
+  vec(-1, WeightRole::kBias, "cls.bias", spec.cls_b);
+  vec(-1, WeightRole::kBias, "cls.output.bias", spec.cls_out_b);
 }
 
 const char* PoolingName(Pooling p) {

@@ -105,6 +105,73 @@ void Embedder::Finish(Item& item) {
   if (--job.remaining_ == 0) finished_.push_back(item.job);
 }
 
+void Embedder::FailJobs(const std::vector<EmbeddingResult*>& failed, const std::string& error) {
+  for (EmbeddingResult* j : failed) j->Fail(error);
+  std::erase_if(items_, [&](const auto& item) {
+    if (std::find(failed.begin(), failed.end(), item->job.get()) == failed.end()) return false;
+    item->cache->Clear();
+    return true;
+  });
+  std::erase_if(jobs_, [&](const auto& j) { return std::find(failed.begin(), failed.end(), j.get()) != failed.end(); });
+}
+
+bool Embedder::StepEncoder(int max_tokens) {
+  enc_tokens_.clear();
+  enc_types_.clear();
+  enc_starts_.assign(1, 0);
+  enc_inputs_.clear();
+  // Whole inputs only (attention sees the entire sequence), oldest request first; an input longer
+  // than the budget runs alone (the engine checked it against the model's context).
+  while (!jobs_.empty()) {
+    EmbeddingResult& job = *jobs_.front();
+    const size_t input = job.next_input_;
+    const std::vector<int32_t>& in = job.req_.inputs[input];
+    if (!enc_tokens_.empty() && enc_tokens_.size() + in.size() > static_cast<size_t>(max_tokens)) break;
+    const size_t seg = input < job.req_.segment_b.size() ? static_cast<size_t>(job.req_.segment_b[input]) : in.size();
+    enc_tokens_.insert(enc_tokens_.end(), in.begin(), in.end());
+    for (size_t i = 0; i < in.size(); ++i) enc_types_.push_back(i < seg ? 0 : 1);
+    enc_starts_.push_back(static_cast<int64_t>(enc_tokens_.size()));
+    enc_inputs_.emplace_back(jobs_.front(), input);
+    if (++job.next_input_ == job.req_.inputs.size()) jobs_.pop_front();
+  }
+  if (enc_inputs_.empty()) return false;
+
+  const int64_t e = decoder_.spec().n_embd;
+  const bool rank = decoder_.spec().pooling == Pooling::kRank;
+  hidden_.resize(rank ? enc_inputs_.size() : enc_tokens_.size() * e);
+  try {
+    decoder_.Encode({enc_tokens_, enc_types_, enc_starts_}, hidden_.data());
+  } catch (const std::exception& ex) {
+    std::vector<EmbeddingResult*> failed;
+    for (auto& [job, input] : enc_inputs_)
+      if (std::find(failed.begin(), failed.end(), job.get()) == failed.end()) failed.push_back(job.get());
+    FailJobs(failed, ex.what());
+    return true;
+  }
+  std::vector<double> acc;
+  for (size_t s = 0; s < enc_inputs_.size(); ++s) {
+    const auto& [job, input] = enc_inputs_[s];
+    const Pooling pooling = job->req_.pooling;
+    std::vector<float>& out = job->vectors_[input];
+    if (pooling == Pooling::kRank) {
+      out.assign(1, hidden_[s]);
+    } else {
+      const int64_t t0 = enc_starts_[s], len = enc_starts_[s + 1] - t0;
+      acc.assign(e, 0.0);
+      // Pooling as for the decoder: the mean of every row (summed in double), the first or the last.
+      const int64_t first = pooling == Pooling::kMean ? 0 : pooling == Pooling::kCls ? 0 : len - 1;
+      const int64_t last = pooling == Pooling::kMean ? len : first + 1;
+      for (int64_t r = first; r < last; ++r)
+        for (int64_t i = 0; i < e; ++i) acc[i] += hidden_[(t0 + r) * e + i];
+      for (double& v : acc) v /= static_cast<double>(last - first);
+      if (job->req_.normalize) out = L2Normalized(acc);
+      else out.assign(acc.begin(), acc.end());
+    }
+    if (--job->remaining_ == 0) finished_.push_back(job);
+  }
+  return true;
+}
+
 bool Embedder::Step(int max_tokens) {
   {
     std::lock_guard lock(mu_);
@@ -113,6 +180,7 @@ bool Embedder::Step(int max_tokens) {
       queued_.pop_front();
     }
   }
+  if (decoder_.spec().encoder) return StepEncoder(max_tokens);
   batch_.clear();
   rows_.clear();
   int budget = max_tokens;
@@ -143,15 +211,7 @@ bool Embedder::Step(int max_tokens) {
     std::vector<EmbeddingResult*> failed;
     for (auto& item : items_)
       if (item->sched > 0) failed.push_back(item->job.get());
-    for (EmbeddingResult* j : failed) j->Fail(ex.what());
-    std::erase_if(items_, [&](const auto& item) {
-      if (std::find(failed.begin(), failed.end(), item->job.get()) == failed.end()) return false;
-      item->cache->Clear();
-      return true;
-    });
-    std::erase_if(jobs_, [&](const auto& j) {
-      return std::find(failed.begin(), failed.end(), j.get()) != failed.end();
-    });
+    FailJobs(failed, ex.what());
     return true;
   }
   for (size_t r = 0; r < rows_.size(); ++r) {

@@ -2,6 +2,8 @@
 // that lives only while it is computed, and its final hidden states after the output norm are
 // pooled (mean, first token, last token) into one vector, L2-normalised by default. Inputs of
 // many requests share a batch of at most the engine's batch size; a long input spans batches.
+// An encoder (bert) sees whole inputs instead, several per batch, with no cache (Decoder::Encode);
+// a cross-encoder's score is its rank-pooled "vector".
 #pragma once
 
 #include <condition_variable>
@@ -11,6 +13,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/decoder.h"
@@ -21,8 +24,13 @@ namespace origami {
 
 struct EmbeddingRequest {
   std::vector<std::vector<int32_t>> inputs;  // each non-empty, at most the sequence limit
-  Pooling pooling = Pooling::kMean;          // kMean, kCls or kLast
+  // kMean, kCls or kLast; kRank (a cross-encoder) gives each input's score as a vector of one
+  // value, never normalised.
+  Pooling pooling = Pooling::kMean;
   bool normalize = true;                     // scale each vector to unit L2 length
+  // Encoders: per input (or empty: none) where its second segment (token type 1) begins, e.g. the
+  // document of a rerank pair [CLS] query [SEP] document [SEP].
+  std::vector<int> segment_b;
 };
 
 // The caller's handle: Wait blocks until every input is embedded.
@@ -84,6 +92,10 @@ class Embedder {
   };
   // Adds up to `budget` of the item's next tokens to the batch; returns how many.
   int Schedule(Item& item, int budget);
+  // Step for an encoder: whole inputs, oldest first, up to `max_tokens` (one input at least).
+  bool StepEncoder(int max_tokens);
+  // Fails the requests in `failed` and drops what is left of them.
+  void FailJobs(const std::vector<EmbeddingResult*>& failed, const std::string& error);
   void Finish(Item& item);
 
   Decoder& decoder_;
@@ -97,6 +109,10 @@ class Embedder {
   std::vector<BatchToken> batch_;
   std::vector<Item*> rows_;  // per row of hidden_: its item
   std::vector<float> hidden_;
+  // Encoder batches: tokens, token types, sequence starts, and per sequence its (request, input).
+  std::vector<int32_t> enc_tokens_, enc_types_;
+  std::vector<int64_t> enc_starts_;
+  std::vector<std::pair<std::shared_ptr<EmbeddingResult>, size_t>> enc_inputs_;
 };
 
 }  // namespace origami

@@ -237,9 +237,18 @@ std::shared_ptr<EmbeddingResult> Engine::SubmitEmbedding(EmbeddingRequest req) {
   if (req.inputs.empty()) Fail("the input is empty");
   if (static_cast<int>(req.inputs.size()) > kMaxEmbeddingInputs)
     Fail("{} inputs in one request; at most {} are allowed", req.inputs.size(), kMaxEmbeddingInputs);
-  if (req.pooling != Pooling::kMean && req.pooling != Pooling::kCls && req.pooling != Pooling::kLast)
+  // A cross-encoder scores pairs and nothing else; every other model embeds.
+  const bool ranker = model_.spec().encoder && model_.spec().pooling == Pooling::kRank;
+  if (req.pooling == Pooling::kRank && !ranker)
+    FailKind(ErrorKind::kUnsupported, "the model is not a reranker (its pooling type is not rank)");
+  if (req.pooling != Pooling::kRank && ranker)
+    FailKind(ErrorKind::kUnsupported, "the model is a reranker: it scores query and document pairs, not embeddings");
+  if (req.pooling != Pooling::kMean && req.pooling != Pooling::kCls && req.pooling != Pooling::kLast &&
+      req.pooling != Pooling::kRank)
     FailKind(ErrorKind::kUnsupported, "pooling type '{}' gives no sentence embedding (mean, cls or last do)",
              PoolingName(req.pooling));
+  if (!req.segment_b.empty() && req.segment_b.size() != req.inputs.size())
+    Fail("{} segment starts for {} inputs", req.segment_b.size(), req.inputs.size());
   int64_t tokens = 0;
   for (size_t i = 0; i < req.inputs.size(); ++i) {
     const auto& in = req.inputs[i];

@@ -210,7 +210,8 @@ class Engine {
   std::shared_ptr<RequestStream> Submit(GenerationRequest req);
 
   // Validates and queues an embedding request: every input non-empty, its ids in the vocabulary
-  // and at most max_seq_len() tokens; pooling mean, cls or last. Throws origami::Error (a bad
+  // and at most max_seq_len() tokens; pooling mean, cls or last, or rank for a cross-encoder
+  // (and only there). Throws origami::Error (a bad
   // request) or OverloadedError. Batches of it run between generation steps (Embedder).
   std::shared_ptr<EmbeddingResult> SubmitEmbedding(EmbeddingRequest req);
   // Inputs one embedding request may hold.
@@ -233,6 +234,9 @@ class Engine {
   int n_embd() const { return model_.spec().n_embd; }
   // The pooling embedding requests get (EngineOptions::pooling, else the model's).
   Pooling pooling() const { return opt_.pooling >= 0 ? static_cast<Pooling>(opt_.pooling) : model_.spec().pooling; }
+  // An encoder (bert) embeds or scores only; a reranker is an encoder with rank pooling.
+  bool encoder() const { return model_.spec().encoder; }
+  bool reranker() const { return model_.spec().encoder && model_.spec().pooling == Pooling::kRank; }
   // Stops the engine thread; pending requests finish with kCancelled.
   void Shutdown();
 

@@ -66,6 +66,12 @@ EmbedAnswer RunEmbeddings(ServerState& s, std::vector<std::vector<int32_t>> inpu
                    fmt::format("input: {} inputs in one request; at most {} are allowed",
                                inputs.size(), Engine::kMaxEmbeddingInputs),
                    "input", "invalid_value");
+  if (s.engine.reranker())
+    throw ApiError(400,
+                   fmt::format("The model '{}' is a reranker: it scores documents on /v1/rerank and gives no "
+                               "embeddings",
+                               s.opt.model_id),
+                   "model", "model_not_supported");
   EmbeddingRequest req;
   req.inputs = std::move(inputs);
   req.pooling = s.engine.pooling();

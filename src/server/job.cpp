@@ -22,7 +22,7 @@ ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o,
   id_salt = std::random_device{}();
   if (opt.model_file)
     if (auto arch = opt.model_file->GetString("general.architecture"))
-      embedding_only = opt.model_file->Has(std::string(*arch) + ".pooling_type");
+      embedding_only = opt.model_file->Has(std::string(*arch) + ".pooling_type") || e.encoder();
 }
 
 std::string ServerState::NewId(const char* prefix) {

@@ -13,6 +13,7 @@
 #include "server/anthropic_handler.h"
 #include "server/api.h"
 #include "server/embeddings.h"
+#include "server/rerank.h"
 #include "server/job.h"
 #include "server/model_registry.h"
 #include "server/ollama_api.h"
@@ -330,6 +331,11 @@ void Server::Impl::Routes() {
     WithModel(req, res, Shape::kOpenAi,
               [&](ServerState& st) { HandleOpenAiEmbeddings(st, req.body, res); });
   });
+  // llama-server answers reranking under all three paths.
+  for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking"})
+    http.Post(path, [this](const httplib::Request& req, httplib::Response& res) {
+      WithModel(req, res, Shape::kOpenAi, [&](ServerState& st) { HandleRerank(st, req.body, res); });
+    });
   RegisterOllamaRoutes(http, models);
 }
 

@@ -111,6 +111,117 @@ TEST_P(BackendOps, RmsNormWholeRowsAndPerHead) {
   }
 }
 
+TEST_P(BackendOps, LayerNormWithAndWithoutBias) {
+  const int64_t n = 3, cols = 77;  // off every SIMD grid; rows far from zero mean
+  const std::vector<float> xs = Random(n * cols, 21, 5, 9), w = Random(cols, 22), b = Random(cols, 23);
+  for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+    const Tensor x = Put(xs, n, cols), y = Put(std::vector<float>(n * cols), n, cols);
+    be_->LayerNorm(x, w.data(), bias, 1e-12f, y);
+    std::vector<double> want(n * cols);
+    for (int64_t r = 0; r < n; ++r) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < cols; ++i) mean += xs[r * cols + i];
+      mean /= cols;
+      for (int64_t i = 0; i < cols; ++i) var += (xs[r * cols + i] - mean) * (xs[r * cols + i] - mean);
+      const double inv = 1 / std::sqrt(var / cols + 1e-12);
+      for (int64_t i = 0; i < cols; ++i)
+        want[r * cols + i] = (xs[r * cols + i] - mean) * inv * w[i] + (bias ? bias[i] : 0.0);
+    }
+    // float32 arithmetic on values of order 1 after the centring: a few ulps.
+    ExpectClose(Get(y), want, 1e-5, "layernorm");
+    be_->LayerNorm(x, w.data(), bias, 1e-12f, x);  // in place
+    ExpectClose(Get(x), want, 1e-5, "layernorm in place");
+  }
+}
+
+TEST_P(BackendOps, UnaryGeluAndTanh) {
+  const int64_t n = 2, cols = 45;
+  const std::vector<float> xs = Random(n * cols, 24, -6, 6);
+  for (UnaryKind kind : {UnaryKind::kGelu, UnaryKind::kTanh}) {
+    const Tensor x = Put(xs, n, cols);
+    be_->Unary(kind, x);
+    std::vector<double> want(n * cols);
+    for (int64_t i = 0; i < n * cols; ++i) {
+      const double v = xs[i];
+      want[i] = kind == UnaryKind::kGelu ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))) : std::tanh(v);
+    }
+    ExpectClose(Get(x), want, 1e-5, kind == UnaryKind::kGelu ? "gelu" : "tanh");
+  }
+}
+
+// Rope without a store (encoders): NeoX pairs (i, i + hd/2) of every head of Q and K turned by
+// pos * theta_i, at each token's own position.
+TEST_P(BackendOps, RopeRotatesAtTheGivenPositions) {
+  const int n_head = 3, n_head_kv = 1, hd = 8;
+  const std::vector<int32_t> pos = {0, 3, 17};
+  const int64_t n = static_cast<int64_t>(pos.size());
+  std::vector<float> inv(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv[i] = std::pow(1000.0f, -2.0f * i / hd);
+  RopeOp op{{hd, RopeLayout::kNeox, 1.0f, inv.data()}, n_head, n_head_kv, hd};
+  const std::vector<float> qs = Random(n * n_head * hd, 28), ks = Random(n * n_head_kv * hd, 29);
+  const Tensor q = Put(qs, n, n_head * hd), k = Put(ks, n, n_head_kv * hd);
+  be_->Rope(op, pos, q, k);
+  auto rotated = [&](const std::vector<float>& x, int heads) {
+    std::vector<double> y(x.size());
+    for (int64_t t = 0; t < n; ++t)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < hd / 2; ++i) {
+          const size_t a = (t * heads + h) * hd + i, b = a + hd / 2;
+          const double th = double(pos[t]) * inv[i];
+          y[a] = x[a] * std::cos(th) - x[b] * std::sin(th);
+          y[b] = x[a] * std::sin(th) + x[b] * std::cos(th);
+        }
+    return y;
+  };
+  // float32 angles of up to 17 radians: a few ulps of the angle.
+  ExpectClose(Get(q), rotated(qs, n_head), 1e-5, "rope q");
+  ExpectClose(Get(k), rotated(ks, n_head_kv), 1e-5, "rope k");
+}
+
+// Three sequences of 1, 5 and 9 tokens in one batch: each token's output is the softmax-weighted
+// sum over its own sequence only, every position (no causal mask); a NaN in one sequence's values
+// stays there.
+TEST_P(BackendOps, EncoderAttentionSeesTheWholeOwnSequenceOnly) {
+  const int n_head = 3, hd = 20;
+  const std::vector<int64_t> starts = {0, 1, 6, 15};
+  const int64_t n = starts.back(), c = n_head * hd;
+  const std::vector<float> qs = Random(n * c, 25, -2, 2), ks = Random(n * c, 26, -2, 2);
+  std::vector<float> vs = Random(n * c, 27);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<double> want(n * c, 0.0);
+  for (size_t s = 0; s + 1 < starts.size(); ++s)
+    for (int64_t i = starts[s]; i < starts[s + 1]; ++i)
+      for (int h = 0; h < n_head; ++h) {
+        std::vector<double> sc;
+        double mx = -1e300, sum = 0;
+        for (int64_t j = starts[s]; j < starts[s + 1]; ++j) {
+          double d = 0;
+          for (int k = 0; k < hd; ++k) d += double(qs[i * c + h * hd + k]) * ks[j * c + h * hd + k];
+          sc.push_back(d * scale);
+          mx = std::max(mx, sc.back());
+        }
+        for (double& x : sc) sum += (x = std::exp(x - mx));
+        for (int64_t j = starts[s]; j < starts[s + 1]; ++j)
+          for (int k = 0; k < hd; ++k) want[i * c + h * hd + k] += sc[j - starts[s]] / sum * vs[j * c + h * hd + k];
+      }
+  EncoderAttentionOp op;
+  op.n_head = n_head;
+  op.head_dim = hd;
+  op.scale = scale;
+  op.seq_start = starts;
+  const Tensor q = Put(qs, n, c), k = Put(ks, n, c), v = Put(vs, n, c), out = Put(std::vector<float>(n * c), n, c);
+  be_->EncoderAttention(op, q, k, v, out);
+  ExpectClose(Get(out), want, 1e-5, "encoder attention");
+  vs[3 * c + 4] = NAN;  // sequence 1 (tokens 1..5)
+  const Tensor v2 = Put(vs, n, c), out2 = Put(std::vector<float>(n * c), n, c);
+  be_->EncoderAttention(op, q, k, v2, out2);
+  const std::vector<float> got = Get(out2);
+  for (int64_t i = 0; i < n * c; ++i) {
+    const bool in_seq1 = i / c >= 1 && i / c < 6;
+    if (!in_seq1) EXPECT_TRUE(std::isfinite(got[i])) << "NaN escaped its sequence at " << i;
+  }
+}
+
 TEST_P(BackendOps, AddAndAddBias) {
   const std::vector<float> a = Random(5 * 9, 4), b = Random(5 * 9, 5), bias = Random(9, 6);
   const Tensor x = Put(a, 5, 9), y = Put(b, 5, 9);

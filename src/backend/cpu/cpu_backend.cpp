@@ -97,6 +97,36 @@ void CpuBackend::RmsNorm(Tensor x, const float* w, int64_t w_len, float eps, Ten
   for (int64_t r = 0; r < runs; ++r) cpu::RmsNorm(x.data + r * w_len, w, y.data + r * w_len, w_len, eps);
 }
 
+// Sums in double: a row's mean and variance are the only reductions, and a BERT row's values can
+// sit far from zero (the embedding sums), where float sums of squares would lose digits.
+void CpuBackend::LayerNorm(Tensor x, const float* w, const float* b, float eps, Tensor y) {
+  const int64_t e = x.cols;
+  pool_.Run(x.rows, [&](int64_t t, int) {
+    const float* in = x.data + t * e;
+    float* out = y.data + t * e;
+    double sum = 0;
+    for (int64_t i = 0; i < e; ++i) sum += in[i];
+    const double mean = sum / static_cast<double>(e);
+    double ss = 0;
+    for (int64_t i = 0; i < e; ++i) ss += (in[i] - mean) * (in[i] - mean);
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(e) + eps));
+    const float m = static_cast<float>(mean);
+    for (int64_t i = 0; i < e; ++i) out[i] = (in[i] - m) * inv * w[i] + (b ? b[i] : 0.0f);
+  });
+}
+
+void CpuBackend::Unary(UnaryKind kind, Tensor x) {
+  const int64_t c = x.cols;
+  pool_.Run(x.rows, [&](int64_t t, int) {
+    float* row = x.data + t * c;
+    if (kind == UnaryKind::kGelu) {
+      for (int64_t i = 0; i < c; ++i) row[i] = 0.5f * row[i] * (1.0f + std::erf(row[i] * 0.70710678118654752f));
+    } else {
+      for (int64_t i = 0; i < c; ++i) row[i] = std::tanh(row[i]);
+    }
+  });
+}
+
 void CpuBackend::AddBias(Tensor y, const float* b) {
   for (int64_t t = 0; t < y.rows; ++t)
     for (int64_t i = 0; i < y.cols; ++i) y.data[t * y.cols + i] += b[i];
@@ -215,6 +245,13 @@ void CpuBackend::RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tens
     const KvTypes types = batch.Kv(t).types;
     StoreKvRow(types.k, k.data + t * kv_dim, batch.K(il, t, batch.pos[t]), kv_dim);
     StoreKvRow(types.v, v.data + t * v.cols, batch.V(il, t, batch.pos[t]), v.cols);
+  }
+}
+
+void CpuBackend::Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) {
+  for (size_t t = 0; t < pos.size(); ++t) {
+    cpu::Rope(q.data + t * q.cols + op.rot_offset, op.n_head, op.head_dim, pos[t], op.table);
+    cpu::Rope(k.data + t * k.cols + op.rot_offset, op.n_head_kv, op.head_dim, pos[t], op.table);
   }
 }
 

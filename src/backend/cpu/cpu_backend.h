@@ -29,6 +29,8 @@ class CpuBackend final : public Backend {
 
   void Embed(const MatrixView& table, std::span<const int32_t> tokens, float scale, Tensor x) override;
   void RmsNorm(Tensor x, const float* w, int64_t w_len, float eps, Tensor y) override;
+  void LayerNorm(Tensor x, const float* w, const float* b, float eps, Tensor y) override;
+  void Unary(UnaryKind kind, Tensor x) override;
   void AddBias(Tensor y, const float* b) override;
   void Add(Tensor x, Tensor y) override;
   void CopyColumns(const CopyOp& op, Tensor src, Tensor dst) override;
@@ -38,6 +40,8 @@ class CpuBackend final : public Backend {
   void Activation(const ActivationOp& op, Tensor gate, Tensor up) override;
   void RopeAndStore(const RopeOp& op, int il, Tensor q, Tensor k, Tensor v, const PagedBatch& batch) override;
   void Attention(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out) override;
+  void Rope(const RopeOp& op, std::span<const int32_t> pos, Tensor q, Tensor k) override;
+  void EncoderAttention(const EncoderAttentionOp& op, Tensor q, Tensor k, Tensor v, Tensor out) override;
   void Moe(const MoeOp& op, Tensor xn, Tensor out) override;
   void Logits(Tensor x, const uint8_t* want, const float* norm, float eps, const MatrixView& out,
               float* host_logits) override;
@@ -68,6 +72,9 @@ class CpuBackend final : public Backend {
                       int tile_tokens, int split);
   void AttentionFlash(const AttentionOp& op, int il, Tensor q, const PagedBatch& batch, Tensor out,
                       int tile_tokens, int split);
+
+  // Encoder attention's scores, one row of a sequence's length per thread (cpu_encoder_attention.cpp).
+  std::vector<float> enc_scores_;
 
   // The routed experts' scratch (cpu_moe.cpp).
   struct MoeScratch {

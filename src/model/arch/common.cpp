@@ -10,6 +10,16 @@
 
 namespace origami {
 
+void ReadPooling(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec) {
+  // llama.cpp's LLAMA_POOLING_TYPE_* (0 none .. 4 rank); -1 (absent) keeps the mean default.
+  const uint32_t pooling = meta.U32Or("pooling_type", 0xffffffffu);
+  if (pooling != 0xffffffffu) {
+    if (pooling > static_cast<uint32_t>(Pooling::kRank)) Fail("{}: unknown pooling_type {}", f.path(), pooling);
+    spec.pooling = static_cast<Pooling>(pooling);
+    spec.has_pooling = true;
+  }
+}
+
 void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec, bool own_v_dim) {
   TensorLoader t(f);
   spec.n_embd = static_cast<int>(meta.U32("embedding_length"));
@@ -32,13 +42,7 @@ void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderS
   spec.norm_eps = meta.F32Or("attention.layer_norm_rms_epsilon", 1e-5f);
   if (!(spec.norm_eps > 0) || spec.norm_eps > 1) Fail("{}: bad layer_norm_rms_epsilon {}", f.path(), spec.norm_eps);
   spec.name = std::string(f.GetString("general.name").value_or(""));
-  // llama.cpp's LLAMA_POOLING_TYPE_* (0 none .. 4 rank); -1 (absent) keeps the mean default.
-  const uint32_t pooling = meta.U32Or("pooling_type", 0xffffffffu);
-  if (pooling != 0xffffffffu) {
-    if (pooling > static_cast<uint32_t>(Pooling::kRank)) Fail("{}: unknown pooling_type {}", f.path(), pooling);
-    spec.pooling = static_cast<Pooling>(pooling);
-    spec.has_pooling = true;
-  }
+  ReadPooling(f, meta, spec);
 
   const gguf::TensorInfo* emb = f.FindTensor("token_embd.weight");
   if (!emb) Fail("{}: missing tensor 'token_embd.weight'", f.path());

@@ -9,6 +9,8 @@ namespace origami {
 // dims from "<arch>.*" keys, the embedding/output tensors and the output norm. own_v_dim: the value
 // head size (attention.value_length) may differ from the key's (MLA).
 void ReadCommonHyperParams(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec, bool own_v_dim = false);
+// "<arch>.pooling_type" into spec.pooling / has_pooling (absent: mean, has_pooling false).
+void ReadPooling(const gguf::File& f, const MetaReader& meta, DecoderSpec& spec);
 // Rope from "<arch>.rope.*" keys: base, dimension count, linear scaling, and rope_freqs.weight.
 // Linear and YaRN scaling. base_override > 0 gives a rope of that base without scaling (Gemma 3's
 // local layers).

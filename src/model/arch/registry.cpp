@@ -9,7 +9,8 @@ namespace {
 constexpr ArchEntry kArchs[] = {
     {"llama", BuildLlama},         {"qwen2", BuildQwen2},   {"qwen3", BuildQwen3},
     {"qwen3moe", BuildQwen3Moe},   {"gemma3", BuildGemma3}, {"gpt-oss", BuildGptOss},
-    {"deepseek2", BuildDeepseek2},
+    {"deepseek2", BuildDeepseek2}, {"bert", BuildBert},
+    {"nomic-bert", BuildNomicBert},
 };
 }  // namespace
 

@@ -27,5 +27,7 @@ void BuildQwen3Moe(const gguf::File& f, DecoderSpec& spec);
 void BuildGemma3(const gguf::File& f, DecoderSpec& spec);
 void BuildGptOss(const gguf::File& f, DecoderSpec& spec);
 void BuildDeepseek2(const gguf::File& f, DecoderSpec& spec);
+void BuildBert(const gguf::File& f, DecoderSpec& spec);
+void BuildNomicBert(const gguf::File& f, DecoderSpec& spec);
 
 }  // namespace origami

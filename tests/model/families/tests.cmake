@@ -94,3 +94,40 @@ foreach(bug rope_nope bias_in_weights)
   set_tests_properties(forward_checker_catches_deepseek2_${bug} PROPERTIES FIXTURES_REQUIRED family_deepseek2_F32
                        TIMEOUT 300 LABELS reference PASS_REGULAR_EXPRESSION "FAIL [^\n]*: rtol")
 endforeach()
+
+# BERT encoders (tests/model/reference/check_bert.py against the float64 bert_np.py): a tiny bert
+# with the WordPiece vocabulary of bert-bge, served; /v1/embeddings pooled by mean and by [CLS],
+# and a cross-encoder (pooling_type 4, cls head) on /v1/rerank.
+foreach(_pool mean:1 cls:2 rank:4)
+  string(REPLACE ":" ";" _pp ${_pool})
+  list(GET _pp 0 _name)
+  list(GET _pp 1 _type)
+  set(_f ${_fam_models}/bert-${_name}.gguf)
+  add_test(NAME bert_synth_${_name}
+           COMMAND $<TARGET_FILE:origami> synth --arch bert --preset tiny --type F32 --seed 13 --pooling-type ${_type}
+                   --vocab ${ORIGAMI_SHARED_ABS}/tokenizer/ggml-vocab-bert-bge.gguf -o ${_f})
+  set_tests_properties(bert_synth_${_name} PROPERTIES FIXTURES_SETUP bert_${_name} FIXTURES_REQUIRED family_dir
+                       TIMEOUT 120)
+  add_test(NAME bert_reference_${_name}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/../reference/check_bert.py
+                   --origami $<TARGET_FILE:origami> -m ${_f})
+  set_tests_properties(bert_reference_${_name} PROPERTIES FIXTURES_REQUIRED bert_${_name} TIMEOUT 300
+                       LABELS "forward;reference")
+endforeach()
+# nomic-bert: fused Q/K/V, NeoX rope, SwiGLU, no biases; mean pooling, and a rank head.
+foreach(_pool mean:1 rank:4)
+  string(REPLACE ":" ";" _pp ${_pool})
+  list(GET _pp 0 _name)
+  list(GET _pp 1 _type)
+  set(_f ${_fam_models}/nomic-bert-${_name}.gguf)
+  add_test(NAME nomic_bert_synth_${_name}
+           COMMAND $<TARGET_FILE:origami> synth --arch nomic-bert --preset tiny --type F32 --seed 17
+                   --pooling-type ${_type} --vocab ${ORIGAMI_SHARED_ABS}/tokenizer/ggml-vocab-bert-bge.gguf -o ${_f})
+  set_tests_properties(nomic_bert_synth_${_name} PROPERTIES FIXTURES_SETUP nomic_bert_${_name}
+                       FIXTURES_REQUIRED family_dir TIMEOUT 120)
+  add_test(NAME nomic_bert_reference_${_name}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/../reference/check_bert.py
+                   --origami $<TARGET_FILE:origami> -m ${_f})
+  set_tests_properties(nomic_bert_reference_${_name} PROPERTIES FIXTURES_REQUIRED nomic_bert_${_name} TIMEOUT 300
+                       LABELS "forward;reference")
+endforeach()
