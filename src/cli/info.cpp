@@ -149,6 +149,7 @@ int PrintMemoryPlan(const InfoOptions& o) {
   }
   std::unique_ptr<Model> draft;
   if (!o.model_draft.empty()) {
+    if (o.parallel > 0) Fail("--model-draft plans run and chat; serve takes no draft model yet (drop --parallel)");
     draft = Model::Open(o.model_draft);
     CheckSameVocabulary(*model, *draft);
     DraftRequest d;
