@@ -99,6 +99,7 @@ await test("embeddings on a reranker: 400 naming the capability", async () => {
   check(/reranker/.test(r.body.error?.message), `message: ${r.body.error?.message}`);
   const c = await post(srv.url + "/v1/chat/completions", { model, messages: [{ role: "user", content: "hi" }] });
   eq(c.status, 400, "chat status");
+  check(/reranker/.test(c.body.error?.message), `chat message: ${c.body.error?.message}`);
 });
 await srv.stop();
 

@@ -97,9 +97,13 @@ def main(argv=None) -> int:
 
     query = "what is the capital of france"
     # A document that spells a placeholder checks the one-pass substitution; the empty one is a
-    # prompt with nothing between its tags.
+    # prompt with nothing between its tags; the long one (about 700 tokens) spans more than one
+    # engine batch of 512.
+    rng = np.random.default_rng(7)
+    words = ["river", "stone", "paris", "seven", "light", "market", "capital", "green", "france"]
+    long_doc = " ".join(words[i] for i in rng.integers(0, len(words), size=650))
     docs = ["paris is the capital of france", "the cat sat on the mat", "berlin is in germany",
-            "france has many cities and paris is one", "", "a {query} and a {document}"]
+            "france has many cities and paris is one", "", "a {query} and a {document}", long_doc]
     ids = [tokenize(a.origami, a.model, prompt(template, query, d)) for d in docs]
     want = []
     for t in ids:
