@@ -18,7 +18,7 @@ void AddSynthCommand(CLI::App& app, Action& action) {
   sub->add_option("--seed", o->seed, "random seed");
   sub->add_option("--vocab", o->vocab, "vocabulary-only GGUF whose tokenizer is copied (default: byte vocabulary)");
   sub->add_option("--pooling-type", o->pooling_type,
-                  "write <arch>.pooling_type (1 mean, 2 cls, 3 last: an embedding model; 4 rank: bert with a reranker head)");
+                  "write <arch>.pooling_type (1 mean, 2 cls, 3 last: an embedding model; 4 rank: a reranker, bert/nomic-bert with a cls head or qwen3 with a yes/no head)");
   sub->add_option("-o,--output", o->output, "output GGUF")->required();
   sub->callback([o, &action] {
     action = [o] {

@@ -375,7 +375,21 @@ void WriteSynthModel(const SynthOptions& o) {
   w.SetU32(p + "embedding_length", s.n_embd);
   if (o.pooling_type >= 0) {
     if (o.pooling_type > 4) Fail("--pooling-type must be 0 to 4, got {}", o.pooling_type);
+    if (o.pooling_type == 4 && o.arch != "qwen3")
+      Fail("synth: --pooling-type 4 (a reranker) is for bert, nomic-bert or qwen3, not {}", o.arch);
     w.SetU32(p + "pooling_type", static_cast<uint32_t>(o.pooling_type));
+  }
+  if (o.pooling_type == 4) {
+    // A Qwen3-Reranker as the converter writes it: the classifier's labels, yes first, and the
+    // prompt each (query, document) pair is read through (the same text as the server's
+    // built-in kQwen3RerankTemplate).
+    w.SetStringArray(p + "classifier.output_labels", {"yes", "no"});
+    w.SetString("tokenizer.chat_template.rerank",
+                "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and "
+                "the Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n"
+                "<|im_start|>user\n<Instruct>: Given a web search query, retrieve relevant passages that "
+                "answer the query\n<Query>: {query}\n<Document>: {document}<|im_end|>\n"
+                "<|im_start|>assistant\n<think>\n\n</think>\n\n");
   }
   w.SetU32(p + "block_count", s.n_layer);
   w.SetU32(p + "feed_forward_length", s.n_ff);
@@ -467,6 +481,10 @@ void WriteSynthModel(const SynthOptions& o) {
   }
   b.Vector("output_norm.weight", e, 1.0f, 0.1f);
   if (!tied) b.Matrix("output.weight", n_vocab, e);
+  // The reranker's head: where the converter copies the LM head's "yes" and "no" rows, random
+  // rows of the same shape (F32, read straight into the score); unit gain puts the tiny model's
+  // yes - no logit gaps around 1, so scores spread over (0, 1) rather than saturating.
+  if (o.pooling_type == 4) b.Matrix("cls.output.weight", 2, e, 1.0f, /*f32=*/true);
   w.Write(o.output);
 }
 

@@ -332,4 +332,23 @@ void Decoder::Head(const float* hidden, int rows, float* logits) {
   backend_.Logits(x, nullptr, spec_.output_norm.data(), spec_.norm_eps, spec_.output, logits);
 }
 
+void Decoder::RankScores(const float* hidden, int rows, float* scores) {
+  if (spec_.pooling != Pooling::kRank || spec_.encoder || !spec_.cls_out.data ||
+      spec_.cls_out.rows != 2)
+    Fail("'{}' has no yes/no rank head", spec_.arch);
+  if (rows <= 0 || rows > kMaxBatch)
+    Fail("rank head over {} rows (1 to {} allowed)", rows, kMaxBatch);
+  Reserve(rows);
+  const Tensor x{x_->data(), rows, spec_.n_embd}, logits{tmp_->data(), rows, 2};
+  backend_.Upload(hidden, x);
+  const MatMulOp c[] = {{&spec_.cls_out, x, logits}};
+  backend_.MatMul(c);
+  std::vector<float> yn(static_cast<size_t>(rows) * 2);
+  backend_.Download(logits, yn.data());
+  // softmax([yes, no])[0] = 1 / (1 + exp(no - yes)), in double so a large gap saturates cleanly.
+  for (int r = 0; r < rows; ++r)
+    scores[r] =
+        static_cast<float>(1.0 / (1.0 + std::exp(static_cast<double>(yn[2 * r + 1]) - yn[2 * r])));
+}
+
 }  // namespace origami

@@ -76,6 +76,11 @@ class Decoder {
   // stage left (hidden: [rows, n_embd] host floats, every row wanting logits).
   void Head(const float* hidden, int rows, float* logits);
 
+  // A decoder reranker's head (pooling kRank, cls_out [2, n_embd]: yes, no) on final hidden
+  // states after the output norm (hidden: [rows, n_embd] host floats, as ForwardHidden writes
+  // them): scores[r] = sigmoid(yes - no), the softmax probability of "yes" over the two.
+  void RankScores(const float* hidden, int rows, float* scores);
+
   const DecoderSpec& spec() const { return spec_; }
   Backend& backend() { return backend_; }
   // Expert work done so far (MoE models); tests reset it and count per decoded token.

@@ -148,10 +148,12 @@ struct DecoderSpec {
   MatrixView pos_embd;              // [n_ctx_train, n_embd]: position_embd
   Vec embd_norm, embd_norm_b;       // [n_embd]: token_embd_norm
   // A cross-encoder's head (pooling kRank): score = cls_out tanh(cls h + cls_b) + cls_out_b of
-  // the first ([CLS]) token's final hidden state h.
+  // the first ([CLS]) token's final hidden state h. A decoder reranker (Qwen3-Reranker) has only
+  // cls_out, two rows (the "yes" and "no" rows of its LM head, yes first), read at the last token
+  // after the output norm: score = sigmoid(yes - no) (Decoder::RankScores).
   MatrixView cls;                   // [n_embd, n_embd]
   Vec cls_b;                        // [n_embd]
-  MatrixView cls_out;               // [1, n_embd]
+  MatrixView cls_out;               // [1, n_embd] (encoder) or [2, n_embd] (decoder: yes, no)
   Vec cls_out_b;                    // [1]
 
   MatrixView tok_embd;  // [n_vocab, n_embd]

@@ -1,5 +1,5 @@
 // Embedder: batches of embedding inputs through the decoder's hidden-state output, pooled per
-// input.
+// input (or, for a decoder reranker, scored by its yes/no head at the last token).
 #include "runtime/embedder.h"
 
 #include <algorithm>
@@ -84,8 +84,9 @@ int Embedder::Schedule(Item& item, int budget) {
   const Pooling pooling = item.job->req_.pooling;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = item.done + i;
+    // A decoder reranker reads its yes/no head at the last token, as last pooling does.
     const bool want = pooling == Pooling::kMean || (pooling == Pooling::kCls && pos == 0) ||
-                      (pooling == Pooling::kLast && pos == len - 1);
+                      ((pooling == Pooling::kLast || pooling == Pooling::kRank) && pos == len - 1);
     batch_.push_back({item.tokens()[pos], pos, item.cache.get(), want});
     if (want) rows_.push_back(&item);
   }
@@ -96,7 +97,13 @@ void Embedder::Finish(Item& item) {
   EmbeddingResult& job = *item.job;
   if (job.req_.pooling == Pooling::kMean)
     for (double& v : item.acc) v /= static_cast<double>(item.tokens().size());
-  if (job.req_.normalize) {
+  if (job.req_.pooling == Pooling::kRank) {
+    // The last row as ForwardHidden wrote it (float), through the yes/no head: one score.
+    const std::vector<float> row(item.acc.begin(), item.acc.end());
+    float score = 0;
+    decoder_.RankScores(row.data(), 1, &score);
+    job.vectors_[item.input].assign(1, score);
+  } else if (job.req_.normalize) {
     job.vectors_[item.input] = L2Normalized(item.acc);
   } else {
     job.vectors_[item.input].assign(item.acc.begin(), item.acc.end());

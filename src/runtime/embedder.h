@@ -3,7 +3,8 @@
 // pooled (mean, first token, last token) into one vector, L2-normalised by default. Inputs of
 // many requests share a batch of at most the engine's batch size; a long input spans batches.
 // An encoder (bert) sees whole inputs instead, several per batch, with no cache (Decoder::Encode);
-// a cross-encoder's score is its rank-pooled "vector".
+// a cross-encoder's score is its rank-pooled "vector". A decoder reranker (Qwen3-Reranker) runs
+// as a last-token embedding whose row goes through Decoder::RankScores.
 #pragma once
 
 #include <condition_variable>

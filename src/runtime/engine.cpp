@@ -237,8 +237,9 @@ std::shared_ptr<EmbeddingResult> Engine::SubmitEmbedding(EmbeddingRequest req) {
   if (req.inputs.empty()) Fail("the input is empty");
   if (static_cast<int>(req.inputs.size()) > kMaxEmbeddingInputs)
     Fail("{} inputs in one request; at most {} are allowed", req.inputs.size(), kMaxEmbeddingInputs);
-  // A cross-encoder scores pairs and nothing else; every other model embeds.
-  const bool ranker = model_.spec().encoder && model_.spec().pooling == Pooling::kRank;
+  // A reranker (a cross-encoder, or a decoder with a yes/no head) scores pairs and nothing else;
+  // every other model embeds.
+  const bool ranker = reranker();
   if (req.pooling == Pooling::kRank && !ranker)
     FailKind(ErrorKind::kUnsupported, "the model is not a reranker (its pooling type is not rank)");
   if (req.pooling != Pooling::kRank && ranker)

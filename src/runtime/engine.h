@@ -234,9 +234,10 @@ class Engine {
   int n_embd() const { return model_.spec().n_embd; }
   // The pooling embedding requests get (EngineOptions::pooling, else the model's).
   Pooling pooling() const { return opt_.pooling >= 0 ? static_cast<Pooling>(opt_.pooling) : model_.spec().pooling; }
-  // An encoder (bert) embeds or scores only; a reranker is an encoder with rank pooling.
+  // An encoder (bert) embeds or scores only. A reranker has rank pooling and a head to score
+  // with: a cross-encoder's cls.output, or a decoder's yes/no rows (Qwen3-Reranker).
   bool encoder() const { return model_.spec().encoder; }
-  bool reranker() const { return model_.spec().encoder && model_.spec().pooling == Pooling::kRank; }
+  bool reranker() const { return model_.spec().pooling == Pooling::kRank && model_.spec().cls_out.data; }
   // Stops the engine thread; pending requests finish with kCancelled.
   void Shutdown();
 

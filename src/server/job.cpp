@@ -21,6 +21,8 @@ ServerState::ServerState(Engine& e, const Tokenizer& t, const ServerOptions& o,
   if (tok.eos_id() >= 0) eos_text = tok.Decode({tok.eos_id()}, false);
   id_salt = std::random_device{}();
   if (opt.model_file)
+    if (auto t = opt.model_file->GetString("tokenizer.chat_template.rerank")) rerank_template = *t;
+  if (opt.model_file)
     if (auto arch = opt.model_file->GetString("general.architecture"))
       embedding_only = opt.model_file->Has(std::string(*arch) + ".pooling_type") || e.encoder();
 }

@@ -31,6 +31,9 @@ struct ServerState {
   const Tokenizer& tok;
   const ServerOptions& opt;
   std::string chat_template;
+  // A decoder reranker's prompt for one (query, document) pair: the GGUF's
+  // tokenizer.chat_template.rerank when it has one, else Qwen3-Reranker's format (rerank.cpp).
+  std::string rerank_template;
   std::string bos_text, eos_text;
   std::atomic<uint64_t> next_id{0};
   uint64_t id_salt = 0;

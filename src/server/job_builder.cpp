@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "chat/template.h"
+#include "runtime/engine.h"
 #include "server/job.h"
 #include "util/error.h"
 
@@ -30,11 +31,13 @@ std::shared_ptr<Job> StartJob(ServerState& s, const std::string& body, Endpoint 
   ApiRequest& r = job->req;
   s.CheckModel(r.model);
   if (s.embedding_only)
-    throw ApiError(400,
-                   fmt::format("The model '{}' is an embedding model: it answers /v1/embeddings, "
-                               "not {}",
-                               s.opt.model_id, ep == Endpoint::kChat ? "chat" : "completions"),
-                   "model", "model_not_supported");
+    throw ApiError(
+        400,
+        fmt::format("The model '{}' is {}, not {}", s.opt.model_id,
+                    s.engine.reranker() ? "a reranker: it answers /v1/rerank"
+                                        : "an embedding model: it answers /v1/embeddings",
+                    ep == Endpoint::kChat ? "chat" : "completions"),
+        "model", "model_not_supported");
   std::vector<std::vector<int32_t>> prompts;
   bool prompt_in_think = false;
   bool tools_rendered = false;  // chat: tools are in the prompt, so calls are parsed

@@ -1,6 +1,7 @@
-// POST /v1/rerank (also /rerank and /v1/reranking): a cross-encoder scores each document against
-// the query, in the request shape llama-server, Jina and Cohere clients send (query, documents,
-// top_n, return_documents) and the results shape they read (index, relevance_score, document).
+// POST /v1/rerank (also /rerank and /v1/reranking): a cross-encoder or a decoder reranker
+// (Qwen3-Reranker) scores each document against the query, in the request shape llama-server,
+// Jina and Cohere clients send (query, documents, top_n, return_documents) and the results shape
+// they read (index, relevance_score, document).
 #include "server/rerank.h"
 
 #include <fmt/format.h>
@@ -83,6 +84,34 @@ RerankRequest ParseRerank(ServerState& s, const json& j) {
 
 }  // namespace
 
+const char* const kQwen3RerankTemplate =
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
+    "and the Instruct provided. Note that the answer can only be \"yes\" or \"no\"."
+    "<|im_end|>\n<|im_start|>user\n<Instruct>: Given a web search query, retrieve relevant "
+    "passages that answer the query\n<Query>: {query}\n<Document>: {document}<|im_end|>\n"
+    "<|im_start|>assistant\n<think>\n\n</think>\n\n";
+
+std::string RerankPrompt(std::string_view tmpl, std::string_view query, std::string_view document) {
+  if (tmpl.empty()) tmpl = kQwen3RerankTemplate;
+  static constexpr std::string_view kQuery = "{query}", kDocument = "{document}";
+  // One left-to-right pass over the template, so the texts themselves are never searched.
+  std::string out;
+  out.reserve(tmpl.size() + query.size() + document.size());
+  size_t i = 0;
+  while (i < tmpl.size()) {
+    if (tmpl.substr(i, kQuery.size()) == kQuery) {
+      out += query;
+      i += kQuery.size();
+    } else if (tmpl.substr(i, kDocument.size()) == kDocument) {
+      out += document;
+      i += kDocument.size();
+    } else {
+      out += tmpl[i++];
+    }
+  }
+  return out;
+}
+
 void HandleRerank(ServerState& s, const std::string& body, httplib::Response& res) {
   auto send = [&res](int status, const json& j) {
     res.status = status;
@@ -103,26 +132,36 @@ void HandleRerank(ServerState& s, const std::string& body, httplib::Response& re
                       s.opt.model_id),
           "model", "model_not_supported");
 
-    // Each pair is [CLS] query [SEP] document [SEP]: the query's ids as the vocabulary adds its
-    // specials, then the document's without its leading [CLS]; the document is token type 1.
-    const std::vector<int32_t> q = s.Tokenize(r.query);
     EmbeddingRequest req;
     req.pooling = Pooling::kRank;
     req.normalize = false;
     const size_t limit = static_cast<size_t>(s.engine.max_seq_len());
-    for (size_t i = 0; i < r.documents.size(); ++i) {
+    auto too_long = [&](size_t i, size_t n) {
+      return ApiError(
+          400,
+          fmt::format("documents[{}]: the query and document have {} tokens together, more "
+                      "than the model's context of {} tokens",
+                      i, n, limit),
+          "documents", "context_length_exceeded");
+    };
+    // A decoder reranker reads one prompt per pair, special tokens of the template included.
+    for (size_t i = 0; !s.engine.encoder() && i < r.documents.size(); ++i) {
+      std::vector<int32_t> ids =
+          s.Tokenize(RerankPrompt(s.rerank_template, r.query, r.documents[i]));
+      if (ids.size() > limit) throw too_long(i, ids.size());
+      req.inputs.push_back(std::move(ids));
+    }
+    // A cross-encoder's pair is [CLS] query [SEP] document [SEP]: the query's ids as the
+    // vocabulary adds its specials, then the document's without its leading [CLS]; the document
+    // is token type 1.
+    const std::vector<int32_t> q =
+        s.engine.encoder() ? s.Tokenize(r.query) : std::vector<int32_t>{};
+    for (size_t i = 0; s.engine.encoder() && i < r.documents.size(); ++i) {
       std::vector<int32_t> d = s.Tokenize(r.documents[i]);
       if (!d.empty() && d.front() == s.tok.bos_id() && s.tok.add_bos()) d.erase(d.begin());
       std::vector<int32_t> pair = q;
       pair.insert(pair.end(), d.begin(), d.end());
-      if (pair.size() > limit)
-        throw ApiError(
-            400,
-            fmt::format(
-                "documents[{}]: the query and document have {} tokens together, more than the "
-                "model's context of {} tokens",
-                i, pair.size(), limit),
-            "documents", "context_length_exceeded");
+      if (pair.size() > limit) throw too_long(i, pair.size());
       req.segment_b.push_back(static_cast<int>(q.size()));
       req.inputs.push_back(std::move(pair));
     }

@@ -1,8 +1,9 @@
 // Server pieces without sockets: stop strings split across pieces, request validation, the
-// constant-time key comparison.
+// constant-time key comparison, a decoder reranker's prompt.
 #include <gtest/gtest.h>
 
 #include "server/api.h"
+#include "server/rerank.h"
 #include "server/server.h"
 #include "server/stop_filter.h"
 
@@ -85,6 +86,24 @@ TEST(Auth, ConstantTimeEquals) {
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
   EXPECT_FALSE(ConstantTimeEquals("", "a"));
+}
+
+TEST(RerankPrompt, FileTemplateGetsQueryAndDocument) {
+  EXPECT_EQ(RerankPrompt("Q={query};D={document};Q again={query}", "what", "doc"), "Q=what;D=doc;Q again=what");
+}
+
+TEST(RerankPrompt, PlaceholdersInsideTheTextsAreLeftAlone) {
+  // One pass over the template: a query that spells {document} is text, not a second slot.
+  EXPECT_EQ(RerankPrompt("<{query}|{document}>", "{document}", "{query}"), "<{document}|{query}>");
+}
+
+TEST(RerankPrompt, NoTemplateUsesQwen3RerankersFormat) {
+  const std::string p = RerankPrompt("", "capital of france", "paris");
+  EXPECT_EQ(p,
+            "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
+            "Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n"
+            "<Instruct>: Given a web search query, retrieve relevant passages that answer the query\n<Query>: "
+            "capital of france\n<Document>: paris<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // results sorted by relevance_score with top_n and return_documents, the same scores alone and
 // batched; bad requests answered 400 in OpenAI's error shape, and the model's other capability
 // refused (embeddings on a reranker; rerank on an embedding model, ORIGAMI_EMBED_MODEL).
+// The same cases run on a Qwen3-Reranker style decoder (qwen3, pooling_type 4, yes/no head) with
+// ORIGAMI_RERANK_PROBABILITY=1: its scores are sigmoid(yes - no), so each lies in [0, 1].
 import { env, startServer, test, check, eq, summary } from "./lib.mjs";
 
 const srv = await startServer();
@@ -33,6 +35,8 @@ await test("rerank: every document scored, sorted by relevance_score, usage coun
   scores = [];
   for (const x of res) scores[x.index] = x.relevance_score;
   check(new Set(scores).size > 1, "different documents, different scores");
+  if (env("ORIGAMI_RERANK_PROBABILITY", "") === "1")
+    check(scores.every((v) => v >= 0 && v <= 1), `probabilities in [0, 1]: ${scores}`);
 });
 
 await test("aliases, top_n and return_documents", async () => {
@@ -74,7 +78,7 @@ const cases = [
   ["non-string document", { query, documents: ["a", 5] }, 400],
   ["null document", { query, documents: [null] }, 400],
   ["too many documents", { query, documents: Array.from({ length: 2049 }, () => "x") }, 400],
-  ["pair longer than the context", { query, documents: ["word ".repeat(600)] }, 400],
+  ["pair longer than the context", { query, documents: ["word ".repeat(5000)] }, 400],
   ["top_n zero", { query, documents, top_n: 0 }, 400],
   ["top_n string", { query, documents, top_n: "2" }, 400],
   ["return_documents string", { query, documents, return_documents: "yes" }, 400],
@@ -95,6 +99,7 @@ await test("embeddings on a reranker: 400 naming the capability", async () => {
   check(/reranker/.test(r.body.error?.message), `message: ${r.body.error?.message}`);
   const c = await post(srv.url + "/v1/chat/completions", { model, messages: [{ role: "user", content: "hi" }] });
   eq(c.status, 400, "chat status");
+  check(/reranker/.test(c.body.error?.message), `chat message: ${c.body.error?.message}`);
 });
 await srv.stop();
 

@@ -131,3 +131,17 @@ foreach(_pool mean:1 rank:4)
   set_tests_properties(nomic_bert_reference_${_name} PROPERTIES FIXTURES_REQUIRED nomic_bert_${_name} TIMEOUT 300
                        LABELS "forward;reference")
 endforeach()
+
+# Qwen3-Reranker style decoder reranker (check_rerank.py against the float64 Qwen3 forward of
+# families_np.py): qwen3 with pooling_type 4, a yes/no cls.output and the Qwen vocabulary (the
+# prompt's <|im_start|> tokens exist), served; /v1/rerank scores sigmoid(yes - no).
+set(_f ${_fam_models}/qwen3-rerank.gguf)
+add_test(NAME qwen3_rerank_synth
+         COMMAND $<TARGET_FILE:origami> synth --arch qwen3 --preset tiny --type F32 --seed 19 --pooling-type 4
+                 --vocab ${ORIGAMI_SHARED_ABS}/tokenizer/ggml-vocab-qwen2.gguf -o ${_f})
+set_tests_properties(qwen3_rerank_synth PROPERTIES FIXTURES_SETUP qwen3_rerank FIXTURES_REQUIRED family_dir
+                     TIMEOUT 120)
+add_test(NAME qwen3_rerank_reference
+         COMMAND ${Python3_EXECUTABLE} ${_fam_dir}/check_rerank.py --origami $<TARGET_FILE:origami> -m ${_f})
+set_tests_properties(qwen3_rerank_reference PROPERTIES FIXTURES_REQUIRED qwen3_rerank TIMEOUT 300
+                     LABELS "forward;reference")
