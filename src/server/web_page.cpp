@@ -102,7 +102,7 @@ async function send(text) {
     }
     const reader = r.body.getReader();
     const dec = new TextDecoder();
-    let buf = "";
+    let buf = "", shown = 0, turn = performance.now();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -123,14 +123,26 @@ async function send(text) {
             if (!t0) t0 = performance.now();
             answer += piece;
             if (!j.usage) tokens += 1;
-            out.textContent = answer;
-            $("log").scrollTop = $("log").scrollHeight;
           }
         }
-        const dt = t0 ? (performance.now() - t0) / 1000 : 0;
-        if (dt > 0) $("stats").textContent = tokens + " tokens, " + (tokens / dt).toFixed(1) + " tokens/s";
+      }
+      // The text is drawn once per chunk read, not once per token.
+      if (answer.length !== shown) {
+        out.textContent = answer;
+        shown = answer.length;
+        $("log").scrollTop = $("log").scrollHeight;
+      }
+      const dt = t0 ? (performance.now() - t0) / 1000 : 0;
+      if (dt > 0) $("stats").textContent = tokens + " tokens, " + (tokens / dt).toFixed(1) + " tokens/s";
+      // A stream that arrives faster than the page draws it keeps every read() resolved at once, a
+      // chain of microtasks that never lets a click through: Stop would not respond. Yield a task
+      // turn every 50 ms so input and painting go on.
+      if (performance.now() - turn > 50) {
+        await new Promise((r) => setTimeout(r, 0));
+        turn = performance.now();
       }
     }
+    out.textContent = answer;
     out.dataset.state = "done";
   } catch (e) {
     if (e.name === "AbortError") {

@@ -62,6 +62,10 @@ try {
       const body = JSON.parse(route.request().postData());
       await route.continue({ postData: JSON.stringify({ ...body, ignore_eos: true }) });
     });
+    // A page slowed down 8x (CPU throttling) reads the stream slower than the server writes it, as
+    // on a busy machine: the page must still yield to the click on Stop.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: 8 });
     await page.fill("#maxtok", "100000");
     await page.fill("#temp", "1");
     await page.fill("#input", "Tell me a very long story.");
