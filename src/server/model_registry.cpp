@@ -61,12 +61,7 @@ EvictionPlan PlanEviction(const std::vector<ResidentModel>& resident, uint64_t n
   return plan;
 }
 
-namespace {
-
-// How long a load waits for busy models to drain before it answers 503.
-constexpr milliseconds kMaxLoadWait = std::chrono::seconds(120);
-
-void AddCounters(EngineStats& into, const EngineStats& s) {
+void AddEngineCounters(EngineStats& into, const EngineStats& s) {
   into.requests_total += s.requests_total;
   into.requests_finished += s.requests_finished;
   into.requests_cancelled += s.requests_cancelled;
@@ -80,6 +75,11 @@ void AddCounters(EngineStats& into, const EngineStats& s) {
   into.preemptions += s.preemptions;
   into.busy_seconds += s.busy_seconds;
 }
+
+namespace {
+
+// How long a load waits for busy models to drain before it answers 503.
+constexpr milliseconds kMaxLoadWait = std::chrono::seconds(120);
 
 std::string MiB(uint64_t b) { return fmt::format("{:.1f} MiB", b / 1048576.0); }
 
@@ -246,7 +246,7 @@ void ModelRegistry::Destroy(size_t index, std::shared_ptr<ServerState> state, co
   state.reset();
   {
     std::lock_guard lock(mu_);
-    AddCounters(counters_.retired, stats);
+    AddEngineCounters(counters_.retired, stats);
     ++counters_.unloads;
   }
   if (log_)

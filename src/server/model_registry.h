@@ -71,6 +71,10 @@ struct EvictionPlan {
 // Which idle models to unload so that a model of new_bytes fits: the sum of the resident models'
 // bytes plus new_bytes within budget (0: no byte budget) and their count below max_loaded (0: no
 // cap). Idle models go least recently used first, and only as many as needed.
+// Adds an engine's counters (requests, tokens, steps, busy time: what only grows) to `into`; the
+// gauges (live, waiting, KV in use, ...) are left alone. Unloaded models' counters are kept this way.
+void AddEngineCounters(EngineStats& into, const EngineStats& s);
+
 EvictionPlan PlanEviction(const std::vector<ResidentModel>& resident, uint64_t new_bytes,
                           uint64_t budget, int max_loaded);
 

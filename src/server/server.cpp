@@ -68,18 +68,7 @@ std::string ModelOf(const std::string& body) {
 
 // Adds a loaded model's engine figures to the server's: counters and gauges alike.
 void AddStats(EngineStats& into, const EngineStats& s) {
-  into.requests_total += s.requests_total;
-  into.requests_finished += s.requests_finished;
-  into.requests_cancelled += s.requests_cancelled;
-  into.requests_rejected += s.requests_rejected;
-  into.prompt_tokens_total += s.prompt_tokens_total;
-  into.prompt_tokens_cached += s.prompt_tokens_cached;
-  into.generated_tokens_total += s.generated_tokens_total;
-  into.embedding_requests_total += s.embedding_requests_total;
-  into.embedding_tokens_total += s.embedding_tokens_total;
-  into.steps += s.steps;
-  into.preemptions += s.preemptions;
-  into.busy_seconds += s.busy_seconds;
+  AddEngineCounters(into, s);
   into.waiting += s.waiting;
   into.live += s.live;
   into.kv_blocks_total += s.kv_blocks_total;
